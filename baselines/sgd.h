@@ -1,0 +1,31 @@
+/* SGD with momentum, dampening, Nesterov and weight decay: the ONE definition
+ * of its per-element rule, used alone, inside the DAO-E ensemble and by the
+ * CUDA kernels. Semantics of torch.optim.SGD (foreach=False):
+ *   u   = g + wd*p                       (coupled decay; decoupled: u = g)
+ *   buf = mu*buf + (1-dampening)*u       (first step: buf = u, same value from buf = 0)
+ *   s   = nesterov ? u + mu*buf : buf    (mu = 0: s = u, no buffer)
+ *   d   = -lr*s                          (decoupled: d -= lr*wd*p)
+ * `lr` is the member's rate times the schedule factor. Returns d; p is not written. */
+#ifndef DAOE_SGD_H
+#define DAOE_SGD_H
+#include "daoe/hd.h"
+
+typedef struct {
+    float lr, momentum, dampening, wd;
+    int nesterov, decoupled;
+} daoe_sgd_hp;
+
+DAOE_HD static inline float daoe_sgd_delta(const daoe_sgd_hp *hp, float lr, float g, float p,
+                                           float *buf) {
+    float u = hp->decoupled ? g : g + hp->wd * p;
+    float s = u;
+    if (hp->momentum != 0.0f) {
+        float b = hp->momentum * *buf + (1.0f - hp->dampening) * u;
+        *buf = b;
+        s = hp->nesterov ? u + hp->momentum * b : b;
+    }
+    float d = -lr * s;
+    if (hp->decoupled) d -= lr * hp->wd * p;
+    return d;
+}
+#endif

@@ -1,0 +1,157 @@
+/* CPU training-step benchmark: forward, backward and an SGD step of the CIFAR
+ * ResNet-18 on random data at batch 128, after a warm-up; median of timed
+ * steps. Prints img/s, GFLOP/s (counted from the layer shapes) and, when
+ * --torch is given, runs the same steps in PyTorch (bench/bench_cpu_torch.py)
+ * in the same invocation and prints the ratio. Also measures the sgemm peak. */
+#include "daoe/train.h"
+#include "daoe/rng.h"
+#include "daoe/util.h"
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* FLOPs of one training image: forward 2*MACs of every conv and the linear
+ * layer; backward twice that (data + filter), except the stem (no data grad). */
+static double train_flops(const daoe_net *net) {
+    double f = 0;
+    for (int i = 0; i < net->nconv; i++) {
+        const daoe_conv *c = &net->convs[i];
+        double fwd = 2.0 * c->cout * c->cin * c->k * c->k * c->ho * c->wo;
+        f += fwd * (i == 0 ? 2.0 : 3.0);
+    }
+    f += 3.0 * 2.0 * 10 * 8 * net->width;
+    return f;
+}
+
+static double sgemm_peak(void) {
+    const int n = 2048;
+    float *a = daoe_xmalloc(sizeof(float) * n * n), *b = daoe_xmalloc(sizeof(float) * n * n),
+          *c = daoe_xmalloc(sizeof(float) * n * n);
+    for (long i = 0; i < (long)n * n; i++) {
+        a[i] = (float)((i * 7919) % 1000) / 1000.0f;
+        b[i] = (float)((i * 104729) % 1000) / 1000.0f;
+    }
+    double best = 1e30;
+    for (int r = 0; r < 6; r++) {
+        double t = daoe_now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
+        t = daoe_now() - t;
+        if (r && t < best) best = t;
+    }
+    free(a); free(b); free(c);
+    return 2.0 * n * n * n / best / 1e9;
+}
+
+typedef struct { daoe_net *net; daoe_opt *opt; daoe_backend *be; int B; } body_ctx;
+
+static void body(void *p) {
+    body_ctx *c = p;
+    daoe_net_forward(c->net, c->B, 1);
+    c->be->xent(c->be, c->B, 10, c->net->logits, c->net->y, c->net->dlogits, c->opt->stats);
+    daoe_net_backward(c->net, c->B);
+    c->be->opt_step(c->be, c->opt);
+    c->be->ctrl_step(c->be, c->opt);
+    c->be->refresh_weights(c->be);
+}
+
+int main(int argc, char **argv) {
+    int threads = 2, batch = 128, with_torch = 0, warm = 2, steps64 = 5, steps16 = 15;
+    const char *optimizer = "sgd";
+    int widths[8] = {64, 16}, nw = 2;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--torch")) with_torch = 1;
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps64 = steps16 = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--optimizer") && i + 1 < argc) optimizer = argv[++i];
+        else if (!strcmp(argv[i], "--widths") && i + 1 < argc) {
+            nw = 0;
+            for (char *t = strtok(argv[++i], ","); t && nw < 8; t = strtok(NULL, ",")) widths[nw++] = atoi(t);
+        } else {
+            fprintf(stderr, "usage: daoe-bench-cpu [--threads N] [--batch N] [--steps N] [--widths 64,16] "
+                            "[--optimizer sgd|daoe] [--torch]\n");
+            return 2;
+        }
+    }
+    char err[512];
+    daoe_backend *be = daoe_cpu_backend_create(threads, err, sizeof err);
+    double peak = sgemm_peak();
+    printf("CPU training-step benchmark: batch %d, %d threads, optimizer %s\n", batch, threads, optimizer);
+    printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n", peak);
+    printf("%-6s %-10s %10s %10s %10s %12s %10s\n", "width", "impl", "ms/step", "img/s", "GFLOP/s",
+           "%sgemm-peak", "vs torch");
+    for (int wi = 0; wi < nw; wi++) {
+        int w = widths[wi];
+        daoe_config cfg;
+        daoe_config_defaults(&cfg);
+        snprintf(cfg.optimizer, sizeof cfg.optimizer, "%s", optimizer);
+        if (!strcmp(optimizer, "daoe")) cfg.members = 0xF;
+        else { cfg.members = 1; cfg.controller = DAOE_CTRL_NONE; cfg.alpha_init[0] = 1.0f; }
+        if (!strcmp(optimizer, "daoe")) for (int i = 0; i < 4; i++) cfg.alpha_init[i] = 0.25f;
+        daoe_net net;
+        daoe_net_layout(&net, w);
+        daoe_net_alloc(&net, be, batch);
+        daoe_opt opt;
+        int nsteps = w >= 64 ? steps64 : steps16;
+        daoe_opt_setup(&opt, be, &cfg, net.params, net.grads, net.nparams, net.nparams_real, 1000, 64);
+        daoe_net_init_host(&net, 1, net.params, net.bufs);
+        /* random normalised input and labels */
+        float *x = daoe_xmalloc(sizeof(float) * batch * 3072);
+        for (long i = 0; i < (long)batch * 3072; i++) {
+            philox4x32_ctr_t r = daoe_philox(7, (uint32_t)i, 0, 0, 9);
+            x[i] = (float)((double)r.v[0] / 4294967296.0 * 2.0 - 1.0);
+        }
+        be->act_from_host(be, net.x, batch, 3, 32, 32, x);
+        for (int i = 0; i < batch; i++) net.y[i] = i % 10;
+        free(x);
+        body_ctx ctx = {&net, &opt, be, batch};
+        double *ts = daoe_xmalloc(sizeof(double) * (size_t)(nsteps + warm));
+        for (int s = 0; s < warm + nsteps; s++) {
+            daoe_step_consts sc;
+            daoe_step_consts_fill(&cfg, s + 1, 0, 1000, 0, &sc);
+            *opt.consts = sc;
+            double t = daoe_now();
+            be->run_step(be, 0, body, &ctx);
+            ts[s] = daoe_now() - t;
+        }
+        qsort(ts + warm, (size_t)nsteps, sizeof(double), cmpd);
+        double med = ts[warm + nsteps / 2];
+        double flops = train_flops(&net) * batch;
+        double ours = batch / med;
+        printf("%-6d %-10s %10.1f %10.1f %10.1f %11.0f%% %10s\n", w, "daoe-c", med * 1e3, ours, flops / med / 1e9,
+               100.0 * flops / med / 1e9 / peak, "");
+        fflush(stdout);
+        if (with_torch) {
+            char cmd[1024];
+            snprintf(cmd, sizeof cmd,
+                     "/usr/bin/python3 %s/bench_cpu_torch.py --width %d --batch %d --threads %d --steps %d --warmup %d",
+                     DAOE_BENCH_DIR, w, batch, threads, nsteps, warm);
+            FILE *p = popen(cmd, "r");
+            double tms = NAN;
+            char line[512];
+            while (p && fgets(line, sizeof line, p))
+                if (!strncmp(line, "median_ms ", 10)) tms = atof(line + 10);
+            if (p) pclose(p);
+            if (isfinite(tms)) {
+                double ti = batch / (tms / 1e3);
+                printf("%-6d %-10s %10.1f %10.1f %10.1f %11.0f%% %9.2fx\n", w, "torch", tms, ti, flops / (tms / 1e3) / 1e9,
+                       100.0 * flops / (tms / 1e3) / 1e9 / peak, ours / ti);
+            } else {
+                printf("%-6d %-10s  (PyTorch run failed: is python3-torch installed?)\n", w, "torch");
+            }
+            fflush(stdout);
+        }
+        free(ts);
+        daoe_opt_free(&opt, be);
+        daoe_net_free(&net);
+    }
+    be->destroy(be);
+    return 0;
+}

@@ -1,0 +1,26 @@
+/* Backend selection by name. */
+#include "daoe/backend.h"
+#include "daoe/util.h"
+#include <string.h>
+
+daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, int deterministic, int threads,
+                                  char *err, size_t errlen) {
+    if (!strcmp(name, "cpu")) {
+        if (prec != DAOE_FP32) {
+            daoe_errf(err, errlen, "the cpu backend computes in fp32 only");
+            return NULL;
+        }
+        return daoe_cpu_backend_create(threads, err, errlen);
+    }
+    if (!strcmp(name, "cuda")) {
+#ifdef DAOE_HAVE_CUDA
+        return daoe_cuda_backend_create(prec, deterministic, err, errlen);
+#else
+        (void)deterministic;
+        daoe_errf(err, errlen, "--backend cuda: this build has no CUDA support (configure with nvcc present)");
+        return NULL;
+#endif
+    }
+    daoe_errf(err, errlen, "unknown backend '%s' (cpu|cuda)", name);
+    return NULL;
+}

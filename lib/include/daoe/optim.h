@@ -1,0 +1,310 @@
+/* The optimizer ensemble: configuration, per-step constants, the fused
+ * per-element update and the DAO-E controller. Everything here is shared by
+ * the CPU loop and the CUDA kernels (DAOE_HD): one definition of each rule.
+ *
+ * Member slots are fixed: 0 SGD, 1 Adam, 2 RMSProp, 3 Lion. A single
+ * optimizer is an ensemble of one member with alpha = 1 and no controller.
+ *
+ * One pass per step (the controller is one step behind, SPEC 3.3): the pass at
+ * step t applies alpha computed after pass t-1 and, on the way, produces the
+ * reductions of step t:
+ *   RED_GG      |g_t|^2
+ *   RED_GV      sum(vhat - mhat^2) of the feature extractor's EMAs of raw g
+ *   RED_DOT+i   g_t . d_i(t-1)        (d_i(t-1) kept in bfloat16)
+ *   RED_DN+i    |d_i(t)|^2            (full precision, before rounding)
+ * The controller then turns these into the hypergradient of alpha(t-1) and
+ * the features of step t, and computes alpha(t+1). */
+#ifndef DAOE_OPTIM_H
+#define DAOE_OPTIM_H
+#include <math.h>
+#include <stdint.h>
+#include <stddef.h>
+#include "hd.h"
+#include "bf16.h"
+#include "baselines/sgd.h"
+#include "baselines/adam.h"
+#include "baselines/rmsprop.h"
+#include "baselines/lion.h"
+
+enum { DAOE_SGD = 0, DAOE_ADAM = 1, DAOE_RMSPROP = 2, DAOE_LION = 3, DAOE_K = 4 };
+
+enum {
+    DAOE_RED_GG = 0,
+    DAOE_RED_GV = 1,
+    DAOE_RED_DOT = 2, /* 4 slots */
+    DAOE_RED_DN = 6,  /* 4 slots */
+    DAOE_NRED = 10
+};
+
+/* Per-step batch statistics written by the ops (load_batch, xent). */
+enum {
+    DAOE_ST_LOSS = 0,    /* mean cross-entropy of the batch */
+    DAOE_ST_CORRECT = 1, /* number of correct predictions */
+    DAOE_ST_ENTROPY = 2, /* mean softmax entropy / ln 10 */
+    DAOE_ST_XMEAN = 3,   /* mean of the normalised, augmented input batch */
+    DAOE_ST_XVAR = 4,    /* its (population) variance */
+    DAOE_ST_N = 5,       /* batch size */
+    DAOE_NSTAT = 8
+};
+
+/* Features, SPEC 3.2 */
+enum {
+    DAOE_F_XMEAN = 0, DAOE_F_XVAR, DAOE_F_ENTROPY, DAOE_F_GNORM, DAOE_F_GVAR, DAOE_F_LDELTA,
+    DAOE_F_PROGRESS, DAOE_NFEAT
+};
+
+typedef struct {
+    unsigned members;   /* bit i set: member i present */
+    daoe_sgd_hp sgd;
+    daoe_adam_hp adam;
+    daoe_rmsprop_hp rms;
+    daoe_lion_hp lion;
+    int store_d;        /* keep d_i for the hypergradient (hypergrad controller) */
+    int grad_ema;       /* keep the feature extractor's EMAs (grad_var feature) */
+} daoe_opt_cfg;
+
+/* Written by the host before each step (kept in device memory on the GPU). */
+typedef struct {
+    int32_t t;          /* 1-based step number */
+    int32_t epoch;      /* 0-based epoch, for the trace */
+    float lr[DAOE_K];   /* member rate x schedule factor */
+    float adam_bc1, adam_bc2s; /* 1 - beta1^t, sqrt(1 - beta2^t) */
+    float fe_bc1, fe_bc2;      /* 1 - 0.9^t, 1 - 0.999^t (feature EMAs) */
+} daoe_step_consts;
+
+typedef struct {
+    float *p;
+    const float *g;
+    float *sgd_buf, *adam_m, *adam_v, *rms_v, *rms_gavg, *rms_buf, *lion_m;
+    float *fe_m, *fe_v;
+    uint16_t *d[DAOE_K];
+} daoe_opt_bufs;
+
+/* The fused update of element j. `c` receives this element's contributions to
+ * the reductions (DAOE_NRED floats, overwritten). */
+DAOE_HD static inline void daoe_fused_elem(const daoe_opt_cfg *cfg, const daoe_step_consts *sc,
+                                           const float *alpha, const daoe_opt_bufs *b, size_t j,
+                                           float *c) {
+    float g = b->g[j], p = b->p[j];
+    for (int r = 0; r < DAOE_NRED; r++) c[r] = 0.0f;
+    c[DAOE_RED_GG] = g * g;
+    if (cfg->grad_ema) {
+        float m = b->fe_m[j] + 0.1f * (g - b->fe_m[j]);
+        float v = 0.999f * b->fe_v[j] + 0.001f * (g * g);
+        b->fe_m[j] = m;
+        b->fe_v[j] = v;
+        float mh = m / sc->fe_bc1;
+        c[DAOE_RED_GV] = v / sc->fe_bc2 - mh * mh;
+    }
+    float upd = 0.0f;
+    for (int i = 0; i < DAOE_K; i++) {
+        if (!(cfg->members & (1u << i))) continue;
+        float d;
+        switch (i) {
+        case DAOE_SGD: d = daoe_sgd_delta(&cfg->sgd, sc->lr[i], g, p, &b->sgd_buf[j]); break;
+        case DAOE_ADAM:
+            d = daoe_adam_delta(&cfg->adam, sc->lr[i], sc->adam_bc1, sc->adam_bc2s, g, p,
+                                &b->adam_m[j], &b->adam_v[j]);
+            break;
+        case DAOE_RMSPROP:
+            d = daoe_rmsprop_delta(&cfg->rms, sc->lr[i], g, p, &b->rms_v[j],
+                                   b->rms_gavg ? b->rms_gavg + j : b->rms_v + j,
+                                   b->rms_buf ? b->rms_buf + j : b->rms_v + j);
+            break;
+        default: d = daoe_lion_delta(&cfg->lion, sc->lr[i], g, p, &b->lion_m[j]); break;
+        }
+        c[DAOE_RED_DN + i] = d * d;
+        if (cfg->store_d) {
+            c[DAOE_RED_DOT + i] = g * daoe_bf16_to_f32(b->d[i][j]);
+            b->d[i][j] = daoe_f32_to_bf16(d);
+        }
+        /* a member with alpha exactly 0 is skipped: 0*NaN must not poison p */
+        if (alpha[i] != 0.0f) upd += alpha[i] * d;
+    }
+    b->p[j] = p + upd;
+}
+
+/* ---------------------------------------------------------------- controller */
+enum { DAOE_CTRL_NONE = 0, DAOE_CTRL_FIXED = 1, DAOE_CTRL_HYPERGRAD = 2 };
+
+typedef struct {
+    int rule;           /* DAOE_CTRL_* */
+    int raw;            /* hypergradient signal: 0 cosine (default), 1 raw dot product */
+    unsigned members;
+    unsigned features;  /* bit f set: feature f enabled */
+    int meta_every;     /* apply the accumulated meta-gradient every k steps */
+    int total_steps;    /* T, for progress and the per-step meta rate */
+    double nparams;     /* elements in the flat buffer (grad_var is a mean) */
+    float tau;
+    float meta_step;    /* meta_lr / total_steps */
+    float alpha_ema;    /* 0: off */
+    float alpha0[DAOE_K]; /* starting (and, for fixed, permanent) alpha */
+} daoe_ctrl_cfg;
+
+typedef struct {
+    double W[DAOE_K][DAOE_NFEAT], b[DAOE_K];
+    double gW[DAOE_K][DAOE_NFEAT], gb[DAOE_K];
+    double wn[DAOE_NFEAT], wmean[DAOE_NFEAT], wm2[DAOE_NFEAT]; /* Welford */
+    double loss_ema;
+    double dn_prev[DAOE_K];          /* |d_i(t-1)|^2 */
+    float alpha[DAOE_K];             /* applied by the next pass */
+    float soft_cur[DAOE_K];          /* softmax that produced alpha */
+    float f_cur[DAOE_NFEAT];         /* standardised features that produced alpha */
+    float soft_prev[DAOE_K];         /* the same one step earlier */
+    float f_prev[DAOE_NFEAT];
+    int32_t t;                       /* passes done */
+    int32_t nacc;                    /* meta-gradients accumulated */
+} daoe_ctrl_state;
+
+/* One row of the per-step trace (alpha.csv). */
+typedef struct {
+    int32_t t, epoch;
+    float loss, correct, n;
+    float feat[DAOE_NFEAT];     /* raw values, NaN where undefined */
+    float fstd[DAOE_NFEAT];     /* standardised inputs of the controller */
+    float alpha[DAOE_K];        /* alpha applied at this step */
+    float dnorm[DAOE_K];        /* |d_i(t)| */
+    float share[DAOE_K];        /* alpha_i|d_i| / sum_j alpha_j|d_j| */
+    float h[DAOE_K];            /* hypergradient signal for alpha(t-1) */
+} daoe_trace;
+
+DAOE_HD static inline void daoe_ctrl_init(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s) {
+    unsigned char *raw = (unsigned char *)s;
+    for (size_t i = 0; i < sizeof(*s); i++) raw[i] = 0;
+    for (int i = 0; i < DAOE_K; i++) {
+        s->alpha[i] = cfg->alpha0[i];
+        s->soft_cur[i] = s->soft_prev[i] = cfg->alpha0[i];
+    }
+}
+
+DAOE_HD static inline void daoe_softmax(const daoe_ctrl_cfg *cfg, const double *z, float *out) {
+    double mx = -1e300, sum = 0.0, e[DAOE_K];
+    for (int i = 0; i < DAOE_K; i++)
+        if ((cfg->members >> i) & 1u) mx = z[i] > mx ? z[i] : mx;
+    for (int i = 0; i < DAOE_K; i++) {
+        e[i] = ((cfg->members >> i) & 1u) ? exp((z[i] - mx) / cfg->tau) : 0.0;
+        sum += e[i];
+    }
+    for (int i = 0; i < DAOE_K; i++) out[i] = (float)(e[i] / sum);
+}
+
+/* After pass t: consume the reductions and batch statistics, update the
+ * controller, write the trace row of step t, set alpha for pass t+1. */
+DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s,
+                                            const double *red, const float *st, int32_t epoch,
+                                            daoe_trace *tr) {
+    const double nan_ = NAN;
+    int t = ++s->t; /* this pass's step number, 1-based */
+    double gnorm = sqrt(red[DAOE_RED_GG]);
+    tr->t = t;
+    tr->epoch = epoch;
+    tr->loss = st[DAOE_ST_LOSS];
+    tr->correct = st[DAOE_ST_CORRECT];
+    tr->n = st[DAOE_ST_N];
+    for (int i = 0; i < DAOE_K; i++) {
+        tr->alpha[i] = s->alpha[i];
+        tr->h[i] = (float)nan_;
+    }
+    /* 1. hypergradient of alpha(t-1): dL_t/dalpha_i = g_t . d_i(t-1) */
+    if (cfg->rule == DAOE_CTRL_HYPERGRAD && t >= 2) {
+        double h[DAOE_K], hbar = 0.0;
+        for (int i = 0; i < DAOE_K; i++) {
+            h[i] = 0.0;
+            if (!((cfg->members >> i) & 1u)) continue;
+            double dot = red[DAOE_RED_DOT + i];
+            if (cfg->raw) h[i] = dot;
+            else {
+                double den = gnorm * sqrt(s->dn_prev[i]);
+                h[i] = den > 0.0 ? dot / den : 0.0;
+            }
+            tr->h[i] = (float)h[i];
+            hbar += s->soft_prev[i] * h[i];
+        }
+        for (int i = 0; i < DAOE_K; i++) {
+            if (!((cfg->members >> i) & 1u)) continue;
+            double dz = s->soft_prev[i] * (h[i] - hbar) / cfg->tau;
+            if (!(dz == dz)) continue; /* a NaN hypergradient leaves W alone */
+            s->gb[i] += dz;
+            for (int f = 0; f < DAOE_NFEAT; f++) s->gW[i][f] += dz * s->f_prev[f];
+        }
+        if (++s->nacc >= cfg->meta_every) {
+            for (int i = 0; i < DAOE_K; i++) {
+                s->b[i] -= cfg->meta_step * s->gb[i];
+                s->gb[i] = 0.0;
+                for (int f = 0; f < DAOE_NFEAT; f++) {
+                    s->W[i][f] -= cfg->meta_step * s->gW[i][f];
+                    s->gW[i][f] = 0.0;
+                }
+            }
+            s->nacc = 0;
+        }
+    }
+    /* 2. raw features of step t */
+    double raw[DAOE_NFEAT];
+    int def[DAOE_NFEAT];
+    raw[DAOE_F_XMEAN] = st[DAOE_ST_XMEAN];
+    raw[DAOE_F_XVAR] = st[DAOE_ST_XVAR];
+    raw[DAOE_F_ENTROPY] = st[DAOE_ST_ENTROPY];
+    raw[DAOE_F_GNORM] = log(gnorm);
+    raw[DAOE_F_GVAR] = t >= 2 ? log(red[DAOE_RED_GV] / cfg->nparams) : nan_;
+    {
+        double loss = st[DAOE_ST_LOSS];
+        if (t == 1) {
+            raw[DAOE_F_LDELTA] = nan_;
+            s->loss_ema = loss;
+        } else {
+            raw[DAOE_F_LDELTA] = (s->loss_ema - loss) / s->loss_ema;
+            s->loss_ema = 0.9 * s->loss_ema + 0.1 * loss;
+        }
+    }
+    raw[DAOE_F_PROGRESS] = cfg->total_steps > 0 ? 2.0 * (t - 1) / cfg->total_steps - 1.0 : 0.0;
+    for (int f = 0; f < DAOE_NFEAT; f++) {
+        def[f] = ((cfg->features >> f) & 1u) && raw[f] == raw[f] && raw[f] > -1e300 && raw[f] < 1e300;
+        tr->feat[f] = (float)raw[f];
+    }
+    /* 3. standardise (Welford, value first), clip; progress is fed raw */
+    float fs[DAOE_NFEAT];
+    for (int f = 0; f < DAOE_NFEAT; f++) {
+        fs[f] = 0.0f;
+        if (!def[f]) continue;
+        if (f == DAOE_F_PROGRESS) { fs[f] = (float)raw[f]; continue; }
+        s->wn[f] += 1.0;
+        double delta = raw[f] - s->wmean[f];
+        s->wmean[f] += delta / s->wn[f];
+        s->wm2[f] += delta * (raw[f] - s->wmean[f]);
+        if (s->wn[f] >= 2.0) {
+            double z = (raw[f] - s->wmean[f]) / sqrt(s->wm2[f] / s->wn[f] + 1e-12);
+            fs[f] = (float)(z > 5.0 ? 5.0 : (z < -5.0 ? -5.0 : z));
+        }
+    }
+    for (int f = 0; f < DAOE_NFEAT; f++) tr->fstd[f] = fs[f];
+    /* 4. norms and shares of this step's proposals */
+    double tot = 0.0;
+    for (int i = 0; i < DAOE_K; i++) {
+        double dn = sqrt(red[DAOE_RED_DN + i]);
+        tr->dnorm[i] = ((cfg->members >> i) & 1u) ? (float)dn : 0.0f;
+        tot += s->alpha[i] * dn;
+    }
+    for (int i = 0; i < DAOE_K; i++)
+        tr->share[i] = ((cfg->members >> i) & 1u) && tot > 0.0 ? (float)(s->alpha[i] * tr->dnorm[i] / tot) : 0.0f;
+    for (int i = 0; i < DAOE_K; i++) s->dn_prev[i] = red[DAOE_RED_DN + i];
+    /* 5. alpha for pass t+1 */
+    for (int i = 0; i < DAOE_K; i++) s->soft_prev[i] = s->soft_cur[i];
+    for (int f = 0; f < DAOE_NFEAT; f++) {
+        s->f_prev[f] = s->f_cur[f];
+        s->f_cur[f] = fs[f];
+    }
+    if (cfg->rule == DAOE_CTRL_HYPERGRAD) {
+        double z[DAOE_K];
+        for (int i = 0; i < DAOE_K; i++) {
+            z[i] = s->b[i];
+            for (int f = 0; f < DAOE_NFEAT; f++) z[i] += s->W[i][f] * fs[f];
+        }
+        daoe_softmax(cfg, z, s->soft_cur);
+        for (int i = 0; i < DAOE_K; i++)
+            s->alpha[i] = cfg->alpha_ema > 0.0f
+                              ? cfg->alpha_ema * s->alpha[i] + (1.0f - cfg->alpha_ema) * s->soft_cur[i]
+                              : s->soft_cur[i];
+    }
+}
+#endif
