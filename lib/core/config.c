@@ -92,6 +92,7 @@ static const optdef OPTS[] = {
     {"warmup-epochs", T_DBL, OFF(warmup_epochs), 0, 1000, -1, -1, "X     linear warm-up (default 0)"},
     {"train-subset", T_INT, OFF(train_subset), 0, 50000, -1, -1, "N     first N images of the training split"},
     {"val", T_INT, OFF(val), 0, 49000, -1, -1, "N     held-out validation images (default 5000)"},
+    {"test-subset", T_INT, OFF(test_subset), 0, 10000, -1, -1, "N     evaluate on the first N test images only (default all)"},
     {"threads", T_INT, OFF(threads), 0, 1024, -1, -1, "N     CPU threads (default: all)"},
     {"no-augment", T_NOFLAG, OFF(augment), 0, 0, -1, -1, "no crop/flip"},
     {"no-shuffle", T_NOFLAG, OFF(shuffle), 0, 0, -1, -1, "visit training images in file order"},
@@ -628,6 +629,7 @@ char *daoe_config_json(const daoe_config *c, const char *extra) {
     cJSON_AddNumberToObject(o, "warmup_epochs", c->warmup_epochs);
     cJSON_AddNumberToObject(o, "train_subset", c->train_subset);
     cJSON_AddNumberToObject(o, "val", c->val);
+    cJSON_AddNumberToObject(o, "test_subset", c->test_subset);
     cJSON_AddNumberToObject(o, "threads", c->threads);
     cJSON_AddBoolToObject(o, "augment", c->augment);
     cJSON_AddBoolToObject(o, "shuffle", c->shuffle);

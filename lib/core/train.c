@@ -506,7 +506,7 @@ int daoe_train_run(const daoe_config *cfg) {
         double t_ev0 = daoe_now();
         double vl = NAN, va = NAN, tl, ta;
         if (cfg->val) evaluate(&tr, train_img, train_lab, nsplit, cfg->val, &vl, &va);
-        evaluate(&tr, test_img, test_lab, 0, data.ntest, &tl, &ta);
+        evaluate(&tr, test_img, test_lab, 0, cfg->test_subset ? cfg->test_subset : data.ntest, &tl, &ta);
         eval_secs_est = daoe_now() - t_ev0;
         double *row = lg.rows + (size_t)lg.nrows * NCOL;
         row[0] = e + 1;

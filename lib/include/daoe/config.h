@@ -22,6 +22,7 @@ typedef struct {
     double warmup_epochs;
     int train_subset;    /* 0: whole training split */
     int val;             /* held-out images (last of the training files) */
+    int test_subset;     /* 0: all 10,000 test images */
     int threads;
     int augment, shuffle, save_init, quiet, verify, resume;
     int trace_every;
