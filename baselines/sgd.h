@@ -2,10 +2,13 @@
  * of its per-element rule, used alone, inside the DAO-E ensemble and by the
  * CUDA kernels. Semantics of torch.optim.SGD (foreach=False):
  *   u   = g + wd*p                       (coupled decay; decoupled: u = g)
- *   buf = mu*buf + (1-dampening)*u       (first step: buf = u, same value from buf = 0)
+ *   buf = first ? u : mu*buf + (1-dampening)*u
+ *                                        (torch creates the buffer as a copy of u:
+ *                                         the first step is never dampened)
  *   s   = nesterov ? u + mu*buf : buf    (mu = 0: s = u, no buffer)
  *   d   = -lr*s                          (decoupled: d -= lr*wd*p)
- * `lr` is the member's rate times the schedule factor. Returns d; p is not written. */
+ * `lr` is the member's rate times the schedule factor; `first` is 1 at step 1
+ * of a run (state just zeroed). Returns d; p is not written. */
 #ifndef DAOE_SGD_H
 #define DAOE_SGD_H
 #include "daoe/hd.h"
@@ -15,12 +18,12 @@ typedef struct {
     int nesterov, decoupled;
 } daoe_sgd_hp;
 
-DAOE_HD static inline float daoe_sgd_delta(const daoe_sgd_hp *hp, float lr, float g, float p,
+DAOE_HD static inline float daoe_sgd_delta(const daoe_sgd_hp *hp, float lr, int first, float g, float p,
                                            float *buf) {
     float u = hp->decoupled ? g : g + hp->wd * p;
     float s = u;
     if (hp->momentum != 0.0f) {
-        float b = hp->momentum * *buf + (1.0f - hp->dampening) * u;
+        float b = first ? u : hp->momentum * *buf + (1.0f - hp->dampening) * u;
         *buf = b;
         s = hp->nesterov ? u + hp->momentum * b : b;
     }

@@ -12,11 +12,13 @@
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* openblas_set_num_threads is OpenBLAS's own extension */
+/* OpenBLAS's own extensions */
 void openblas_set_num_threads(int);
+char *openblas_get_config(void);
 
 typedef struct {
     int threads;
@@ -689,11 +691,24 @@ daoe_backend *daoe_cpu_backend_create(int threads, char *err, size_t errlen) {
     (void)err; (void)errlen;
     daoe_backend *be = daoe_xcalloc(1, sizeof *be);
     cpu_impl *im = daoe_xcalloc(1, sizeof *im);
-    if (threads > 0) {
-        omp_set_num_threads(threads);
-        openblas_set_num_threads(threads);
+    /* OpenMP's thread count is process-wide: every backend sets its own */
+    if (threads <= 0) threads = omp_get_num_procs();
+    omp_set_num_threads(threads);
+    openblas_set_num_threads(threads);
+    im->threads = threads;
+    char model[128] = "unknown CPU";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[256];
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
+                snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
+                model[strcspn(model, "\n")] = 0;
+                break;
+            }
+        fclose(f);
     }
-    im->threads = omp_get_max_threads();
+    snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, OpenBLAS %s", model, threads, openblas_get_config());
     be->name = "cpu";
     be->precision = DAOE_FP32;
     be->deterministic = 1;

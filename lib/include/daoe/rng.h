@@ -9,6 +9,11 @@
 #ifndef DAOE_RNG_H
 #define DAOE_RNG_H
 #include <stdint.h>
+#ifdef __CUDACC__
+/* the same draws in host and device code of a .cu file */
+#define R123_CUDA_DEVICE __host__ __device__
+#define R123_ASSERT(x)
+#endif
 #include <Random123/philox.h>
 #include "hd.h"
 

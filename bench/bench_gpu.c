@@ -1,0 +1,244 @@
+/* GPU benchmark (our side): device-to-device copy bandwidth and cuBLAS bf16
+ * GEMM rate (the two ceilings), then training steps of the CIFAR ResNet-18
+ * (width 64, batch 128, synthetic images, the whole step on the device and
+ * replayed as a CUDA graph) per precision and optimizer, and the fused
+ * optimizer pass alone with its bytes moved. Prints a table; --json FILE
+ * writes the numbers for bench/gpu_table.py. */
+#include "daoe/train.h"
+#include "daoe/util.h"
+#include <cublas_v2.h>
+#include <cuda_runtime.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef DAOE_HAVE_CUDA
+int main(void) { fprintf(stderr, "daoe-bench-gpu: built without CUDA\n"); return 77; }
+#else
+#define CK(x) do { cudaError_t e_ = (x); if (e_ != cudaSuccess) { fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(e_)); exit(1); } } while (0)
+
+static double copy_bw(void) {
+    size_t bytes = (size_t)1 << 30;
+    void *a, *b;
+    CK(cudaMalloc(&a, bytes));
+    CK(cudaMalloc(&b, bytes));
+    CK(cudaMemset(a, 1, bytes));
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0); cudaEventCreate(&e1);
+    for (int i = 0; i < 3; i++) CK(cudaMemcpy(b, a, bytes, cudaMemcpyDeviceToDevice));
+    cudaEventRecord(e0, 0);
+    for (int i = 0; i < 20; i++) CK(cudaMemcpyAsync(b, a, bytes, cudaMemcpyDeviceToDevice, 0));
+    cudaEventRecord(e1, 0);
+    cudaEventSynchronize(e1);
+    float ms;
+    cudaEventElapsedTime(&ms, e0, e1);
+    cudaFree(a); cudaFree(b);
+    return 2.0 * bytes * 20 / (ms / 1e3) / 1e9;
+}
+
+static double gemm_rate(void) {
+    const int n = 8192;
+    size_t cnt = (size_t)n * n;
+    uint16_t *h = daoe_xmalloc(cnt * 2);
+    for (size_t i = 0; i < cnt; i++) h[i] = daoe_f32_to_bf16((float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f);
+    void *A, *B, *C;
+    CK(cudaMalloc(&A, cnt * 2)); CK(cudaMalloc(&B, cnt * 2)); CK(cudaMalloc(&C, cnt * 4));
+    CK(cudaMemcpy(A, h, cnt * 2, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(B, h, cnt * 2, cudaMemcpyHostToDevice));
+    free(h);
+    cublasHandle_t hd;
+    cublasCreate(&hd);
+    float one = 1, zero = 0;
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0); cudaEventCreate(&e1);
+    for (int i = 0; i < 3; i++)
+        cublasGemmEx(hd, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A, CUDA_R_16BF, n, B, CUDA_R_16BF, n, &zero, C,
+                     CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    cudaEventRecord(e0, 0);
+    for (int i = 0; i < 10; i++)
+        cublasGemmEx(hd, CUBLAS_OP_N, CUBLAS_OP_N, n, n, n, &one, A, CUDA_R_16BF, n, B, CUDA_R_16BF, n, &zero, C,
+                     CUDA_R_32F, n, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    cudaEventRecord(e1, 0);
+    cudaEventSynchronize(e1);
+    float ms;
+    cudaEventElapsedTime(&ms, e0, e1);
+    cublasDestroy(hd);
+    cudaFree(A); cudaFree(B); cudaFree(C);
+    return 2.0 * n * n * (double)n * 10 / (ms / 1e3) / 1e12;
+}
+
+static double train_flops(const daoe_net *net) {
+    double f = 0;
+    for (int i = 0; i < net->nconv; i++) {
+        const daoe_conv *c = &net->convs[i];
+        f += 2.0 * c->cout * c->cin * c->k * c->k * c->ho * c->wo * (i == 0 ? 2.0 : 3.0);
+    }
+    return f + 3.0 * 2.0 * 10 * 8 * net->width;
+}
+
+/* bytes one optimizer pass moves: each buffer read and written, g read only */
+static double opt_bytes(const daoe_opt *o) {
+    const daoe_opt_bufs *b = &o->bufs;
+    double per = 4 * 2 + 4; /* p rw, g r */
+    const float *f[] = {b->sgd_buf, b->adam_m, b->adam_v, b->rms_v, b->rms_gavg, b->rms_buf, b->lion_m, b->fe_m, b->fe_v};
+    for (int i = 0; i < 9; i++) if (f[i]) per += 8;
+    for (int i = 0; i < DAOE_K; i++) if (b->d[i]) per += 4;
+    return per * (double)o->n;
+}
+
+typedef struct { daoe_backend *be; daoe_net net; daoe_opt opt; int B; } runner;
+static void body(void *p) {
+    runner *r = p;
+    daoe_net_forward(&r->net, r->B, 1);
+    r->be->xent(r->be, r->B, 10, r->net.logits, r->net.y, r->net.dlogits, r->opt.stats);
+    daoe_net_backward(&r->net, r->B);
+    r->be->opt_step(r->be, &r->opt);
+    r->be->ctrl_step(r->be, &r->opt);
+    r->be->refresh_weights(r->be);
+}
+
+static FILE *js;
+
+static void bench(daoe_precision prec, const char *optimizer, int width, int B, int warm, int steps, double bw) {
+    static const char *pn[] = {"fp32", "tf32", "bf16"};
+    char err[512];
+    daoe_backend *be = daoe_cuda_backend_create(prec, 0, err, sizeof err);
+    if (!be) { fprintf(stderr, "%s\n", err); exit(1); }
+    daoe_config cfg;
+    daoe_config_defaults(&cfg);
+    char o1[64];
+    snprintf(o1, sizeof o1, "--optimizer=%s", optimizer);
+    char *argv[] = {"x", "--out", "/tmp/x", "--data", "/tmp", o1};
+    daoe_config_parse(&cfg, 6, argv, err, sizeof err);
+    runner r;
+    memset(&r, 0, sizeof r);
+    r.be = be;
+    r.B = B;
+    daoe_net_layout(&r.net, width);
+    daoe_net_alloc(&r.net, be, B);
+    daoe_opt_setup(&r.opt, be, &cfg, r.net.params, r.net.grads, r.net.nparams, r.net.nparams_real, 100000, 64);
+    float *hp = daoe_xmalloc(sizeof(float) * r.net.nparams), *hb = daoe_xmalloc(sizeof(float) * (r.net.nbufs + 1));
+    daoe_net_init_host(&r.net, 1, hp, hb);
+    be->to_device(be, r.net.params, hp, sizeof(float) * r.net.nparams);
+    be->to_device(be, r.net.bufs, hb, sizeof(float) * r.net.nbufs);
+    be->refresh_weights(be);
+    const int NI = 4096;
+    uint8_t *img = daoe_xmalloc((size_t)NI * 3072);
+    int32_t *lab = daoe_xmalloc(sizeof(int32_t) * NI), *idx = daoe_xmalloc(sizeof(int32_t) * B);
+    for (size_t i = 0; i < (size_t)NI * 3072; i++) img[i] = (uint8_t)((i * 2654435761u) >> 24);
+    for (int i = 0; i < NI; i++) lab[i] = i % 10;
+    uint8_t *dimg = be->alloc(be, (size_t)NI * 3072);
+    int32_t *dlab = be->alloc(be, sizeof(int32_t) * NI), *didx = be->alloc(be, sizeof(int32_t) * B);
+    be->to_device(be, dimg, img, (size_t)NI * 3072);
+    be->to_device(be, dlab, lab, sizeof(int32_t) * NI);
+    double t0 = 0;
+    for (int s = 0; s < warm + steps; s++) {
+        if (s == warm) { be->sync(be); t0 = daoe_now(); }
+        for (int i = 0; i < B; i++) idx[i] = (s * B + i) % NI;
+        be->to_device(be, didx, idx, sizeof(int32_t) * B);
+        daoe_step_consts sc;
+        daoe_step_consts_fill(&cfg, s + 1, 0, 100000, 0, &sc);
+        be->to_device(be, r.opt.consts, &sc, sizeof sc);
+        be->load_batch(be, dimg, dlab, didx, B, 1, 1, 0, r.net.x, r.net.y, r.opt.stats);
+        be->run_step(be, 0, body, &r);
+        if (s % 50 == 49) { daoe_trace tr[64]; be->to_host(be, tr, r.opt.trace, sizeof tr); }
+    }
+    be->sync(be);
+    double dt = daoe_now() - t0, ips = (double)B * steps / dt, tf = train_flops(&r.net) * ips / 1e12;
+    /* the fused optimizer pass alone */
+    int reps = 50;
+    be->sync(be);
+    double o0 = daoe_now();
+    for (int i = 0; i < reps; i++) { be->opt_step(be, &r.opt); be->ctrl_step(be, &r.opt); }
+    be->sync(be);
+    double ot = (daoe_now() - o0) / reps, gbs = opt_bytes(&r.opt) / ot / 1e9;
+    printf("%-5s %-8s width %-3d batch %-4d %9.0f img/s %8.3f ms/step %7.1f TFLOP/s | opt pass %7.1f us %7.0f GB/s (%3.0f%% of copy)\n",
+           pn[prec], optimizer, width, B, ips, 1e3 * dt / steps, tf, ot * 1e6, gbs, 100 * gbs / bw);
+    fflush(stdout);
+    if (js)
+        fprintf(js, "{\"kind\":\"daoe\",\"precision\":\"%s\",\"optimizer\":\"%s\",\"width\":%d,\"batch\":%d,\"img_per_s\":%.1f,"
+                    "\"ms_per_step\":%.4f,\"tflops\":%.2f,\"opt_us\":%.2f,\"opt_gbs\":%.1f,\"opt_bytes\":%.0f,\"device\":\"%s\"}\n",
+                pn[prec], optimizer, width, B, ips, 1e3 * dt / steps, tf, ot * 1e6, gbs, opt_bytes(&r.opt), be->desc);
+    be->free(be, dimg); be->free(be, dlab); be->free(be, didx);
+    daoe_opt_free(&r.opt, be);
+    daoe_net_free(&r.net);
+    be->destroy(be);
+    free(hp); free(hb); free(img); free(lab); free(idx);
+}
+
+/* the optimizer pass alone for each configuration on an n-element buffer: kernel times by events */
+static void opt_sweep(double bw) {
+    static const char *cfgs[][3] = {{"sgd", NULL, NULL}, {"sgd", "--features=none", NULL}, {"adam", NULL, NULL},
+                                    {"rmsprop", NULL, NULL}, {"lion", NULL, NULL}, {"daoe", "--controller=fixed", NULL},
+                                    {"daoe", NULL, NULL}, {"daoe", "--features=none", NULL},
+                                    {"daoe", "--members=sgd,adam", NULL}, {"daoe", "--members=rmsprop,lion", NULL}};
+    char err[512];
+    daoe_backend *be = daoe_cuda_backend_create(DAOE_FP32, 0, err, sizeof err);
+    const size_t n = 11173962;
+    float *h = daoe_xmalloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) h[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
+    float *p = be->alloc(be, sizeof(float) * n), *g = be->alloc(be, sizeof(float) * n);
+    be->to_device(be, p, h, sizeof(float) * n);
+    be->to_device(be, g, h, sizeof(float) * n);
+    for (size_t c = 0; c < sizeof cfgs / sizeof *cfgs; c++) {
+        daoe_config cfg;
+        daoe_config_defaults(&cfg);
+        char o1[64];
+        snprintf(o1, sizeof o1, "--optimizer=%s", cfgs[c][0]);
+        char *argv[8] = {"x", "--out", "/tmp/x", "--data", "/tmp", o1, (char *)cfgs[c][1], NULL};
+        if (daoe_config_parse(&cfg, cfgs[c][1] ? 7 : 6, argv, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+        daoe_opt o;
+        daoe_opt_setup(&o, be, &cfg, p, g, n, n, 100000, 64);
+        daoe_step_consts sc;
+        daoe_step_consts_fill(&cfg, 5, 0, 100000, 0, &sc);
+        be->to_device(be, o.consts, &sc, sizeof sc);
+        for (int i = 0; i < 3; i++) { be->opt_step(be, &o); be->ctrl_step(be, &o); }
+        be->sync(be);
+        double t0 = daoe_now();
+        for (int i = 0; i < 20; i++) be->opt_step(be, &o);
+        be->sync(be);
+        double t1 = daoe_now();
+        for (int i = 0; i < 20; i++) be->ctrl_step(be, &o);
+        be->sync(be);
+        double t2 = daoe_now();
+        double ko = (t1 - t0) / 20, kc = (t2 - t1) / 20, gb = opt_bytes(&o) / ko / 1e9;
+        printf("opt-sweep %-8s %-22s opt %8.1f us %6.0f GB/s (%3.0f%%)  ctrl %7.1f us  %5.0f MB\n", cfgs[c][0],
+               cfgs[c][1] ? cfgs[c][1] : "", ko * 1e6, gb, 100 * gb / bw, kc * 1e6, opt_bytes(&o) / 1e6);
+        if (js)
+            fprintf(js, "{\"kind\":\"opt_sweep\",\"optimizer\":\"%s\",\"extra\":\"%s\",\"opt_us\":%.2f,\"ctrl_us\":%.2f,\"gbs\":%.1f}\n",
+                    cfgs[c][0], cfgs[c][1] ? cfgs[c][1] : "", ko * 1e6, kc * 1e6, gb);
+        daoe_opt_free(&o, be);
+    }
+    be->free(be, p);
+    be->free(be, g);
+    be->destroy(be);
+    free(h);
+}
+
+int main(int argc, char **argv) {
+    int steps = 100, warm = 15, width = 64, B = 128, sweep_only = 0;
+    const char *json = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--width") && i + 1 < argc) width = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
+        else if (!strcmp(argv[i], "--opt-sweep")) sweep_only = 1;
+        else { fprintf(stderr, "usage: daoe-bench-gpu [--steps N] [--width N] [--batch N] [--json FILE] [--opt-sweep]\n"); return 2; }
+    }
+    if (daoe_cuda_device_count() == 0) { fprintf(stderr, "daoe-bench-gpu: no GPU\n"); return 77; }
+    if (json) js = fopen(json, "w");
+    double bw = copy_bw(), tf = gemm_rate();
+    printf("device-to-device copy: %.0f GB/s (read + write); cuBLAS bf16 GEMM 8192^3: %.0f TFLOP/s\n", bw, tf);
+    if (js) fprintf(js, "{\"kind\":\"ceilings\",\"copy_gbs\":%.1f,\"gemm_bf16_tflops\":%.1f}\n", bw, tf);
+    opt_sweep(bw);
+    if (sweep_only) { if (js) fclose(js); return 0; }
+    bench(DAOE_BF16, "sgd", width, B, warm, steps, bw);
+    bench(DAOE_BF16, "daoe", width, B, warm, steps, bw);
+    bench(DAOE_TF32, "sgd", width, B, warm, steps / 2, bw);
+    bench(DAOE_FP32, "sgd", width, B, warm, steps / 2, bw);
+    bench(DAOE_FP32, "daoe", width, B, warm, steps / 2, bw);
+    if (js) fclose(js);
+    return 0;
+}
+#endif

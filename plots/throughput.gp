@@ -1,0 +1,17 @@
+# Training throughput per optimizer (images/s, mean over seeds with 95 % t interval).
+load system("dirname '".ARG0."'")."/common.gp"
+f = pd."/throughput.tsv"
+set style fill solid 0.55 border -1
+set boxwidth 0.6
+set xrange [-0.6:ngroups-0.4]
+set xtics rotate by -30 left noenhanced
+set ylabel "training images / s"
+set yrange [0:*]
+set key top left box opaque
+do for [fmt in formats] {
+    eval start(fmt, "throughput")
+    set title "Training throughput (mean and 95 % CI over seeds)\n".setting_short noenhanced
+    plot f using 1:4:(colh(strcol(2))):xtic(lab(strcol(2))) with boxes lc rgb variable notitle, \
+         '' using 1:4:5:6 with yerrorbars lc rgb "black" pt -1 lw 1.5 title "95 % CI"
+    unset output
+}

@@ -1,0 +1,510 @@
+#!/usr/bin/python3
+"""Tests of the benchmark harness (daoe-sweep, daoe-stats, plots/*.gp).
+
+  harness_test.py stats   BIN WORK         daoe-stats against scipy on synthetic run folders
+  harness_test.py check   BIN WORK SRC     the regression check: passes on the reference,
+                                           fails on degraded copies (and on SRC/results/reference/*)
+  harness_test.py figures BIN WORK SRC     every gnuplot script on synthetic results
+  harness_test.py sweep   BIN WORK SRC DATA  daoe-sweep on tiny profiles: expansion, skip,
+                                           re-run after delete, diverged, stale, tune -> lr_from
+
+BIN holds daoe-sweep, daoe-stats and daoe-train. Exit 0 pass, 1 fail, 77 skip.
+The statistics are recomputed here independently (numpy/scipy, Holm by hand)
+from the same raw numbers the C code reads.
+"""
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+
+FAILS = []
+
+
+def ok(cond, what):
+    if not cond:
+        FAILS.append(what)
+        print("FAIL:", what)
+    return cond
+
+
+def close(a, b, what, rel=1e-9, abs_=1e-12):
+    if a is None or b is None or (isinstance(b, float) and math.isnan(b)):
+        return ok((a is None) == (b is None or (isinstance(b, float) and math.isnan(b))), f"{what}: {a} vs {b}")
+    return ok(abs(a - b) <= abs_ + rel * abs(b), f"{what}: daoe-stats {a!r} vs reference {b!r}")
+
+
+def run(cmd, **kw):
+    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    return p.returncode, p.stdout, p.stderr
+
+
+# ---------------------------------------------------------------- synthetic run folders
+EPOCH_COLS = ("epoch,train_loss,train_acc,val_loss,val_acc,test_loss,test_acc,lr,seconds,train_seconds,"
+              "images_per_second,alpha_sgd,alpha_adam,alpha_rmsprop,alpha_lion,share_sgd,share_adam,"
+              "share_rmsprop,share_lion")
+MEMBERS = ["sgd", "adam", "rmsprop", "lion"]
+
+
+def write_run(root, name, opt, seed, final, curve, secs, status="finished", width=16, epochs=5,
+              group=None, setting="", setting_args=None, members=None):
+    d = os.path.join(root, name)
+    os.makedirs(d, exist_ok=True)
+    members = members or (MEMBERS if opt == "daoe" else [{"adamw": "adam"}.get(opt, opt)])
+    cfg = {"optimizer": opt, "seed": seed, "epochs": epochs, "width": width, "batch": 128, "train_subset": 2560,
+           "val": 500, "test_subset": 2000, "backend": "cpu", "members": members, "steps_per_epoch": 20,
+           "machine": {"hostname": "synthetic", "cpu": "test cpu", "cores": 2, "device": ""}}
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
+    rows = []
+    for e, (acc, loss, s) in enumerate(zip(curve["test"], curve["loss"], secs)):
+        al = [0.25, 0.25, 0.25, 0.25] if opt == "daoe" else [1.0 if m == members[0] else 0.0 for m in MEMBERS]
+        rows.append([e + 1, loss, 0.5, 1.0, curve["val"][e], 1.1, acc, 0.1, s, s * 0.8, 300.0] + al + al)
+    with open(os.path.join(d, "epochs.csv"), "w") as f:
+        f.write(EPOCH_COLS + "\n")
+        for r in rows:
+            f.write(",".join("nan" if (isinstance(v, float) and math.isnan(v)) else repr(v) for v in r) + "\n")
+    if opt == "daoe":
+        with open(os.path.join(d, "alpha.csv"), "w") as f:
+            f.write("step,epoch," + ",".join(f"alpha_{m}" for m in MEMBERS) + "," +
+                    ",".join(f"share_{m}" for m in MEMBERS) + "\n")
+            for t in range(1, len(rows) * 20 + 1, 5):
+                a = 0.25 + 0.1 * math.sin(t / 7.0 + seed)
+                al = [a, (1 - a) / 3, (1 - a) / 3, (1 - a) / 3]
+                f.write(f"{t},{(t - 1) // 20 + 1}," + ",".join(map(str, al + al)) + "\n")
+    if group is not None:
+        json.dump({"id": name, "group": group, "optimizer": opt, "setting": setting, "seed": seed,
+                   "args": ["--optimizer", opt] + (setting_args or []), "setting_args": setting_args or []},
+                  open(os.path.join(d, "sweep_run.json"), "w"))
+    if status == "incomplete":
+        return
+    summ = {"status": status, "optimizer": opt, "seed": seed, "epochs": epochs, "epochs_completed": len(rows),
+            "final_test_acc": final["test"] if status == "finished" else None,
+            "final_val_acc": final["val"] if status == "finished" else None,
+            "best_val_acc": max(curve["val"]), "images_per_second": final["ips"], "train_seconds": sum(secs) * 0.8,
+            "wall_seconds": final["wall"], "backend": "cpu", "device": ""}
+    if status == "diverged":
+        summ["diverged_at_step"] = 37
+    json.dump(summ, open(os.path.join(d, "summary.json"), "w"))
+
+
+def make_synthetic(root, rng, groups, seeds=(0, 1, 2), epochs=5, width=16, sweep_json=True, degrade=None,
+                   diverge=(), incomplete=(), kind="compare", compare_to="daoe", target=0.3):
+    """groups: {name: (optimizer, mean_acc, sd_acc, setting, setting_args)}; returns the raw numbers."""
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    raw = {}
+    for gi, (g, (opt, mu, sd, setting, sargs)) in enumerate(groups.items()):
+        for s in seeds:
+            name = f"{g}-s{s}"
+            acc = float(rng.normal(mu, sd))
+            if degrade and g == degrade[0]:
+                acc -= degrade[1]
+            test = [float(acc * (0.4 + 0.6 * (e + 1) / epochs) + rng.normal(0, 0.01)) for e in range(epochs)]
+            test[-1] = acc
+            val = [float(t + rng.normal(0, 0.01)) for t in test]
+            loss = [float(2.3 * math.exp(-(e + 1) / 3) + rng.normal(0, 0.02)) for e in range(epochs)]
+            secs = [float(40 + rng.normal(0, 3)) for _ in range(epochs)]
+            final = {"test": acc, "val": val[-1], "ips": float(300 + rng.normal(0, 10)),
+                     "wall": float(sum(secs) + 2)}
+            status = "diverged" if name in diverge else "incomplete" if name in incomplete else "finished"
+            # half of the groups carry sweep_run.json, the others are grouped by folder name
+            write_run(root, name, opt, s, final, {"test": test, "val": val, "loss": loss}, secs, status=status,
+                      width=width, epochs=epochs, group=g if (gi % 2 == 0) else None, setting=setting,
+                      setting_args=sargs)
+            raw[name] = dict(group=g, status=status, test=acc, val=val[-1], best=max(val), curve=test, secs=secs,
+                             ips=final["ips"], wall=final["wall"], loss=loss, valcurve=val)
+    if sweep_json:
+        json.dump({"profile": os.path.basename(root), "kind": kind, "compare_to": compare_to, "target_acc": target,
+                   "runs": [{"group": g} for g in groups]}, open(os.path.join(root, "sweep.json"), "w"))
+    return raw
+
+
+# ---------------------------------------------------------------- stats vs scipy
+def ref_desc(x):
+    import numpy as np
+    from scipy import stats
+    x = np.asarray(x, dtype=float)
+    n = len(x)
+    if n == 0:
+        return dict(n=0, mean=None, sd=None, lo=None, hi=None, min=None, max=None)
+    m = float(x.mean())
+    if n < 2:
+        return dict(n=1, mean=m, sd=None, lo=None, hi=None, min=float(x.min()), max=float(x.max()))
+    sd = float(x.std(ddof=1))
+    if sd == 0:  # scipy returns nan for a zero scale; the interval is the point
+        return dict(n=n, mean=m, sd=0.0, lo=m, hi=m, min=float(x.min()), max=float(x.max()))
+    lo, hi = stats.t.interval(0.95, n - 1, loc=m, scale=stats.sem(x))
+    return dict(n=n, mean=m, sd=sd, lo=float(lo), hi=float(hi), min=float(x.min()), max=float(x.max()))
+
+
+def ref_welch(a, b):
+    import numpy as np
+    from scipy import stats
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    r = stats.ttest_ind(a, b, equal_var=False)
+    va, vb = a.var(ddof=1) / len(a), b.var(ddof=1) / len(b)
+    df = (va + vb) ** 2 / (va ** 2 / (len(a) - 1) + vb ** 2 / (len(b) - 1))
+    diff = a.mean() - b.mean()
+    h = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    sp = math.sqrt(((len(a) - 1) * a.var(ddof=1) + (len(b) - 1) * b.var(ddof=1)) / (len(a) + len(b) - 2))
+    g = (1 - 3 / (4 * (len(a) + len(b)) - 9)) * diff / sp
+    return dict(t=float(r.statistic), p=float(r.pvalue), df=float(df), diff=float(diff), lo=float(diff - h),
+                hi=float(diff + h), g=float(g))
+
+
+def ref_holm(ps):
+    order = sorted(range(len(ps)), key=lambda i: ps[i])
+    out, run_max = [0.0] * len(ps), 0.0
+    for k, i in enumerate(order):
+        run_max = max(run_max, min(1.0, (len(ps) - k) * ps[i]))
+        out[i] = run_max
+    return out
+
+
+def cmp_desc(got, ref, what):
+    close(got["n"], ref["n"], f"{what} n")
+    for k, kk in (("mean", "mean"), ("sd", "sd"), ("min", "min"), ("max", "max")):
+        close(got[k], ref[kk], f"{what} {k}")
+    # t quantiles: GSL and scipy agree to ~1e-9 relative
+    close(got["ci95"][0], ref["lo"], f"{what} ci95 low", rel=1e-7)
+    close(got["ci95"][1], ref["hi"], f"{what} ci95 high", rel=1e-7)
+
+
+def test_stats(bindir, work):
+    try:
+        import numpy as np
+        import scipy  # noqa: F401
+    except ImportError:
+        print("skip: numpy/scipy missing for /usr/bin/python3")
+        return 77
+    rng = np.random.default_rng(12345)
+    root = os.path.join(work, "synth")
+    groups = {"sgd": ("sgd", 0.42, 0.015, "", []), "adam": ("adam", 0.40, 0.03, "", []),
+              "rmsprop": ("rmsprop", 0.35, 0.02, "", []), "lion": ("lion", 0.38, 0.01, "", []),
+              "daoe": ("daoe", 0.43, 0.02, "", [])}
+    raw = make_synthetic(root, rng, groups, seeds=(0, 1, 2, 3, 4), diverge=("rmsprop-s4",),
+                         incomplete=("lion-s3",), target=0.30)
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), root])
+    if not ok(rc == 0, f"daoe-stats exit {rc}: {err}"):
+        return 1
+    S = json.load(open(os.path.join(root, "summary.json")))
+    ok(abs(S["target_acc"] - 0.30) < 1e-12, "target from sweep.json")
+    G = {g["group"]: g for g in S["groups"]}
+    ok(sorted(G) == sorted(groups), f"groups {sorted(G)}")
+    ok([g["group"] for g in S["groups"]] == ["sgd", "adam", "rmsprop", "lion", "daoe"], "group order")
+    samples = {}
+    for g in groups:
+        fin = [r for n, r in raw.items() if r["group"] == g and r["status"] == "finished"]
+        samples[g] = [r["test"] for r in fin]
+        cmp_desc(G[g]["final_test_acc"], ref_desc(samples[g]), f"{g} test")
+        cmp_desc(G[g]["final_val_acc"], ref_desc([r["val"] for r in fin]), f"{g} val")
+        cmp_desc(G[g]["best_val_acc"], ref_desc([r["best"] for r in fin]), f"{g} best val")
+        cmp_desc(G[g]["images_per_second"], ref_desc([r["ips"] for r in fin]), f"{g} img/s")
+        cmp_desc(G[g]["wall_seconds"], ref_desc([r["wall"] for r in fin]), f"{g} wall")
+        ep, sec = [], []
+        for r in fin:
+            for e, a in enumerate(r["curve"]):
+                if a >= 0.30:
+                    ep.append(e + 1)
+                    sec.append(sum(r["secs"][:e + 1]))
+                    break
+        cmp_desc(G[g]["epochs_to_target"], ref_desc(ep), f"{g} epochs to target")
+        cmp_desc(G[g]["wall_seconds_to_target"], ref_desc(sec), f"{g} seconds to target")
+        ok(G[g]["runs"] == 5, f"{g} runs")
+    ok(G["rmsprop"]["diverged"] == 1 and G["rmsprop"]["finished"] == 4, "diverged run counted")
+    ok(G["lion"]["incomplete"] == 1 and G["lion"]["finished"] == 4, "incomplete run counted")
+    comps = {(c["a"], c["b"]): c for c in S["comparisons"]}
+    ok(sorted(comps) == sorted(("daoe", b) for b in ["sgd", "adam", "rmsprop", "lion"]), f"comparisons {sorted(comps)}")
+    refs = {b: ref_welch(samples["daoe"], samples[b]) for b in ["sgd", "adam", "rmsprop", "lion"]}
+    holm = dict(zip(refs, ref_holm([refs[b]["p"] for b in refs])))
+    for b, r in refs.items():
+        c = comps[("daoe", b)]
+        close(c["t"], r["t"], f"daoe-{b} t")
+        close(c["df"], r["df"], f"daoe-{b} df")
+        close(c["p"], r["p"], f"daoe-{b} p", rel=1e-7, abs_=1e-12)
+        close(c["p_holm"], holm[b], f"daoe-{b} p_holm", rel=1e-7, abs_=1e-12)
+        close(c["diff"], r["diff"], f"daoe-{b} diff")
+        close(c["diff_ci95"][0], r["lo"], f"daoe-{b} diff ci low", rel=1e-7)
+        close(c["diff_ci95"][1], r["hi"], f"daoe-{b} diff ci high", rel=1e-7)
+        close(c["hedges_g"], r["g"], f"daoe-{b} Hedges g")
+    ok(abs(S["paper_reference"]["final_test_acc"] - 0.916) < 1e-12, "paper row")
+    md = open(os.path.join(root, "summary.md")).read()
+    ok("DAO-E, paper (reported)" in md and "91.60" in md, "paper row in summary.md")
+    ok("rmsprop-s4 | 4 | diverged" in md, "diverged run listed in summary.md")
+    tex = open(os.path.join(root, "summary.tex")).read()
+    ok("\\toprule" in tex and "91.60" in tex and "–" not in tex, "summary.tex")
+    # per-epoch band of the figure data
+    band = [l.split("\t") for l in open(os.path.join(root, "plotdata", "curves_sgd.tsv")) if not l.startswith("#")]
+    fin = [r for r in raw.values() if r["group"] == "sgd" and r["status"] == "finished"]
+    for e in range(5):
+        d = ref_desc([100 * r["curve"][e] for r in fin])
+        close(float(band[e][2]), d["mean"], f"curve epoch {e + 1} mean", rel=1e-5)
+        close(float(band[e][3]), d["lo"], f"curve epoch {e + 1} low", rel=1e-5)
+    # n = 1 and n = 0 groups: no interval, no test, no crash
+    root1 = os.path.join(work, "synth1")
+    make_synthetic(root1, rng, {"sgd": ("sgd", 0.4, 0.01, "", []), "daoe": ("daoe", 0.4, 0.01, "", [])}, seeds=(0,),
+                   target=0.3)
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), root1])
+    ok(rc == 0, f"n=1: exit {rc} {err}")
+    S1 = json.load(open(os.path.join(root1, "summary.json")))
+    ok(S1["groups"][0]["final_test_acc"]["sd"] is None and S1["comparisons"][0]["p"] is None, "n=1 gives nulls")
+    return 0
+
+
+# ---------------------------------------------------------------- regression check
+def test_check(bindir, work, src):
+    import random
+    rng_np = None
+    try:
+        import numpy as np
+        rng_np = np.random.default_rng(7)
+    except ImportError:
+        print("skip: numpy missing")
+        return 77
+    groups = {"sgd": ("sgd", 0.42, 0.01, "", []), "adam": ("adam", 0.40, 0.01, "", []),
+              "daoe": ("daoe", 0.43, 0.01, "", [])}
+    ref = os.path.join(work, "reference")
+    make_synthetic(ref, np.random.default_rng(7), groups, seeds=(0, 1))
+    stats = os.path.join(bindir, "daoe-stats")
+    same = os.path.join(work, "same")
+    make_synthetic(same, np.random.default_rng(7), groups, seeds=(0, 1))
+    rc, out, err = run([stats, "--check", same, "--reference", ref])
+    ok(rc == 0, f"identical results pass: exit {rc}\n{out}{err}")
+    # a fresh sample from the same distribution passes too
+    fresh = os.path.join(work, "fresh")
+    make_synthetic(fresh, np.random.default_rng(8), groups, seeds=(0, 1))
+    rc, out, err = run([stats, "--check", fresh, "--reference", ref])
+    ok(rc == 0, f"same-distribution sample passes: exit {rc}\n{out}{err}")
+    # adam 6 points down: fails and names adam and the numbers
+    bad = os.path.join(work, "degraded")
+    make_synthetic(bad, np.random.default_rng(7), groups, seeds=(0, 1), degrade=("adam", 0.06))
+    rc, out, err = run([stats, "--check", bad, "--reference", ref])
+    ok(rc == 1, f"degraded adam fails: exit {rc}")
+    ok("adam" in err and "below the reference" in err and "sgd:" not in err, f"message names adam only: {err}")
+    # a run that diverged where the reference did not
+    div = os.path.join(work, "diverged")
+    make_synthetic(div, np.random.default_rng(7), groups, seeds=(0, 1), diverge=("sgd-s1",))
+    rc, out, err = run([stats, "--check", div, "--reference", ref])
+    ok(rc == 1 and "sgd" in err and "diverged" in err, f"new divergence fails: exit {rc} {err}")
+    # another setting is not comparable
+    wide = os.path.join(work, "wide")
+    make_synthetic(wide, np.random.default_rng(7), groups, seeds=(0, 1), width=32)
+    rc, out, err = run([stats, "--check", wide, "--reference", ref])
+    ok(rc == 2 and "not comparable" in err, f"other width refused: exit {rc} {err}")
+    # the committed references: pass against themselves, fail when degraded
+    rdir = os.path.join(src, "results", "reference")
+    for name in sorted(os.listdir(rdir)) if os.path.isdir(rdir) else []:
+        r = os.path.join(rdir, name)
+        rc, out, err = run([stats, "--check", r, "--reference", r])
+        ok(rc == 0, f"{r} against itself: exit {rc}\n{out}{err}")
+        copy = os.path.join(work, "ref-" + name)
+        shutil.rmtree(copy, ignore_errors=True)
+        shutil.copytree(r, copy, ignore=shutil.ignore_patterns("*.safetensors", "figures", "plotdata"))
+        victim = None
+        for run_dir in sorted(os.listdir(copy)):
+            sp = os.path.join(copy, run_dir, "summary.json")
+            if not os.path.exists(sp):
+                continue
+            s = json.load(open(sp))
+            if s.get("status") == "finished" and (victim is None or s["optimizer"] == victim):
+                victim = s["optimizer"]
+                s["final_test_acc"] -= 0.15
+                json.dump(s, open(sp, "w"))
+        rc, out, err = run([stats, "--check", copy, "--reference", r])
+        ok(rc == 1 and victim in err, f"degraded copy of {r} ({victim} -15 points) fails: exit {rc} {err}")
+    return 0
+
+
+# ---------------------------------------------------------------- figures
+def test_figures(bindir, work, src):
+    if not shutil.which("gnuplot"):
+        print("skip: gnuplot missing")
+        return 77
+    try:
+        import numpy as np
+    except ImportError:
+        return 77
+    rng = np.random.default_rng(3)
+    cmp_dir = os.path.join(work, "fig-compare")
+    make_synthetic(cmp_dir, rng, {"sgd": ("sgd", 0.42, 0.01, "", []), "adam": ("adam", 0.40, 0.02, "", []),
+                                  "daoe": ("daoe", 0.43, 0.01, "", [])}, seeds=(0, 1))
+    abl_dir = os.path.join(work, "fig-ablation")
+    make_synthetic(abl_dir, rng, {"daoe-full": ("daoe", 0.43, 0.01, "full", []),
+                                  "daoe-fixed": ("daoe", 0.41, 0.01, "fixed", ["--controller", "fixed"]),
+                                  "daoe-no-x_mean": ("daoe", 0.43, 0.01, "no-x_mean", [])},
+                   seeds=(0, 1, 2), kind="ablation", compare_to="daoe-full")
+    expect = {cmp_dir: ["test_accuracy", "train_loss", "alpha", "share", "final_accuracy", "throughput"],
+              abl_dir: ["test_accuracy", "alpha", "final_accuracy", "ablation"]}
+    for d, names in expect.items():
+        rc, out, err = run([os.path.join(bindir, "daoe-stats"), d])
+        ok(rc == 0, f"daoe-stats {d}: {err}")
+        for script in ["curves", "alpha", "final", "throughput", "ablation"]:
+            rc, out, err = run(["gnuplot", "-e", f"dir='{d}'", os.path.join(src, "plots", script + ".gp")])
+            ok(rc == 0 and "error" not in err.lower() and "warning" not in err.lower(),
+               f"gnuplot {script}.gp on {d}: exit {rc} {err}")
+        for n in names:
+            for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+                p = os.path.join(d, "figures", f"{n}.{ext}")
+                ok(os.path.exists(p) and open(p, "rb").read(4) == magic and os.path.getsize(p) > 2000,
+                   f"{p} written")
+    return 0
+
+
+# ---------------------------------------------------------------- sweep
+TINY = {"backend": "cpu", "width": 4, "batch": 128, "epochs": 1, "train_subset": 256, "val": 256,
+        "test_subset": 256, "trace_every": 1, "checkpoint_minutes": 0}
+
+
+def dry(sweep, prof, *extra):
+    rc, out, err = run([sweep, "--dry-run", prof, *extra])
+    rows = [l.split("\t") for l in out.splitlines() if l and not l.startswith("#")]
+    return rc, {r[0]: (r[1], r[2]) for r in rows}, out + err
+
+
+def mtime(p):
+    return os.stat(p).st_mtime_ns
+
+
+def test_sweep(bindir, work, src, data):
+    sweep, stats = os.path.join(bindir, "daoe-sweep"), os.path.join(bindir, "daoe-stats")
+    # the committed profiles expand as documented (no data needed for a dry run)
+    expect = {"paper": 25, "quick": 15, "smoke": 10, "ablation": 48, "tune": 15}
+    for name, n in expect.items():
+        rc, rows, txt = dry(sweep, os.path.join(src, "bench", "profiles", name + ".json"), "--results",
+                            os.path.join(work, "none"))
+        ok(rc == 0 and len(rows) == n, f"profile {name}: {len(rows)} runs, expected {n} (exit {rc})\n{txt}")
+    rc, rows, txt = dry(sweep, os.path.join(src, "bench", "profiles", "ablation.json"), "--results",
+                        os.path.join(work, "none"))
+    ok("daoe-no-grad_var-s2" in rows and "--features x_mean,x_var,pred_entropy,grad_norm,loss_delta,progress"
+       in rows["daoe-no-grad_var-s2"][1], "ablation: feature removal expands to --features")
+    ok("--members sgd,adam,rmsprop" in rows.get("daoe-k3-no-lion-s0", ("", ""))[1], "ablation: K = 3")
+    rc, rows, txt = dry(sweep, os.path.join(src, "bench", "profiles", "tune.json"), "--base", "smoke", "--results",
+                        os.path.join(work, "none"))
+    ok("sgd-lr0.3-s100" in rows and "--width 16" in rows["sgd-lr0.3-s100"][1] and
+       rows["sgd-lr0.3-s100"][1].endswith("--lr 0.3"), "tune --base smoke")
+    # bad profiles: one-line errors
+    badp = os.path.join(work, "bad.json")
+    json.dump({"name": "bad", "train": TINY, "optimizers": ["sgd"], "seeds": [0], "epoch": 3}, open(badp, "w"))
+    rc, _, txt = dry(sweep, badp)
+    ok(rc == 2 and "unknown profile key" in txt, f"unknown key refused: {txt}")
+
+    if not data or not os.path.isdir(data):
+        print("skip: the run part needs CIFAR-10 (CIFAR10_DIR)")
+        return 77 if not FAILS else 1
+    env = dict(os.environ, CIFAR10_DIR=data)
+    res = os.path.join(work, "results")
+    shutil.rmtree(res, ignore_errors=True)
+    prof = os.path.join(work, "tiny.json")
+    json.dump({"name": "tiny", "train": TINY, "optimizers": ["sgd", "daoe"], "seeds": [0, 1], "compare_to": "daoe"},
+              open(prof, "w"))
+    R = os.path.join(res, "tiny")
+    rc, rows, txt = dry(sweep, prof, "--results", R)
+    ok(rc == 0 and list(rows) == ["sgd-s0", "daoe-s0", "sgd-s1", "daoe-s1"] and
+       all(v[0] == "run" for v in rows.values()), f"expansion (seed-major ids): {rows}")
+    rc, out, err = run([sweep, prof, "--results", R, "-j", "2", "--threads", "2"], env=env)
+    ok(rc == 0, f"sweep exit {rc}: {err}")
+    for i in rows:
+        s = json.load(open(os.path.join(R, i, "summary.json")))
+        ok(s["status"] == "finished", f"{i} finished")
+    sj = json.load(open(os.path.join(R, "sweep.json")))
+    ok(sj["counts"]["finished"] == 4 and len(sj["invocations"]) == 1, "sweep.json counts")
+    before = {i: mtime(os.path.join(R, i, "summary.json")) for i in rows}
+    sj_m = mtime(os.path.join(R, "sweep.json"))
+    rc, out, err = run([sweep, prof, "--results", R], env=env)
+    ok(rc == 0 and "nothing to run" in err, f"second sweep does nothing: {err}")
+    ok(sj_m == mtime(os.path.join(R, "sweep.json")), "sweep.json untouched by a no-op sweep")
+    ok(all(before[i] == mtime(os.path.join(R, i, "summary.json")) for i in rows), "finished runs untouched")
+    # delete one run folder: only that run runs again
+    shutil.rmtree(os.path.join(R, "daoe-s1"))
+    rc, rows2, txt = dry(sweep, prof, "--results", R)
+    ok([i for i, v in rows2.items() if v[0] == "run"] == ["daoe-s1"], f"only daoe-s1 pending: {rows2}")
+    rc, out, err = run([sweep, prof, "--results", R], env=env)
+    ok(rc == 0 and "[1/1] daoe-s1" in err, f"re-run after delete: {err}")
+    ok(all(before[i] == mtime(os.path.join(R, i, "summary.json")) for i in rows if i != "daoe-s1"),
+       "the other runs untouched")
+    sj = json.load(open(os.path.join(R, "sweep.json")))
+    ok(len(sj["invocations"]) == 2 and sj["invocations"][-1]["runs_started"] == 1, "invocation recorded")
+    # an unfinished run (summary missing) is run again
+    os.remove(os.path.join(R, "sgd-s0", "summary.json"))
+    rc, rows3, txt = dry(sweep, prof, "--results", R)
+    ok(rows3["sgd-s0"][0] == "run", f"unfinished run pending: {rows3['sgd-s0']}")
+    rc, out, err = run([sweep, prof, "--results", R, "--only", "sgd-s0"], env=env)
+    ok(rc == 0 and os.path.exists(os.path.join(R, "sgd-s0", "summary.json")), "--only reruns it")
+    # a diverged run is kept, and re-run only on request
+    sp = os.path.join(R, "sgd-s1", "summary.json")
+    s = json.load(open(sp))
+    s["status"] = "diverged"
+    json.dump(s, open(sp, "w"))
+    rc, rows4, txt = dry(sweep, prof, "--results", R)
+    ok(rows4["sgd-s1"][0] == "diverged" and sum(v[0] == "run" for v in rows4.values()) == 0, f"diverged kept: {rows4}")
+    rc, rows5, txt = dry(sweep, prof, "--results", R, "--retry-diverged")
+    ok(rows5["sgd-s1"][0] == "run", "--retry-diverged")
+    rc, out, err = run([stats, R])
+    S = json.load(open(os.path.join(R, "summary.json")))
+    G = {g["group"]: g for g in S["groups"]}
+    ok(rc == 0 and G["sgd"]["diverged"] == 1 and G["sgd"]["finished"] == 1, "daoe-stats counts the diverged run")
+    # an edited profile makes the old results stale, not silently reused
+    json.dump({"name": "tiny", "train": dict(TINY, epochs=2), "optimizers": ["sgd", "daoe"], "seeds": [0, 1]},
+              open(prof, "w"))
+    rc, rows6, txt = dry(sweep, prof, "--results", R)
+    ok(rc == 1 and all(v[0] == "stale" for v in rows6.values()), f"stale after a profile edit: {rows6}")
+    # tune -> tuned.json -> lr_from
+    tprof = os.path.join(work, "tinytune.json")
+    json.dump({"name": "tinytune", "train": TINY, "seeds": [100], "lr_from": None,
+               "grid": {"sgd": {"flag": "--lr", "values": [0.01, 0.1]},
+                        "daoe": [{"id": "x1", "args": ["--sgd-lr", "0.1"]}]}}, open(tprof, "w"))
+    T = os.path.join(res, "tinytune")
+    rc, out, err = run([sweep, tprof, "--results", T, "-j", "2", "--threads", "2"], env=env)
+    ok(rc == 0, f"tune sweep: {err}")
+    rc, out, err = run([stats, T])
+    tuned_p = os.path.join(T, "tuned.json")
+    ok(rc == 0 and os.path.exists(tuned_p), f"tuned.json written: {err}")
+    tuned = json.load(open(tuned_p))
+    val = {}
+    for lr in ("0.01", "0.1"):
+        val[lr] = json.load(open(os.path.join(T, f"sgd-lr{lr}-s100", "summary.json")))["final_val_acc"]
+    best = max(val, key=lambda k: (val[k], k == "0.01"))  # ties: the first grid point
+    ok(tuned["winners"]["sgd"]["args"] == ["--lr", best], f"sgd winner by validation accuracy: {tuned['winners']} {val}")
+    ok(tuned["winners"]["daoe"]["args"] == ["--sgd-lr", "0.1"], "daoe winner args")
+    uprof = os.path.join(work, "tinyuse.json")
+    json.dump({"name": "tinyuse", "train": TINY, "optimizers": ["sgd", "daoe"], "seeds": [0], "lr_from": tuned_p},
+              open(uprof, "w"))
+    rc, rows7, txt = dry(sweep, uprof, "--results", os.path.join(res, "tinyuse"))
+    ok(rc == 0 and rows7["sgd-s0"][1].endswith(f"--lr {best}") and rows7["daoe-s0"][1].endswith("--sgd-lr 0.1"),
+       f"lr_from applied: {rows7}")
+    json.dump(dict(json.load(open(uprof)), lr_from=os.path.join(work, "missing.json")), open(uprof, "w"))
+    rc, out, err = run([sweep, uprof, "--results", os.path.join(res, "tinyuse")], env=env)
+    ok(rc == 2 and "tune" in err, f"missing lr_from explained: {err}")
+    return 0
+
+
+def main():
+    if len(sys.argv) < 4:
+        print(__doc__)
+        return 2
+    what, bindir, work = sys.argv[1], sys.argv[2], sys.argv[3]
+    os.makedirs(work, exist_ok=True)
+    src = sys.argv[4] if len(sys.argv) > 4 else os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    if what == "stats":
+        rc = test_stats(bindir, work)
+    elif what == "check":
+        rc = test_check(bindir, work, src)
+    elif what == "figures":
+        rc = test_figures(bindir, work, src)
+    elif what == "sweep":
+        data = os.environ.get("CIFAR10_DIR") or (sys.argv[5] if len(sys.argv) > 5 else "")
+        rc = test_sweep(bindir, work, src, data)
+    else:
+        print(__doc__)
+        return 2
+    if FAILS:
+        print(f"{len(FAILS)} check(s) failed")
+        return 1
+    if rc == 0:
+        print("OK")
+    return rc
+
+
+if __name__ == "__main__":
+    sys.exit(main())

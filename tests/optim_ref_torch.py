@@ -1,0 +1,196 @@
+"""Independent reference for the four baseline optimizers (tests/test_optim_ref.c).
+
+Runs STEPS steps of torch.optim (SGD, Adam, AdamW, RMSprop) and of Lion written
+from its paper (Chen et al. 2023, "Symbolic Discovery of Optimization
+Algorithms", Algorithm 2) in torch ops, on the same random parameters and
+per-step random gradients, in float64, and writes
+
+    p0              F32 [N]          initial parameters
+    grad            F32 [STEPS, N]   the gradient of each step
+    <case>.p        F64 [STEPS, N]   expected parameters after each step
+    <case>.unstable U8 [N]           Lion only: 1 where |c| came within float32
+                                     rounding of 0 at some step (sign may flip)
+
+plus metadata "cases" (names, ';'-separated) and "args.<case>": the daoe-train
+command-line flags that select the same optimizer and settings, which the C
+test parses with daoe_config_parse (so the flag mapping is tested too).
+
+Hyper-parameters are rounded to float32 here, as our configuration stores them.
+Decoupled weight decay for SGD and RMSprop (not torch.optim options) is the
+SGDW form of Loshchilov & Hutter: p *= 1 - lr*wd, then the plain step.
+
+usage: optim_ref_torch.py OUT.safetensors   (exit 77 when torch is missing)"""
+import os
+import sys
+
+try:
+    import numpy as np
+    import torch
+except ImportError:
+    print("python3-torch or numpy not installed: skipping")
+    sys.exit(77)
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
+from torch_resnet import save_safetensors  # noqa: E402
+
+N = 4099      # odd, so no vector-width assumptions hide
+STEPS = 10
+SEED = 20240601
+# Lion: |c| below this fraction of |beta1*m| + |(1-beta1)*g| counts as a
+# possible sign flip (float32 rounding of c is ~1e-7 of that sum)
+UNSTABLE_REL = 1e-5
+
+
+def f32(x):
+    return float(np.float32(x))
+
+
+class LionRef:
+    """Lion, Algorithm 2 of the paper (decoupled weight decay):
+        c = beta1*m + (1-beta1)*g;  p = p - lr*(sign(c) + wd*p);  m = beta2*m + (1-beta2)*g
+    coupled=True feeds g + wd*p instead (our --lion-wd-mode coupled)."""
+
+    def __init__(self, p, lr, beta1=0.9, beta2=0.99, wd=0.0, coupled=False):
+        self.p, self.lr, self.b1, self.b2, self.wd, self.coupled = p, lr, beta1, beta2, wd, coupled
+        self.m = torch.zeros_like(p)
+        self.unstable = torch.zeros(p.shape, dtype=torch.bool)
+
+    def step(self):
+        with torch.no_grad():
+            g = self.p.grad
+            if self.coupled:
+                g = g + self.wd * self.p
+            c = self.b1 * self.m + (1 - self.b1) * g
+            # sign() is discontinuous: where |c| is within float32 rounding of
+            # 0, our sign may differ; such elements are excluded from then on
+            mag = (self.b1 * self.m).abs() + ((1 - self.b1) * g).abs()
+            self.unstable |= c.abs() <= UNSTABLE_REL * mag
+            upd = torch.sign(c)
+            if not self.coupled:
+                upd = upd + self.wd * self.p
+            self.p.sub_(self.lr * upd)
+            self.m.mul_(self.b2).add_(g, alpha=1 - self.b2)
+
+
+class DecoupledWrap:
+    """p *= 1 - lr*wd, then the wrapped optimizer's step (decay from the old p)."""
+
+    def __init__(self, opt, p, lr, wd):
+        self.opt, self.p, self.lr, self.wd = opt, p, lr, wd
+
+    def step(self):
+        with torch.no_grad():
+            self.p.mul_(1 - self.lr * self.wd)
+        self.opt.step()
+
+
+def sgd(p, lr, momentum=0.0, dampening=0.0, nesterov=False, wd=0.0, decoupled=False):
+    o = torch.optim.SGD([p], lr=lr, momentum=momentum, dampening=dampening, nesterov=nesterov,
+                        weight_decay=0.0 if decoupled else wd)
+    return DecoupledWrap(o, p, lr, wd) if decoupled else o
+
+
+def rmsprop(p, lr, alpha=0.99, eps=1e-8, momentum=0.0, centered=False, wd=0.0, decoupled=False):
+    o = torch.optim.RMSprop([p], lr=lr, alpha=alpha, eps=eps, momentum=momentum, centered=centered,
+                            weight_decay=0.0 if decoupled else wd)
+    return DecoupledWrap(o, p, lr, wd) if decoupled else o
+
+
+# name, daoe-train flags, constructor. Every flag a rule reads appears with a
+# non-default value somewhere; settings are float32-rounded where given.
+CASES = [
+    ("sgd_plain", "--optimizer sgd --lr 0.1 --momentum 0 --wd 0",
+     lambda p: sgd(p, f32(0.1))),
+    ("sgd_wd_nomomentum", "--optimizer sgd --lr 0.1 --momentum 0 --wd 0.01",
+     lambda p: sgd(p, f32(0.1), wd=f32(0.01))),
+    ("sgd_momentum", "--optimizer sgd --lr 0.05 --momentum 0.9 --wd 0",
+     lambda p: sgd(p, f32(0.05), momentum=f32(0.9))),
+    ("sgd_momentum_wd", "--optimizer sgd --lr 0.1 --momentum 0.9 --wd 0.01",
+     lambda p: sgd(p, f32(0.1), momentum=f32(0.9), wd=f32(0.01))),
+    ("sgd_nesterov", "--optimizer sgd --lr 0.1 --momentum 0.8 --nesterov --wd 0",
+     lambda p: sgd(p, f32(0.1), momentum=f32(0.8), nesterov=True)),
+    ("sgd_nesterov_wd", "--optimizer sgd --lr 0.1 --momentum 0.9 --nesterov --wd 0.02",
+     lambda p: sgd(p, f32(0.1), momentum=f32(0.9), nesterov=True, wd=f32(0.02))),
+    ("sgd_dampening", "--optimizer sgd --lr 0.1 --momentum 0.9 --dampening 0.5 --wd 0",
+     lambda p: sgd(p, f32(0.1), momentum=f32(0.9), dampening=f32(0.5))),
+    ("sgd_dampening_wd", "--optimizer sgd --lr 0.1 --momentum 0.7 --dampening 0.3 --wd 0.01",
+     lambda p: sgd(p, f32(0.1), momentum=f32(0.7), dampening=f32(0.3), wd=f32(0.01))),
+    ("sgdw_decoupled", "--optimizer sgd --lr 0.1 --momentum 0.9 --wd 0.05 --wd-mode decoupled",
+     lambda p: sgd(p, f32(0.1), momentum=f32(0.9), wd=f32(0.05), decoupled=True)),
+    ("adam_plain", "--optimizer adam --lr 0.01 --wd 0",
+     lambda p: torch.optim.Adam([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8))),
+    ("adam_l2", "--optimizer adam --lr 0.01 --wd 0.05",
+     lambda p: torch.optim.Adam([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8),
+                                weight_decay=f32(0.05))),
+    ("adam_betas_eps", "--optimizer adam --lr 0.02 --beta1 0.8 --beta2 0.95 --eps 0.001 --wd 0.01",
+     lambda p: torch.optim.Adam([p], lr=f32(0.02), betas=(f32(0.8), f32(0.95)), eps=f32(1e-3),
+                                weight_decay=f32(0.01))),
+    ("adamw", "--optimizer adamw --lr 0.01 --wd 0.1",
+     lambda p: torch.optim.AdamW([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8),
+                                 weight_decay=f32(0.1))),
+    ("adamw_default_wd", "--optimizer adamw --lr 0.01",
+     lambda p: torch.optim.AdamW([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8),
+                                 weight_decay=f32(0.05))),
+    ("adamw_betas", "--optimizer adamw --lr 0.01 --beta1 0.5 --beta2 0.9 --eps 1e-4 --wd 0.2",
+     lambda p: torch.optim.AdamW([p], lr=f32(0.01), betas=(f32(0.5), f32(0.9)), eps=f32(1e-4),
+                                 weight_decay=f32(0.2))),
+    ("rmsprop_plain", "--optimizer rmsprop --lr 0.001 --wd 0",
+     lambda p: rmsprop(p, f32(0.001), alpha=f32(0.99), eps=f32(1e-8))),
+    ("rmsprop_alpha_eps_wd", "--optimizer rmsprop --lr 0.002 --alpha 0.9 --eps 0.01 --wd 0.05",
+     lambda p: rmsprop(p, f32(0.002), alpha=f32(0.9), eps=f32(0.01), wd=f32(0.05))),
+    ("rmsprop_centered", "--optimizer rmsprop --lr 0.001 --centered --wd 0",
+     lambda p: rmsprop(p, f32(0.001), centered=True)),
+    ("rmsprop_momentum", "--optimizer rmsprop --lr 0.001 --momentum 0.9 --wd 0",
+     lambda p: rmsprop(p, f32(0.001), momentum=f32(0.9))),
+    ("rmsprop_centered_momentum_wd",
+     "--optimizer rmsprop --lr 0.001 --alpha 0.95 --momentum 0.5 --centered --wd 0.01",
+     lambda p: rmsprop(p, f32(0.001), alpha=f32(0.95), momentum=f32(0.5), centered=True, wd=f32(0.01))),
+    ("rmsprop_decoupled", "--optimizer rmsprop --lr 0.001 --momentum 0.9 --wd 0.1 --wd-mode decoupled",
+     lambda p: rmsprop(p, f32(0.001), momentum=f32(0.9), wd=f32(0.1), decoupled=True)),
+    ("lion_plain", "--optimizer lion --lr 0.01 --wd 0",
+     lambda p: LionRef(p, f32(0.01), f32(0.9), f32(0.99))),
+    ("lion_wd", "--optimizer lion --lr 0.01 --wd 0.5",
+     lambda p: LionRef(p, f32(0.01), f32(0.9), f32(0.99), wd=f32(0.5))),
+    ("lion_betas", "--optimizer lion --lr 0.003 --beta1 0.95 --beta2 0.98 --wd 1",
+     lambda p: LionRef(p, f32(0.003), f32(0.95), f32(0.98), wd=f32(1.0))),
+    ("lion_coupled", "--optimizer lion --lr 0.01 --wd 0.1 --wd-mode coupled",
+     lambda p: LionRef(p, f32(0.01), f32(0.9), f32(0.99), wd=f32(0.1), coupled=True)),
+]
+
+rng = np.random.default_rng(SEED)
+# parameters of both signs, away from zero (so relative errors are meaningful)
+p0 = (rng.choice([-1.0, 1.0], N) * rng.uniform(0.5, 1.5, N)).astype(np.float32)
+# per-element gradient scale over two decades, so eps and the momentum terms
+# meet gradients of different sizes
+scale_np = 10.0 ** rng.uniform(-2.0, 0.0, N)
+grads = (rng.standard_normal((STEPS, N)) * scale_np).astype(np.float32)
+
+out = {"p0": p0, "grad": grads}
+names = []
+unstable = {}
+for name, args, make in CASES:
+    p = torch.nn.Parameter(torch.from_numpy(p0.astype(np.float64)))
+    opt = make(p)
+    traj = np.empty((STEPS, N), dtype=np.float64)
+    for t in range(STEPS):
+        p.grad = torch.from_numpy(grads[t].astype(np.float64))
+        opt.step()
+        traj[t] = p.detach().numpy()
+    if isinstance(opt, LionRef):
+        out[name + ".unstable"] = opt.unstable.numpy().astype(np.uint8)
+        unstable[name] = int(opt.unstable.sum())
+    out[name + ".p"] = traj
+    names.append(name)
+
+# a handful is expected; many would make the Lion comparison meaningless
+if max(unstable.values()) > N // 100:
+    print(f"Lion: too many elements with c near 0: {unstable}")
+    sys.exit(1)
+
+meta = {"cases": ";".join(names), "steps": STEPS, "n": N, "seed": SEED, "torch": torch.__version__}
+for name, args, _ in CASES:
+    meta["args." + name] = args
+os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
+save_safetensors(sys.argv[1], out, meta)
+print(f"wrote {sys.argv[1]}: {len(names)} cases x {STEPS} steps x {N} elements, torch {torch.__version__}, "
+      f"Lion elements excluded (c within rounding of 0): {unstable}")

@@ -1,0 +1,32 @@
+# Optimizer tests (issue 3): included from tests/CMakeLists.txt.
+#   optim_ref_*    each baseline against torch.optim (reference written by
+#                  tests/optim_ref_torch.py into the build tree)
+#   test_ensemble  DAO-E: one-hot/single-member equivalence, alpha, features,
+#                  hypergradient by finite differences (CPU, synthetic data)
+#   optim_real_*   short real-data runs of every optimizer through daoe-train
+#                  (LABELS slow; need CIFAR10_DIR, skip 77 otherwise)
+
+set(OPTIM_REF ${CMAKE_BINARY_DIR}/optim_ref/optim_ref.safetensors)
+add_executable(test_optim_ref test_optim_ref.c)
+target_link_libraries(test_optim_ref daoe)
+add_test(NAME optim_ref_torch
+  COMMAND /usr/bin/python3 ${CMAKE_CURRENT_SOURCE_DIR}/optim_ref_torch.py ${OPTIM_REF})
+add_test(NAME test_optim_ref COMMAND test_optim_ref ${OPTIM_REF})
+set_tests_properties(optim_ref_torch PROPERTIES FIXTURES_SETUP optim_ref SKIP_RETURN_CODE 77)
+set_tests_properties(test_optim_ref PROPERTIES FIXTURES_REQUIRED optim_ref)
+
+daoe_c_test(test_ensemble)
+
+# real data, short runs through the trainer: every optimizer finishes above
+# chance; a blown-up learning rate ends as "diverged" with exit status 3
+set(OPTIM_REAL_DIR ${CMAKE_BINARY_DIR}/optim_real)
+foreach(opt sgd adam adamw rmsprop lion daoe)
+  add_test(NAME optim_real_${opt}
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_optimizer_checks.sh $<TARGET_FILE:daoe-train> ${OPTIM_REAL_DIR} finish ${opt})
+  set_tests_properties(optim_real_${opt} PROPERTIES LABELS slow SKIP_RETURN_CODE 77 TIMEOUT 600)
+endforeach()
+add_test(NAME optim_diverge_sgd
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_optimizer_checks.sh $<TARGET_FILE:daoe-train> ${OPTIM_REAL_DIR} diverge sgd --lr 1000)
+add_test(NAME optim_diverge_daoe
+  COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_optimizer_checks.sh $<TARGET_FILE:daoe-train> ${OPTIM_REAL_DIR} diverge daoe --sgd-lr 1000)
+set_tests_properties(optim_diverge_sgd optim_diverge_daoe PROPERTIES LABELS slow SKIP_RETURN_CODE 77 TIMEOUT 600)
