@@ -584,9 +584,8 @@ static void setting_words(const study_t *S, char *buf, size_t n) {
     else snprintf(tr, sizeof tr, "%d training images", 50000 - r->val);
     if (r->test_subset) snprintf(te, sizeof te, "the first %d test images", r->test_subset);
     else snprintf(te, sizeof te, "all 10000 test images");
-    snprintf(buf, n, "ResNet-18 width %d, %d epochs, batch %d, %s, %d validation images, %s; backend %s%s%s%s (%s, %d cores)%s",
-             r->width, r->epochs_planned, r->batch, tr, r->val, te, r->backend, r->device[0] ? " (" : "", r->device,
-             r->device[0] ? ")" : "", r->cpu[0] ? r->cpu : "cpu ?", r->cores,
+    snprintf(buf, n, "ResNet-18 width %d, %d epochs, batch %d, %s, %d validation images, %s; backend %s on %s (%d cores)%s",
+             r->width, r->epochs_planned, r->batch, tr, r->val, te, r->backend, r->cpu[0] ? r->cpu : "cpu ?", r->cores,
              same ? "" : "; NOTE: the runs do not all share these settings");
 }
 
@@ -606,6 +605,7 @@ static cJSON *summary_json(const study_t *S) {
     setting_words(S, sw, sizeof sw);
     cJSON_AddStringToObject(o, "setting", sw);
     if (S->nruns) cJSON_AddStringToObject(o, "software", S->runs[0].software);
+    if (S->nruns) cJSON_AddStringToObject(o, "device", S->runs[0].device);
     cJSON_AddStringToObject(o, "accuracy_unit", "fraction");
     cJSON_AddStringToObject(o, "statistics",
                             "finished runs only; sd with n-1; ci95 = mean +- t(0.975, n-1) sd/sqrt(n); "
@@ -743,6 +743,25 @@ static void md_desc_table(daoe_strbuf *b, const study_t *S, const char *title, s
     }
 }
 
+/* tune: the eligible grid point of an optimizer with the highest mean validation accuracy
+ * (first in grid order on ties); NULL when every point diverged or none finished */
+static const group_t *tune_winner(const study_t *S, const char *opt, int use_best) {
+    const group_t *best = NULL;
+    for (int q = 0; q < S->ng; q++) {
+        const group_t *h = &S->g[q];
+        const desc_t *d = use_best ? &h->best_val : &h->val;
+        if (strcmp(h->optimizer, opt) || h->ndiv || !d->n || !isfinite(d->mean)) continue;
+        const desc_t *bd = best ? (use_best ? &best->best_val : &best->val) : NULL;
+        if (!best || d->mean > bd->mean) best = h;
+    }
+    return best;
+}
+
+static const char *select_on(const study_t *S) {
+    const cJSON *rp = S->sweep ? cJSON_GetObjectItemCaseSensitive(S->sweep, "resolved_profile") : NULL;
+    return jstr(rp, "select_on", "final_val_acc");
+}
+
 static char *summary_md(const study_t *S) {
     daoe_strbuf b = {0};
     char sw[1024];
@@ -755,6 +774,16 @@ static char *summary_md(const study_t *S) {
         int same = 1;
         for (int i = 1; i < S->nruns; i++) same &= !strcmp(S->runs[i].software, S->runs[0].software);
         daoe_sb_printf(&b, "Software: %s%s.  \n", S->runs[0].software, same ? "" : " (NOTE: not every run used this build)");
+        if (S->runs[0].device[0]) daoe_sb_printf(&b, "Device: %s.  \n", S->runs[0].device);
+    }
+    {
+        double tot = 0;
+        int n = 0;
+        for (int i = 0; i < S->nruns; i++)
+            if (isfinite(S->runs[i].wall)) tot += S->runs[i].wall, n++;
+        if (n)
+            daoe_sb_printf(&b, "Run time: %.1f min in all (the sum of %d runs' wall times, %.1f s per run on average; "
+                               "runs that ran side by side overlap).  \n", tot / 60, n, tot / n);
     }
     daoe_sb_printf(&b, "Statistics over seeds, finished runs only (diverged and unfinished runs are counted in "
                        "their own columns and listed below): mean, sample sd, 95 %% CI = mean ± t(0.975, n−1)·sd/√n. "
@@ -841,8 +870,24 @@ static char *summary_md(const study_t *S) {
     }
     if (tune) {
         daoe_sb_printf(&b, "\n### Tuned values (chosen on the validation split; the test set is not used)\n\n");
-        daoe_sb_printf(&b, "See `tuned.json`. Rule: per optimizer, the grid point with the highest mean final "
-                           "validation accuracy among those with no diverged run.\n");
+        int use_best = !strcmp(select_on(S), "best_val_acc");
+        daoe_sb_printf(&b, "| optimizer | chosen | arguments | %s validation accuracy (%%) | n |\n|---|---|---|--:|--:|\n",
+                       use_best ? "best" : "final");
+        for (int k = 0; k < S->ng; k++) {
+            int first = 1;
+            for (int q = 0; q < k; q++) first &= strcmp(S->g[q].optimizer, S->g[k].optimizer) != 0;
+            if (!first) continue;
+            const group_t *w = tune_winner(S, S->g[k].optimizer, use_best);
+            daoe_sb_printf(&b, "| %s | %s | `", label(S->g[k].optimizer), w ? w->name : "none eligible");
+            for (const cJSON *a = w && w->setting_args ? w->setting_args->child : NULL; a; a = a->next)
+                daoe_sb_printf(&b, "%s%s", a == w->setting_args->child ? "" : " ", cJSON_IsString(a) ? a->valuestring : "?");
+            daoe_sb_printf(&b, "` | ");
+            pct(&b, w ? (use_best ? w->best_val.mean : w->val.mean) : NAN, 2);
+            daoe_sb_printf(&b, " | %d |\n", w ? w->val.n : 0);
+        }
+        daoe_sb_printf(&b, "\nWritten to `tuned.json` (read by profiles with `lr_from`). Rule: per optimizer, the grid point "
+                           "with the highest mean %s validation accuracy over seeds among those with no diverged run "
+                           "(ties: the first in grid order).\n", use_best ? "best" : "final");
     }
     daoe_sb_printf(&b, "\n### Runs\n\n| run | seed | status | test acc | val acc | epochs | img/s | wall (s) |\n|---|--:|---|--:|--:|--:|--:|--:|\n");
     for (int k = 0; k < S->ng; k++)
@@ -1020,7 +1065,35 @@ static void plotdata(study_t *S) {
         write_text(S->dir, name, c.s);
         daoe_sb_free(&c);
         free(x);
-        /* DAO-E: alpha and share over training, from the step traces (mean over runs at each step) */
+        /* DAO-E: per-epoch mean alpha and share (epochs.csv) and, finer, the step traces (alpha.csv) */
+        if (!strcmp(g->optimizer, "daoe")) {
+            daoe_strbuf a = {0};
+            daoe_sb_printf(&a, "#epoch\tn");
+            for (int q = 0; q < 2; q++)
+                for (int mm = 0; mm < MAXK; mm++) daoe_sb_printf(&a, "\t%s_%s", q ? "share" : "alpha", MEMBERS[mm]);
+            daoe_sb_printf(&a, "\n");
+            for (int e = 0; e < ne; e++) {
+                int n = 0;
+                for (int i = 0; i < g->nfin; i++) n += e < S->runs[g->fin[i]].ep.n;
+                daoe_sb_printf(&a, "%d\t%d", e + 1, n);
+                for (int q = 0; q < 2; q++)
+                    for (int mm = 0; mm < MAXK; mm++) {
+                        double sum = 0;
+                        int k2 = 0;
+                        for (int i = 0; i < g->nfin; i++) {
+                            const run_t *r = &S->runs[g->fin[i]];
+                            if (e >= r->ep.n) continue;
+                            double v = (q ? r->ep.share[mm] : r->ep.alpha[mm])[e];
+                            if (isfinite(v)) sum += v, k2++;
+                        }
+                        daoe_sb_printf(&a, "\t%.6f", k2 ? sum / k2 : 0.0);
+                    }
+                daoe_sb_printf(&a, "\n");
+            }
+            snprintf(name, sizeof name, "plotdata/alpha_epoch_%s.tsv", g->name);
+            write_text(S->dir, name, a.s);
+            daoe_sb_free(&a);
+        }
         if (!strcmp(g->optimizer, "daoe")) {
             int nt = INT_MAX;
             for (int i = 0; i < g->nfin; i++) {
@@ -1161,16 +1234,10 @@ static void write_tuned(const study_t *S, const char *select_on) {
     for (int k = 0; k < S->ng; k++) {
         const group_t *g = &S->g[k];
         if (cJSON_GetObjectItemCaseSensitive(win, g->optimizer)) continue;
-        const group_t *best = NULL;
-        for (int q = 0; q < S->ng; q++) {
-            const group_t *h = &S->g[q];
-            const desc_t *d = use_best ? &h->best_val : &h->val;
-            if (strcmp(h->optimizer, g->optimizer) || h->ndiv || !d->n || !isfinite(d->mean)) continue;
-            const desc_t *bd = best ? (use_best ? &best->best_val : &best->val) : NULL;
-            if (!best || d->mean > bd->mean) best = h;
-        }
+        const group_t *best = tune_winner(S, g->optimizer, use_best);
         if (!best) {
             fprintf(stderr, "daoe-stats: warning: no eligible grid point for %s (all diverged or unfinished)\n", g->optimizer);
+            cJSON_AddNullToObject(win, g->optimizer);
             continue;
         }
         if (!best->setting_args)
@@ -1375,10 +1442,7 @@ int main(int argc, char **argv) {
     cJSON_Delete(j);
     char *md = summary_md(&S), *tex = summary_tex(&S);
     plotdata(&S);
-    if (!strcmp(S.kind, "tune")) {
-        const cJSON *rp = S.sweep ? cJSON_GetObjectItemCaseSensitive(S.sweep, "resolved_profile") : NULL;
-        write_tuned(&S, jstr(rp, "select_on", "final_val_acc"));
-    }
+    if (!strcmp(S.kind, "tune")) write_tuned(&S, select_on(&S));
     /* summary.json last: make's target for the whole step */
     write_text(dir, "summary.md", md);
     write_text(dir, "summary.tex", tex);

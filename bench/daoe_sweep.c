@@ -985,7 +985,7 @@ int main(int argc, char **argv) {
                     snprintf(line, sizeof line, "DIVERGED (recorded, sweep goes on)  %s", dur);
                 } else {
                     nfailed++;
-                    snprintf(line, sizeof line, "FAILED %s (log: %s/train.log)", r->message, r->dir);
+                    snprintf(line, sizeof line, "FAILED %.400s (log: %.250s/train.log)", r->message, r->dir);
                 }
                 fprintf(stderr, "%s[%d/%d] %s  %s\n", tty ? "\r\033[K" : "", ndone, ntodo, r->id, line);
                 write_sweep_json(&S, 0);

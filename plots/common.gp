@@ -8,11 +8,13 @@ pd = dir."/plotdata"
 load pd."/meta.gp"
 system("mkdir -p '".out."'")
 
-# the same colour for an optimizer in every figure (colh: integer for "lc rgb variable")
+# the same colour for an optimizer in every figure (colh: integer for "lc rgb variable");
+# other groups (ablation settings) by their place in the list
+gidx(g) = sum [i=1:words(groups)] (word(groups, i) eq g ? i : 0)
 colh(g) = g eq "sgd" ? 0x1f77b4 : g eq "adam" ? 0xff7f0e : g eq "adamw" ? 0x8c564b : \
           g eq "rmsprop" ? 0x2ca02c : g eq "lion" ? 0x9467bd : g eq "daoe" ? 0xd62728 : \
-          int(word("1556175 12369084 14907330 8355711 2062260 16744206 2924588 9725885 9197131 14034728", \
-                   (strstrt(groups, g) % 10) + 1))
+          int(word("14034728 2062260 16744206 2924588 9725885 9197131 14907330 8355711 12369084 1556175", \
+                   ((gidx(g) - 1) % 10) + 1))
 col(g) = sprintf("#%06x", colh(g))
 lab(g) = g eq "daoe" ? "DAO-E" : g eq "sgd" ? "SGD" : g eq "adam" ? "Adam" : g eq "adamw" ? "AdamW" : \
          g eq "rmsprop" ? "RMSProp" : g eq "lion" ? "Lion" : g

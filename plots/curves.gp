@@ -11,11 +11,11 @@ do for [fmt in formats] {
     set title "Test accuracy per epoch (mean and 95 % band over seeds)\n".setting_short noenhanced
     set ylabel "test accuracy (%)"
     plot for [g in groups] f(g) using 1:4:5 with filledcurves fc rgb col(g) fs transparent solid 0.18 noborder notitle, \
-         for [g in groups] f(g) using 1:3 with linespoints lc rgb col(g) pt 7 ps 0.6 title lab(g)
+         for [g in groups] f(g) using 1:3 with linespoints lc rgb col(g) pt 7 ps (nepochs > 20 ? 0 : 0.6) title lab(g)
     eval start(fmt, "train_loss")
     set title "Training loss per epoch (mean and 95 % band over seeds)\n".setting_short noenhanced
     set ylabel "training loss (cross-entropy)"
     plot for [g in groups] f(g) using 1:7:8 with filledcurves fc rgb col(g) fs transparent solid 0.18 noborder notitle, \
-         for [g in groups] f(g) using 1:6 with linespoints lc rgb col(g) pt 7 ps 0.6 title lab(g)
+         for [g in groups] f(g) using 1:6 with linespoints lc rgb col(g) pt 7 ps (nepochs > 20 ? 0 : 0.6) title lab(g)
     unset output
 }

@@ -3,7 +3,8 @@
 load system("dirname '".ARG0."'")."/common.gp"
 f = pd."/final.tsv"
 set xrange [-0.6:ngroups-0.4]
-set xtics rotate by -30 left noenhanced
+set xtics rotate by (ngroups > 6 ? -45 : -30) left noenhanced
+set rmargin (ngroups > 6 ? 9 : 4)
 set ylabel "final test accuracy (%)"
 set key top left box opaque
 stats f using 6 nooutput

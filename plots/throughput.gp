@@ -4,7 +4,8 @@ f = pd."/throughput.tsv"
 set style fill solid 0.55 border -1
 set boxwidth 0.6
 set xrange [-0.6:ngroups-0.4]
-set xtics rotate by -30 left noenhanced
+set xtics rotate by (ngroups > 6 ? -45 : -30) left noenhanced
+set rmargin (ngroups > 6 ? 9 : 4)
 set ylabel "training images / s"
 set yrange [0:*]
 set key top left box opaque
@@ -12,6 +13,6 @@ do for [fmt in formats] {
     eval start(fmt, "throughput")
     set title "Training throughput (mean and 95 % CI over seeds)\n".setting_short noenhanced
     plot f using 1:4:(colh(strcol(2))):xtic(lab(strcol(2))) with boxes lc rgb variable notitle, \
-         '' using 1:4:5:6 with yerrorbars lc rgb "black" pt -1 lw 1.5 title "95 % CI"
+         '' using 1:4:5:6 with yerrorbars lc rgb "black" pt 7 ps 0 lw 1.5 title "95 % CI"
     unset output
 }

@@ -20,9 +20,14 @@ daoe_c_test(test_ensemble)
 # real data, short runs through the trainer: every optimizer finishes above
 # chance; a blown-up learning rate ends as "diverged" with exit status 3
 set(OPTIM_REAL_DIR ${CMAKE_BINARY_DIR}/optim_real)
+# Lion at its default rate (1e-4) moves each weight by at most 1e-4 a step: in
+# these 39 cosine-scheduled steps it reached 0.163, too close to the 0.15 bar;
+# 3e-4 (still in the paper's range, 3-10x below AdamW's 1e-3) reaches ~0.23.
+set(OPTIM_REAL_FLAGS_lion --lr 3e-4)
 foreach(opt sgd adam adamw rmsprop lion daoe)
   add_test(NAME optim_real_${opt}
-    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_optimizer_checks.sh $<TARGET_FILE:daoe-train> ${OPTIM_REAL_DIR} finish ${opt})
+    COMMAND sh ${CMAKE_CURRENT_SOURCE_DIR}/run_optimizer_checks.sh $<TARGET_FILE:daoe-train> ${OPTIM_REAL_DIR}
+            finish ${opt} ${OPTIM_REAL_FLAGS_${opt}})
   set_tests_properties(optim_real_${opt} PROPERTIES LABELS slow SKIP_RETURN_CODE 77 TIMEOUT 600)
 endforeach()
 add_test(NAME optim_diverge_sgd

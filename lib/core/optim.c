@@ -30,6 +30,9 @@ void daoe_opt_setup(daoe_opt *o, daoe_backend *be, const daoe_config *cfg, float
         if (cfg->opt.rms.momentum > 0.0f) o->bufs.rms_buf = zalloc(be, n);
     }
     if ((m >> DAOE_LION) & 1u) o->bufs.lion_m = zalloc(be, n);
+    o->cfg.sgd_buf = o->bufs.sgd_buf != NULL;
+    o->cfg.rms_gavg = o->bufs.rms_gavg != NULL;
+    o->cfg.rms_buf = o->bufs.rms_buf != NULL;
     if (o->cfg.grad_ema) {
         o->bufs.fe_m = zalloc(be, n);
         o->bufs.fe_v = zalloc(be, n);

@@ -5,7 +5,10 @@
 #define DAOE_HD_H
 #ifdef __CUDACC__
 #define DAOE_HD __host__ __device__
+#define DAOE_INLINE __forceinline__
 #else
 #define DAOE_HD
+/* the fused optimizer element must inline into the CPU loops to vectorise */
+#define DAOE_INLINE inline __attribute__((always_inline))
 #endif
 #endif

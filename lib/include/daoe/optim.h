@@ -61,6 +61,7 @@ typedef struct {
     daoe_lion_hp lion;
     int store_d;        /* keep d_i for the hypergradient (hypergrad controller) */
     int grad_ema;       /* keep the feature extractor's EMAs (grad_var feature) */
+    int sgd_buf, rms_gavg, rms_buf; /* which optional state buffers exist (set by daoe_opt_setup) */
 } daoe_opt_cfg;
 
 /* Written by the host before each step (kept in device memory on the GPU). */
@@ -86,39 +87,45 @@ typedef struct {
  * store between two loads would serialise them (on the GPU this made the
  * K-member pass 10x slower than its bytes). The member rules work on local
  * copies of their state. */
-DAOE_HD static inline void daoe_fused_elem(const daoe_opt_cfg *cfg, const daoe_step_consts *sc,
-                                           const float *alpha, const daoe_opt_bufs *b, size_t j,
-                                           float *c) {
-    const unsigned m = cfg->members;
+/* one element's contributions to the reductions (returned by value: it stays in registers) */
+typedef struct {
+    float gg, gv, dot[DAOE_K], dn[DAOE_K];
+} daoe_contrib;
+
+DAOE_HD static DAOE_INLINE daoe_contrib daoe_fused_elem_k(const daoe_opt_cfg *cfg, const unsigned m,
+                                                       const int store_d, const int grad_ema, const int sgd_buf,
+                                                       const int rms_gavg, const int rms_buf,
+                                                       const daoe_step_consts *sc, const float *alpha,
+                                                       const daoe_opt_bufs *b, size_t j) {
     const float g = b->g[j], p = b->p[j];
     float sbuf = 0.0f, am = 0.0f, av = 0.0f, rv = 0.0f, rga = 0.0f, rbuf = 0.0f, lm = 0.0f;
     float fm = 0.0f, fv = 0.0f, dprev[DAOE_K] = {0.0f, 0.0f, 0.0f, 0.0f}, d[DAOE_K] = {0.0f, 0.0f, 0.0f, 0.0f};
-    if ((m & (1u << DAOE_SGD)) && b->sgd_buf) sbuf = b->sgd_buf[j];
+    if ((m & (1u << DAOE_SGD)) && sgd_buf) sbuf = b->sgd_buf[j];
     if (m & (1u << DAOE_ADAM)) {
         am = b->adam_m[j];
         av = b->adam_v[j];
     }
     if (m & (1u << DAOE_RMSPROP)) {
         rv = b->rms_v[j];
-        if (b->rms_gavg) rga = b->rms_gavg[j];
-        if (b->rms_buf) rbuf = b->rms_buf[j];
+        if (rms_gavg) rga = b->rms_gavg[j];
+        if (rms_buf) rbuf = b->rms_buf[j];
     }
     if (m & (1u << DAOE_LION)) lm = b->lion_m[j];
-    if (cfg->grad_ema) {
+    if (grad_ema) {
         fm = b->fe_m[j];
         fv = b->fe_v[j];
     }
-    if (cfg->store_d)
+    if (store_d)
         for (int i = 0; i < DAOE_K; i++)
             if (m & (1u << i)) dprev[i] = daoe_bf16_to_f32(b->d[i][j]);
-    /* compute */
-    for (int r = 0; r < DAOE_NRED; r++) c[r] = 0.0f;
-    c[DAOE_RED_GG] = g * g;
-    if (cfg->grad_ema) {
+    /* compute; the contributions are selects, not conditional stores, so the
+     * CPU loop vectorises */
+    float gv = 0.0f;
+    if (grad_ema) {
         fm = fm + 0.1f * (g - fm);
         fv = 0.999f * fv + 0.001f * (g * g);
         float mh = fm / sc->fe_bc1;
-        c[DAOE_RED_GV] = fv / sc->fe_bc2 - mh * mh;
+        gv = fv / sc->fe_bc2 - mh * mh;
     }
     if (m & (1u << DAOE_SGD)) d[DAOE_SGD] = daoe_sgd_delta(&cfg->sgd, sc->lr[DAOE_SGD], sc->t == 1, g, p, &sbuf);
     if (m & (1u << DAOE_ADAM))
@@ -127,33 +134,52 @@ DAOE_HD static inline void daoe_fused_elem(const daoe_opt_cfg *cfg, const daoe_s
         d[DAOE_RMSPROP] = daoe_rmsprop_delta(&cfg->rms, sc->lr[DAOE_RMSPROP], g, p, &rv, &rga, &rbuf);
     if (m & (1u << DAOE_LION)) d[DAOE_LION] = daoe_lion_delta(&cfg->lion, sc->lr[DAOE_LION], g, p, &lm);
     float upd = 0.0f;
+    daoe_contrib r;
+    r.gg = g * g;
+    r.gv = gv;
     for (int i = 0; i < DAOE_K; i++) {
-        if (!(m & (1u << i))) continue;
-        c[DAOE_RED_DN + i] = d[i] * d[i];
-        if (cfg->store_d) c[DAOE_RED_DOT + i] = g * dprev[i];
+        const int on = (m >> i) & 1u;
+        r.dn[i] = on ? d[i] * d[i] : 0.0f;
+        r.dot[i] = (on && store_d) ? g * dprev[i] : 0.0f;
         /* a member with alpha exactly 0 is skipped: 0*NaN must not poison p */
-        if (alpha[i] != 0.0f) upd += alpha[i] * d[i];
+        upd = (on && alpha[i] != 0.0f) ? upd + alpha[i] * d[i] : upd;
     }
     /* stores */
     b->p[j] = p + upd;
-    if ((m & (1u << DAOE_SGD)) && b->sgd_buf) b->sgd_buf[j] = sbuf;
+    if ((m & (1u << DAOE_SGD)) && sgd_buf) b->sgd_buf[j] = sbuf;
     if (m & (1u << DAOE_ADAM)) {
         b->adam_m[j] = am;
         b->adam_v[j] = av;
     }
     if (m & (1u << DAOE_RMSPROP)) {
         b->rms_v[j] = rv;
-        if (b->rms_gavg) b->rms_gavg[j] = rga;
-        if (b->rms_buf) b->rms_buf[j] = rbuf;
+        if (rms_gavg) b->rms_gavg[j] = rga;
+        if (rms_buf) b->rms_buf[j] = rbuf;
     }
     if (m & (1u << DAOE_LION)) b->lion_m[j] = lm;
-    if (cfg->grad_ema) {
+    if (grad_ema) {
         b->fe_m[j] = fm;
         b->fe_v[j] = fv;
     }
-    if (cfg->store_d)
+    if (store_d)
         for (int i = 0; i < DAOE_K; i++)
             if (m & (1u << i)) b->d[i][j] = daoe_f32_to_bf16(d[i]);
+    return r;
+}
+
+/* The same with the member set and flags taken from cfg. The explicit form
+ * above lets a caller pass constants (the CPU loop's specialisations). */
+DAOE_HD static inline void daoe_fused_elem(const daoe_opt_cfg *cfg, const daoe_step_consts *sc,
+                                           const float *alpha, const daoe_opt_bufs *b, size_t j,
+                                           float *c) {
+    daoe_contrib r = daoe_fused_elem_k(cfg, cfg->members, cfg->store_d, cfg->grad_ema, cfg->sgd_buf, cfg->rms_gavg,
+                                       cfg->rms_buf, sc, alpha, b, j);
+    c[DAOE_RED_GG] = r.gg;
+    c[DAOE_RED_GV] = r.gv;
+    for (int i = 0; i < DAOE_K; i++) {
+        c[DAOE_RED_DOT + i] = r.dot[i];
+        c[DAOE_RED_DN + i] = r.dn[i];
+    }
 }
 
 /* ---------------------------------------------------------------- controller */

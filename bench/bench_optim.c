@@ -1,0 +1,272 @@
+/* Optimizer-step benchmark (CPU backend).
+ * 1. One fused optimizer step (opt_step + ctrl_step) on the width-64
+ *    ResNet-18 parameter buffer (11.17 M parameters) for each optimizer alone
+ *    and for DAO-E (K = 4, hypergradient controller): median time of timed
+ *    repeats after warm-up, and GB/s from the bytes the step must move. Bytes
+ *    per element are counted from the buffers the configuration touches:
+ *    g and p read, p written, every state buffer read and written (float32),
+ *    each kept d_i read and written (bfloat16). Write-allocate traffic is not
+ *    counted, as in a STREAM copy. A memcpy over the same threads, timed in
+ *    the same rounds, gives the machine's bandwidth under the same load.
+ * 2. End-to-end training throughput (forward, cross-entropy, backward,
+ *    opt_step, ctrl_step: the body of bench/bench_cpu.c) of DAO-E against SGD
+ *    at width 16 and 64, batch 128, random data; SGD and DAO-E steps
+ *    alternate on one network so both see the same machine state.
+ * usage: daoe-bench-optim [--threads N] [--repeats N] [--steps16 N] [--steps64 N]
+ *                         [--no-train] */
+#include "daoe/config.h"
+#include "daoe/net.h"
+#include "daoe/rng.h"
+#include "daoe/train.h"
+#include "daoe/util.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int cmpd(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static double median(double *t, int n) {
+    qsort(t, (size_t)n, sizeof(double), cmpd);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+static void parse_cfg(daoe_config *c, const char *args) {
+    char buf[512], err[512], *argv[32];
+    int argc = 0;
+    argv[argc++] = "daoe-bench-optim";
+    snprintf(buf, sizeof buf, "%s --out /nonexistent --data /nonexistent", args);
+    for (char *t = strtok(buf, " "); t && argc < 32; t = strtok(NULL, " ")) argv[argc++] = t;
+    daoe_config_defaults(c);
+    if (daoe_config_parse(c, argc, argv, err, sizeof err) != 0) daoe_fatal("bench config '%s': %s", args, err);
+}
+
+/* logical bytes one step moves per element (see the top comment) */
+static double bytes_per_elem(const daoe_opt *o) {
+    const daoe_opt_bufs *b = &o->bufs;
+    const float *st[] = {b->sgd_buf, b->adam_m, b->adam_v, b->rms_v, b->rms_gavg, b->rms_buf, b->lion_m,
+                         b->fe_m, b->fe_v};
+    double by = 4.0 + 4.0 + 4.0; /* read g and p, write p */
+    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
+        if (st[i]) by += 8.0;
+    for (int i = 0; i < DAOE_K; i++)
+        if (b->d[i]) by += 4.0;
+    return by;
+}
+
+static void set_consts(daoe_backend *be, const daoe_config *cfg, daoe_opt *o, long t) {
+    daoe_step_consts sc;
+    daoe_step_consts_fill(cfg, t, 0, 100000, 0, &sc);
+    be->to_device(be, o->consts, &sc, sizeof sc);
+}
+
+/* ------------------------------------------------------------------ memcpy */
+/* one parallel copy of `bytes` over the same OpenMP threads; seconds */
+static double memcpy_once(char *dst, const char *src, size_t bytes) {
+    const size_t blk = 1 << 20, nblk = (bytes + blk - 1) / blk;
+    double t0 = daoe_now();
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < nblk; k++) {
+        size_t lo = k * blk, n = lo + blk < bytes ? blk : bytes - lo;
+        memcpy(dst + lo, src + lo, n);
+    }
+    return daoe_now() - t0;
+}
+
+/* ------------------------------------------------------------------ training */
+typedef struct { daoe_net *net; daoe_opt *opt; daoe_backend *be; int B; } body_ctx;
+
+static void body(void *p) {
+    body_ctx *c = p;
+    daoe_net_forward(c->net, c->B, 1);
+    c->be->xent(c->be, c->B, 10, c->net->logits, c->net->y, c->net->dlogits, c->opt->stats);
+    daoe_net_backward(c->net, c->B);
+    c->be->opt_step(c->be, c->opt);
+    c->be->ctrl_step(c->be, c->opt);
+    c->be->refresh_weights(c->be);
+}
+
+static void train_pair(daoe_backend *be, int width, int batch, int warm, int steps, double *ms_sgd, double *ms_daoe) {
+    daoe_config cs, cd;
+    parse_cfg(&cs, "--optimizer sgd");
+    parse_cfg(&cd, "--optimizer daoe");
+    daoe_net net;
+    daoe_net_layout(&net, width);
+    daoe_net_alloc(&net, be, batch);
+    float *hp = daoe_xmalloc(sizeof(float) * net.nparams), *hb = daoe_xmalloc(sizeof(float) * net.nbufs);
+    daoe_net_init_host(&net, 1, hp, hb);
+    be->to_device(be, net.params, hp, sizeof(float) * net.nparams);
+    be->to_device(be, net.bufs, hb, sizeof(float) * net.nbufs);
+    be->refresh_weights(be);
+    free(hp);
+    free(hb);
+    float *x = daoe_xmalloc(sizeof(float) * (size_t)batch * 3072);
+    for (size_t i = 0; i < (size_t)batch * 3072; i++) {
+        philox4x32_ctr_t r = daoe_philox(7, (uint32_t)i, 0, 0, 9);
+        x[i] = (float)((double)r.v[0] / 4294967296.0 * 2.0 - 1.0);
+    }
+    be->act_from_host(be, net.x, batch, 3, 32, 32, x);
+    free(x);
+    int32_t *y = daoe_xmalloc(sizeof(int32_t) * (size_t)batch);
+    for (int i = 0; i < batch; i++) y[i] = i % 10;
+    be->to_device(be, net.y, y, sizeof(int32_t) * (size_t)batch);
+    free(y);
+    /* two optimizers on the same parameters: the steps alternate */
+    daoe_opt os, od;
+    daoe_opt_setup(&os, be, &cs, net.params, net.grads, net.nparams, net.nparams_real, 100000, 64);
+    daoe_opt_setup(&od, be, &cd, net.params, net.grads, net.nparams, net.nparams_real, 100000, 64);
+    body_ctx bs = {&net, &os, be, batch}, bd = {&net, &od, be, batch};
+    double *ts = daoe_xmalloc(sizeof(double) * (size_t)steps), *td = daoe_xmalloc(sizeof(double) * (size_t)steps);
+    for (int s = 0; s < warm + steps; s++) {
+        for (int which = 0; which < 2; which++) {
+            /* alternate the order too, so neither always runs first */
+            int d = which ^ (s & 1);
+            set_consts(be, d ? &cd : &cs, d ? &od : &os, s + 1);
+            be->sync(be);
+            double t0 = daoe_now();
+            be->run_step(be, d ? 1 : 0, body, d ? (void *)&bd : (void *)&bs);
+            be->sync(be);
+            double dt = daoe_now() - t0;
+            if (s >= warm) (d ? td : ts)[s - warm] = dt;
+        }
+    }
+    *ms_sgd = 1e3 * median(ts, steps);
+    *ms_daoe = 1e3 * median(td, steps);
+    free(ts);
+    free(td);
+    daoe_opt_free(&os, be);
+    daoe_opt_free(&od, be);
+    daoe_net_free(&net);
+    free(net.tensors);
+}
+
+int main(int argc, char **argv) {
+    int threads = 2, repeats = 11, warm = 2, steps16 = 8, steps64 = 3, train = 1, batch = 128;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps16") && i + 1 < argc) steps16 = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps64") && i + 1 < argc) steps64 = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--no-train")) train = 0;
+        else {
+            fprintf(stderr, "usage: daoe-bench-optim [--threads N] [--repeats N] [--steps16 N] [--steps64 N] "
+                            "[--no-train]\n");
+            return 2;
+        }
+    }
+    if (repeats < 1 || steps16 < 1 || steps64 < 1 || threads < 1) {
+        fprintf(stderr, "daoe-bench-optim: counts must be >= 1\n");
+        return 2;
+    }
+    char err[512];
+    daoe_backend *be = daoe_cpu_backend_create(threads, err, sizeof err);
+    if (!be) {
+        fprintf(stderr, "daoe-bench-optim: %s\n", err);
+        return 1;
+    }
+    daoe_net layout;
+    daoe_net_layout(&layout, 64);
+    const size_t n = layout.nparams;
+    printf("DAO-E optimizer benchmark, CPU backend: %s\n", be->desc);
+    printf("parameter buffer: width-64 ResNet-18, %zu parameters (%zu elements with alignment padding)\n",
+           layout.nparams_real, n);
+    const size_t cbytes = n * sizeof(float);
+    char *csrc = daoe_xmalloc(cbytes), *cdst = daoe_xmalloc(cbytes);
+    memset(csrc, 1, cbytes);
+    memset(cdst, 2, cbytes);
+
+    /* ---- 1. the optimizer step */
+    static const struct { const char *name, *args; } C[] = {
+        {"sgd", "--optimizer sgd"},
+        {"adam", "--optimizer adam"},
+        {"adamw", "--optimizer adamw"},
+        {"rmsprop", "--optimizer rmsprop"},
+        {"lion", "--optimizer lion"},
+        {"daoe (K=4, hypergrad)", "--optimizer daoe"},
+        {"daoe (K=4, fixed)", "--optimizer daoe --controller fixed"},
+        {"sgd, --features none", "--optimizer sgd --features none"},
+        {"daoe K=4, --features none", "--optimizer daoe --features none"},
+    };
+    const int NC = (int)(sizeof C / sizeof C[0]);
+    float *p = be->alloc(be, n * sizeof(float)), *g = be->alloc(be, n * sizeof(float));
+    float *h = daoe_xmalloc(n * sizeof(float));
+    for (size_t j = 0; j < n; j++) h[j] = 0.05f * (float)((double)daoe_philox(1, (uint32_t)j, 0, 0, 3).v[0] / 4294967296.0 - 0.5);
+    be->to_device(be, p, h, n * sizeof(float));
+    for (size_t j = 0; j < n; j++) h[j] = 0.01f * (float)((double)daoe_philox(2, (uint32_t)j, 0, 0, 3).v[0] / 4294967296.0 - 0.5);
+    be->to_device(be, g, h, n * sizeof(float));
+    free(h);
+    /* all configurations set up at once and timed round-robin, one step
+     * each per round: on a shared machine every configuration then sees the
+     * same background load (medians compare; the minimum is the quiet-machine
+     * estimate) */
+    daoe_config cfg[16];
+    daoe_opt o[16];
+    double *t[16], bpe[16], med[16], best[16];
+    double *tc = daoe_xmalloc(sizeof(double) * (size_t)repeats);
+    for (int c = 0; c < NC; c++) {
+        parse_cfg(&cfg[c], C[c].args);
+        daoe_opt_setup(&o[c], be, &cfg[c], p, g, n, layout.nparams_real, 100000, 64);
+        t[c] = daoe_xmalloc(sizeof(double) * (size_t)repeats);
+        bpe[c] = bytes_per_elem(&o[c]);
+    }
+    for (int r = -warm; r < repeats; r++) {
+        double tm = memcpy_once(cdst, csrc, cbytes);
+        if (r >= 0) tc[r] = tm;
+        for (int c = 0; c < NC; c++) {
+            set_consts(be, &cfg[c], &o[c], r + warm + 1);
+            be->sync(be);
+            double t0 = daoe_now();
+            be->opt_step(be, &o[c]);
+            be->ctrl_step(be, &o[c]);
+            be->sync(be);
+            if (r >= 0) t[c][r] = daoe_now() - t0;
+        }
+    }
+    double cmed = median(tc, repeats), bw = 2.0 * (double)cbytes / cmed / 1e9;
+    double cbest = tc[0], bwmax = 2.0 * (double)cbytes / cbest / 1e9;
+    free(tc);
+    free(csrc);
+    free(cdst);
+    printf("one optimizer step (opt_step + ctrl_step), %d rounds after %d warm-up, configurations interleaved\n",
+           repeats, warm);
+    printf("%-26s %10s %9s %9s %8s %9s %10s %10s\n", "configuration", "bytes/elem", "ms median", "ms min",
+           "GB/s", "%memcpy", "time/sgd", "bytes/sgd");
+    printf("%-26s %10d %9.2f %9.2f %8.2f %8.0f%% %10s %10s\n", "memcpy (same threads)", 8, 1e3 * cmed, 1e3 * cbest,
+           bw, 100.0, "", "");
+    for (int c = 0; c < NC; c++) {
+        med[c] = 1e3 * median(t[c], repeats);
+        best[c] = 1e3 * t[c][0]; /* sorted by median() */
+        double gbs = bpe[c] * (double)n / (med[c] / 1e3) / 1e9;
+        printf("%-26s %10.0f %9.2f %9.2f %8.2f %8.0f%% %9.2fx %9.2fx\n", C[c].name, bpe[c], med[c], best[c], gbs,
+               100.0 * gbs / bw, med[c] / med[0], bpe[c] / bpe[0]);
+        free(t[c]);
+        daoe_opt_free(&o[c], be);
+    }
+    printf("(GB/s and %%memcpy from the medians; memcpy timed in the same rounds: median %.2f GB/s, best %.2f GB/s)\n",
+           bw, bwmax);
+    be->free(be, p);
+    be->free(be, g);
+
+    /* ---- 2. end-to-end training throughput */
+    if (train) {
+        printf("\ntraining step (forward, xent, backward, opt_step, ctrl_step), batch %d, SGD and DAO-E alternating\n",
+               batch);
+        printf("%-6s %12s %12s %12s %12s %14s\n", "width", "sgd ms/step", "sgd img/s", "daoe ms/step", "daoe img/s",
+               "daoe/sgd img/s");
+        const int widths[2] = {16, 64};
+        for (int wi = 0; wi < 2; wi++) {
+            int w = widths[wi], st = w >= 64 ? steps64 : steps16;
+            double a, b;
+            train_pair(be, w, batch, w >= 64 ? 1 : warm, st, &a, &b);
+            printf("%-6d %12.1f %12.1f %12.1f %12.1f %13.3fx   (median of %d)\n", w, a, batch / (a / 1e3), b,
+                   batch / (b / 1e3), a / b, st);
+            fflush(stdout);
+        }
+    }
+    free(layout.tensors);
+    be->destroy(be);
+    return 0;
+}
