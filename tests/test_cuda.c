@@ -287,9 +287,10 @@ static void test_opt(const char *optimizer, const char *extra) {
         gpu->to_host(gpu, rg, og.red, sizeof rg);
         for (int r = 0; r < DAOE_NRED; r++) {
             /* a dot product g.d can cancel to near 0: measure it against |g||d| */
+            /* grad_var = sum(vhat - mhat^2) cancels (exactly 0 in value at step 1): against sum(g^2) */
             double scale = r >= DAOE_RED_DOT && r < DAOE_RED_DN
                                ? sqrt(oc.red[DAOE_RED_GG] * oc.red[DAOE_RED_DN + r - DAOE_RED_DOT])
-                               : fabs(oc.red[r]);
+                               : (r == DAOE_RED_GV ? oc.red[DAOE_RED_GG] : fabs(oc.red[r]));
             if (oc.red[r] != 0.0 || rg[r] != 0.0) worst_red = fmax(worst_red, fabs(rg[r] - oc.red[r]) / (scale + 1e-30));
         }
         daoe_ctrl_state sg;

@@ -628,14 +628,20 @@ __global__ void __launch_bounds__(TPB) k_opt(daoe_opt_cfg cfg, const daoe_step_c
     }
 }
 
+/* 10 warps: warp r adds reduction r over the blocks (lanes strided, then a
+ * fixed shuffle tree: deterministic), thread 0 runs the controller */
 __global__ void k_ctrl(daoe_ctrl_cfg cfg, const float *part, int nb, double *red, daoe_ctrl_state *state,
                        const float *stats, const daoe_step_consts *sc, daoe_trace *trace, int cap) {
     __shared__ double r[DAOE_NRED];
-    if (threadIdx.x < DAOE_NRED) {
+    const int w = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (w < DAOE_NRED) {
         double s = 0.0;
-        for (int b = 0; b < nb; b++) s += part[(size_t)b * DAOE_NRED + threadIdx.x];
-        r[threadIdx.x] = s;
-        red[threadIdx.x] = s;
+        for (int b = lane; b < nb; b += 32) s += part[(size_t)b * DAOE_NRED + w];
+        s = warp_sum_d(s);
+        if (lane == 0) {
+            r[w] = s;
+            red[w] = s;
+        }
     }
     __syncthreads();
     if (threadIdx.x == 0) {
@@ -659,7 +665,7 @@ static void cu_opt_step(daoe_backend *be, daoe_opt *o) {
 
 static void cu_ctrl_step(daoe_backend *be, daoe_opt *o) {
     cuda_impl *im = impl_of(be);
-    k_ctrl<<<1, 32, 0, im->stream>>>(o->ctrl, im->part, opt_grid(im, o->n), o->red, o->state, o->stats, o->consts,
+    k_ctrl<<<1, 32 * DAOE_NRED, 0, im->stream>>>(o->ctrl, im->part, opt_grid(im, o->n), o->red, o->state, o->stats, o->consts,
                                      o->trace, o->trace_cap);
     LAUNCH_CHECK(im, "k_ctrl");
 }

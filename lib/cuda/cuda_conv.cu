@@ -82,9 +82,20 @@ void cuda_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, 
             CUDNN_CHECK(cudnnGetConvolutionForwardAlgorithm_v7(im->cudnn, p->x, p->f, p->conv, p->y,
                                                                CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &n, perf));
         }
+        /* each candidate is tried once on the real buffers: a reported algorithm
+         * can still refuse these descriptors (seen: CUDNN_STATUS_BAD_PARAM with
+         * bf16 NHWC on an H100), then the next one is taken */
+        const float one_ = 1.0f, zero_ = 0.0f;
         for (int i = 0; i < n && (int)p->fwd < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= wsb &&
                 (!im->deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
+                cuda_ensure_workspace(im, perf[i].memory);
+                if (cudnnConvolutionForward(im->cudnn, &one_, p->x, x, p->f, wk, p->conv, perf[i].algo, im->ws,
+                                            perf[i].memory, &zero_, p->y, y) != CUDNN_STATUS_SUCCESS ||
+                    cudaStreamSynchronize(im->stream) != cudaSuccess) {
+                    cudaGetLastError();
+                    continue;
+                }
                 p->fwd = perf[i].algo;
                 p->ws_fwd = perf[i].memory;
             }
@@ -110,27 +121,36 @@ void cuda_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void
         cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
         int n = 0;
         size_t wsb = 0;
+        /* the search and the trials write their output: not into dx, which may be accumulated */
+        CUDA_CHECK(cudaStreamSynchronize(im->stream));
+        void *scratch = NULL;
+        CUDA_CHECK(cudaMalloc(&scratch, (size_t)N * cv->cin * cv->h * cv->w * act_size(im)));
         if (im->timed_search && !im->deterministic) {
-            CUDA_CHECK(cudaStreamSynchronize(im->stream));
-            void *scratch = NULL; /* the search writes its output: not into dx, which may be accumulated */
-            CUDA_CHECK(cudaMalloc(&scratch, (size_t)N * cv->cin * cv->h * cv->w * act_size(im)));
             void *ws = search_ws(&wsb);
             CUDNN_CHECK(cudnnFindConvolutionBackwardDataAlgorithmEx(im->cudnn, p->f, wk, p->y, dy, p->conv, p->x,
                                                                     scratch, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n,
                                                                     perf, ws, wsb));
             CUDA_CHECK(cudaFree(ws));
-            CUDA_CHECK(cudaFree(scratch));
         } else {
             wsb = SEARCH_WS;
             CUDNN_CHECK(cudnnGetConvolutionBackwardDataAlgorithm_v7(im->cudnn, p->f, p->y, p->conv, p->x,
                                                                     CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT, &n, perf));
         }
+        const float one_ = 1.0f, zero_ = 0.0f;
         for (int i = 0; i < n && (int)p->bwd_data < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= wsb &&
                 (!im->deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
+                cuda_ensure_workspace(im, perf[i].memory);
+                if (cudnnConvolutionBackwardData(im->cudnn, &one_, p->f, wk, p->y, dy, p->conv, perf[i].algo, im->ws,
+                                                 perf[i].memory, &zero_, p->x, scratch) != CUDNN_STATUS_SUCCESS ||
+                    cudaStreamSynchronize(im->stream) != cudaSuccess) {
+                    cudaGetLastError();
+                    continue;
+                }
                 p->bwd_data = perf[i].algo;
                 p->ws_data = perf[i].memory;
             }
+        CUDA_CHECK(cudaFree(scratch));
         if ((int)p->bwd_data < 0) {
             fprintf(stderr, "daoe: no usable cuDNN backward-data algorithm for conv %d->%d k%d s%d %dx%d N%d\n",
                     cv->cin, cv->cout, cv->k, cv->stride, cv->h, cv->w, N);
@@ -165,9 +185,17 @@ void cuda_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const vo
                                                                       CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT, &n,
                                                                       perf));
         }
+        const float one_ = 1.0f, zero_ = 0.0f;
         for (int i = 0; i < n && (int)p->bwd_filter < 0; i++)
             if (perf[i].status == CUDNN_STATUS_SUCCESS && perf[i].memory <= wsb &&
                 (!im->deterministic || perf[i].determinism == CUDNN_DETERMINISTIC)) {
+                cuda_ensure_workspace(im, perf[i].memory);
+                if (cudnnConvolutionBackwardFilter(im->cudnn, &one_, p->x, x, p->y, dy, p->conv, perf[i].algo, im->ws,
+                                                   perf[i].memory, &zero_, p->f, im->dwscratch) != CUDNN_STATUS_SUCCESS ||
+                    cudaStreamSynchronize(im->stream) != cudaSuccess) {
+                    cudaGetLastError();
+                    continue;
+                }
                 p->bwd_filter = perf[i].algo;
                 p->ws_filter = perf[i].memory;
             }
