@@ -49,17 +49,6 @@ static double sgemm_peak(void) {
     return 2.0 * n * n * n / best / 1e9;
 }
 
-typedef struct { daoe_net *net; daoe_opt *opt; daoe_backend *be; int B; } body_ctx;
-
-static void body(void *p) {
-    body_ctx *c = p;
-    daoe_net_forward(c->net, c->B, 1);
-    c->be->xent(c->be, c->B, 10, c->net->logits, c->net->y, c->net->dlogits, c->opt->stats);
-    daoe_net_backward(c->net, c->B);
-    c->be->opt_step(c->be, c->opt);
-    c->be->ctrl_step(c->be, c->opt);
-    c->be->refresh_weights(c->be);
-}
 
 int main(int argc, char **argv) {
     int threads = 2, batch = 128, with_torch = 0, warm = 2, steps64 = 5, steps16 = 15;
@@ -111,14 +100,14 @@ int main(int argc, char **argv) {
         be->act_from_host(be, net.x, batch, 3, 32, 32, x);
         for (int i = 0; i < batch; i++) net.y[i] = i % 10;
         free(x);
-        body_ctx ctx = {&net, &opt, be, batch};
+        daoe_step ctx = {be, &net, &opt, batch};
         double *ts = daoe_xmalloc(sizeof(double) * (size_t)(nsteps + warm));
         for (int s = 0; s < warm + nsteps; s++) {
             daoe_step_consts sc;
             daoe_step_consts_fill(&cfg, s + 1, 0, 1000, 0, &sc);
             *opt.consts = sc;
             double t = daoe_now();
-            be->run_step(be, 0, body, &ctx);
+            be->run_step(be, 0, daoe_step_run, &ctx);
             ts[s] = daoe_now() - t;
         }
         qsort(ts + warm, (size_t)nsteps, sizeof(double), cmpd);

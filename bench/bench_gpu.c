@@ -87,15 +87,6 @@ static double opt_bytes(const daoe_opt *o) {
 }
 
 typedef struct { daoe_backend *be; daoe_net net; daoe_opt opt; int B; } runner;
-static void body(void *p) {
-    runner *r = p;
-    daoe_net_forward(&r->net, r->B, 1);
-    r->be->xent(r->be, r->B, 10, r->net.logits, r->net.y, r->net.dlogits, r->opt.stats);
-    daoe_net_backward(&r->net, r->B);
-    r->be->opt_step(r->be, &r->opt);
-    r->be->ctrl_step(r->be, &r->opt);
-    r->be->refresh_weights(r->be);
-}
 
 static FILE *js;
 
@@ -131,6 +122,7 @@ static void bench(daoe_precision prec, const char *optimizer, int width, int B, 
     int32_t *dlab = be->alloc(be, sizeof(int32_t) * NI), *didx = be->alloc(be, sizeof(int32_t) * B);
     be->to_device(be, dimg, img, (size_t)NI * 3072);
     be->to_device(be, dlab, lab, sizeof(int32_t) * NI);
+    daoe_step step = {be, &r.net, &r.opt, B};
     double t0 = 0;
     for (int s = 0; s < warm + steps; s++) {
         if (s == warm) { be->sync(be); t0 = daoe_now(); }
@@ -140,7 +132,7 @@ static void bench(daoe_precision prec, const char *optimizer, int width, int B, 
         daoe_step_consts_fill(&cfg, s + 1, 0, 100000, 0, &sc);
         be->to_device(be, r.opt.consts, &sc, sizeof sc);
         be->load_batch(be, dimg, dlab, didx, B, 1, 1, 0, r.net.x, r.net.y, r.opt.stats);
-        be->run_step(be, 0, body, &r);
+        be->run_step(be, 0, daoe_step_run, &step);
         if (s % 50 == 49) { daoe_trace tr[64]; be->to_host(be, tr, r.opt.trace, sizeof tr); }
     }
     be->sync(be);

@@ -9,7 +9,7 @@
  *    counted, as in a STREAM copy. A memcpy over the same threads, timed in
  *    the same rounds, gives the machine's bandwidth under the same load.
  * 2. End-to-end training throughput (forward, cross-entropy, backward,
- *    opt_step, ctrl_step: the body of bench/bench_cpu.c) of DAO-E against SGD
+ *    opt_step, ctrl_step: daoe_step_run) of DAO-E against SGD
  *    at width 16 and 64, batch 128, random data; SGD and DAO-E steps
  *    alternate on one network so both see the same machine state.
  * usage: daoe-bench-optim [--threads N] [--repeats N] [--steps16 N] [--steps64 N]
@@ -77,17 +77,6 @@ static double memcpy_once(char *dst, const char *src, size_t bytes) {
 }
 
 /* ------------------------------------------------------------------ training */
-typedef struct { daoe_net *net; daoe_opt *opt; daoe_backend *be; int B; } body_ctx;
-
-static void body(void *p) {
-    body_ctx *c = p;
-    daoe_net_forward(c->net, c->B, 1);
-    c->be->xent(c->be, c->B, 10, c->net->logits, c->net->y, c->net->dlogits, c->opt->stats);
-    daoe_net_backward(c->net, c->B);
-    c->be->opt_step(c->be, c->opt);
-    c->be->ctrl_step(c->be, c->opt);
-    c->be->refresh_weights(c->be);
-}
 
 static void train_pair(daoe_backend *be, int width, int batch, int warm, int steps, double *ms_sgd, double *ms_daoe) {
     daoe_config cs, cd;
@@ -118,7 +107,7 @@ static void train_pair(daoe_backend *be, int width, int batch, int warm, int ste
     daoe_opt os, od;
     daoe_opt_setup(&os, be, &cs, net.params, net.grads, net.nparams, net.nparams_real, 100000, 64);
     daoe_opt_setup(&od, be, &cd, net.params, net.grads, net.nparams, net.nparams_real, 100000, 64);
-    body_ctx bs = {&net, &os, be, batch}, bd = {&net, &od, be, batch};
+    daoe_step bs = {be, &net, &os, batch}, bd = {be, &net, &od, batch};
     double *ts = daoe_xmalloc(sizeof(double) * (size_t)steps), *td = daoe_xmalloc(sizeof(double) * (size_t)steps);
     for (int s = 0; s < warm + steps; s++) {
         for (int which = 0; which < 2; which++) {
@@ -127,7 +116,7 @@ static void train_pair(daoe_backend *be, int width, int batch, int warm, int ste
             set_consts(be, d ? &cd : &cs, d ? &od : &os, s + 1);
             be->sync(be);
             double t0 = daoe_now();
-            be->run_step(be, d ? 1 : 0, body, d ? (void *)&bd : (void *)&bs);
+            be->run_step(be, d ? 1 : 0, daoe_step_run, d ? (void *)&bd : (void *)&bs);
             be->sync(be);
             double dt = daoe_now() - t0;
             if (s >= warm) (d ? td : ts)[s - warm] = dt;

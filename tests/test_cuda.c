@@ -329,16 +329,6 @@ typedef struct {
     int32_t *lab, *idx;
 } runner;
 
-static void body(void *p) {
-    runner *r = p;
-    daoe_net_forward(&r->net, r->B, 1);
-    r->be->xent(r->be, r->B, 10, r->net.logits, r->net.y, r->net.dlogits, r->opt.stats);
-    daoe_net_backward(&r->net, r->B);
-    r->be->opt_step(r->be, &r->opt);
-    r->be->ctrl_step(r->be, &r->opt);
-    r->be->refresh_weights(r->be);
-}
-
 /* steps of width-W training on synthetic images; losses[] out, final params to host */
 static void train_steps(daoe_backend *be, const char *optimizer, int width, int steps, int use_graph, float *losses,
                         float **params_out, size_t *n_out) {
@@ -372,6 +362,7 @@ static void train_steps(daoe_backend *be, const char *optimizer, int width, int 
     r.lab = (int32_t *)dev_copy(be, lab, sizeof lab);
     r.idx = be->alloc(be, sizeof idx);
     daoe_trace tr[64];
+    daoe_step step = {be, &r.net, &r.opt, B};
     for (int t = 1; t <= steps; t++) {
         for (int i = 0; i < B; i++) idx[i] = (int)((daoe_philox(1, (uint32_t)(t * B + i), 0, 0, 2).v[0]) % NI);
         be->to_device(be, r.idx, idx, sizeof idx);
@@ -379,8 +370,8 @@ static void train_steps(daoe_backend *be, const char *optimizer, int width, int 
         daoe_step_consts_fill(&cfg, t, 0, steps, 0, &sc);
         be->to_device(be, r.opt.consts, &sc, sizeof sc);
         be->load_batch(be, r.img, r.lab, r.idx, B, 1, 5, 0, r.net.x, r.net.y, r.opt.stats);
-        if (use_graph) be->run_step(be, 1, body, &r);
-        else body(&r);
+        if (use_graph) be->run_step(be, 1, daoe_step_run, &step);
+        else daoe_step_run(&step);
         be->to_host(be, tr, r.opt.trace, sizeof tr);
         losses[t - 1] = tr[(t - 1) % 64].loss;
     }

@@ -38,14 +38,14 @@ typedef struct {
     int32_t *idx_dev;
 } trainer;
 
-static void train_body(void *ctx) {
-    trainer *tr = ctx;
-    daoe_backend *be = tr->be;
-    daoe_net_forward(&tr->net, tr->B, 1);
-    be->xent(be, tr->B, 10, tr->net.logits, tr->net.y, tr->net.dlogits, tr->opt.stats);
-    daoe_net_backward(&tr->net, tr->B);
-    be->opt_step(be, &tr->opt);
-    be->ctrl_step(be, &tr->opt);
+void daoe_step_run(void *ctx) {
+    daoe_step *s = ctx;
+    daoe_backend *be = s->be;
+    daoe_net_forward(s->net, s->batch, 1);
+    be->xent(be, s->batch, 10, s->net->logits, s->net->y, s->net->dlogits, s->opt->stats);
+    daoe_net_backward(s->net, s->batch);
+    be->opt_step(be, s->opt);
+    be->ctrl_step(be, s->opt);
     be->refresh_weights(be);
 }
 
@@ -435,6 +435,7 @@ int daoe_train_run(const daoe_config *cfg) {
     be->to_device(be, test_img, data.test_images, (size_t)data.ntest * DAOE_IMG_BYTES);
     be->to_device(be, test_lab, data.test_labels, sizeof(int32_t) * (size_t)data.ntest);
 
+    daoe_step step = {be, &tr.net, &tr.opt, B};
     int32_t *perm = daoe_xmalloc(sizeof(int32_t) * (size_t)ntrain);
     daoe_trace *ring = daoe_xmalloc(sizeof(daoe_trace) * TRACE_CAP);
     const int tty = isatty(2) && !cfg->quiet;
@@ -463,7 +464,7 @@ int daoe_train_run(const daoe_config *cfg) {
             be->to_device(be, tr.idx_dev, perm + (size_t)s * B, sizeof(int32_t) * (size_t)B);
             be->load_batch(be, train_img, train_lab, tr.idx_dev, B, cfg->augment, cfg->seed, e, tr.net.x,
                            tr.net.y, tr.opt.stats);
-            be->run_step(be, 0, train_body, &tr);
+            be->run_step(be, 0, daoe_step_run, &step);
             tr.net.num_batches_tracked++;
             if (t % READ_EVERY == 0 || s == spe - 1) {
                 be->to_host(be, ring, tr.opt.trace, sizeof(daoe_trace) * TRACE_CAP);

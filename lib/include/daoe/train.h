@@ -24,6 +24,18 @@ typedef struct {
 } daoe_state_buf;
 int daoe_opt_state_list(const daoe_opt *o, daoe_state_buf *out, int max);
 
+/* One training step's device work on a batch already in net->x and net->y:
+ * forward, cross-entropy, backward, the fused optimizer pass, the controller
+ * and the weight refresh. Meant for be->run_step (ctx: a daoe_step that
+ * outlives the call: graphs are keyed by it). */
+typedef struct {
+    daoe_backend *be;
+    daoe_net *net;
+    daoe_opt *opt;
+    int batch;
+} daoe_step;
+void daoe_step_run(void *ctx);
+
 /* Runs a whole training run as configured; returns the exit status
  * (0 finished, 1 error, 3 diverged). Errors go to stderr as one line. */
 int daoe_train_run(const daoe_config *cfg);
