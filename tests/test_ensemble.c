@@ -489,7 +489,7 @@ static void hg_hook(run *r, int t, int phase, void *ctx) {
             switch (i) {
             case DAOE_SGD:
                 s0 = b->sgd_buf ? b->sgd_buf[j] : 0.0f;
-                d = daoe_sgd_delta(&c->sgd, sc.lr[i], sc.t == 1, g, p, &s0);
+                d = daoe_sgd_delta(&c->sgd, sc.lr[i], sc.t == 1, c->sgd.momentum != 0.0f, g, p, &s0);
                 break;
             case DAOE_ADAM:
                 s0 = b->adam_m[j];

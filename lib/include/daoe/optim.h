@@ -127,7 +127,7 @@ DAOE_HD static DAOE_INLINE daoe_contrib daoe_fused_elem_k(const daoe_opt_cfg *cf
         float mh = fm / sc->fe_bc1;
         gv = fv / sc->fe_bc2 - mh * mh;
     }
-    if (m & (1u << DAOE_SGD)) d[DAOE_SGD] = daoe_sgd_delta(&cfg->sgd, sc->lr[DAOE_SGD], sc->t == 1, g, p, &sbuf);
+    if (m & (1u << DAOE_SGD)) d[DAOE_SGD] = daoe_sgd_delta(&cfg->sgd, sc->lr[DAOE_SGD], sc->t == 1, sgd_buf, g, p, &sbuf);
     if (m & (1u << DAOE_ADAM))
         d[DAOE_ADAM] = daoe_adam_delta(&cfg->adam, sc->lr[DAOE_ADAM], sc->adam_bc1, sc->adam_bc2s, g, p, &am, &av);
     if (m & (1u << DAOE_RMSPROP))
