@@ -10,6 +10,7 @@
 #include "daoe/rng.h"
 #include "daoe/safetensors.h"
 #include "daoe/util.h"
+#include "daoe_git.h" /* generated at build time */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <openssl/opensslv.h>
@@ -181,9 +182,7 @@ static char *extra_json(daoe_backend *be, const daoe_net *net, int spe, long T) 
 #ifdef DAOE_R123_VERSION
     cJSON_AddStringToObject(v, "random123", DAOE_R123_VERSION);
 #endif
-#ifdef DAOE_GIT_COMMIT
     cJSON_AddStringToObject(v, "git_commit", DAOE_GIT_COMMIT);
-#endif
     cJSON_AddStringToObject(v, "compiler", __VERSION__);
     machine_json(o, be);
     cJSON_AddNumberToObject(o, "parameters", (double)net->nparams_real);
