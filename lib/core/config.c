@@ -232,11 +232,10 @@ static int parse_wdmode(const char *name, const char *v, int *out, char *err, si
 
 int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t errlen) {
     double gval[G_N];
-    int gset[G_N] = {0}, member_set[DAOE_K] = {0}, members_given = 0, lr_given[DAOE_K] = {0},
+    int gset[G_N] = {0}, member_set[DAOE_K] = {0}, members_given = 0,
         wd_given[DAOE_K] = {0}, alpha_n = 0;
     double alpha_vals[DAOE_K];
     int member_order[DAOE_K], nmember_order = 0;
-    int optimizer_given = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
@@ -272,7 +271,6 @@ int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t e
         }
         if (o->member >= 0) {
             member_set[o->member] = 1;
-            if (strstr(o->name, "-lr")) lr_given[o->member] = 1;
             if (strstr(o->name, "-wd") && !strstr(o->name, "wd-mode")) wd_given[o->member] = 1;
         }
         if (o->generic >= 0) {
@@ -353,7 +351,6 @@ int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t e
                     return -1;
                 }
                 snprintf(c->optimizer, sizeof c->optimizer, "%s", val);
-                optimizer_given = 1;
                 break;
             }
             case S_SCHEDULE:
@@ -417,7 +414,6 @@ int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t e
             }
         }
     }
-    (void)optimizer_given;
     /* ---- resolve the optimizer and its members */
     int daoe = !strcmp(c->optimizer, "daoe");
     if (!daoe) {
@@ -510,7 +506,6 @@ int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t e
                       daoe_member_names[i], daoe_member_names[i]);
             return -1;
         }
-    (void)lr_given;
     /* alpha: uniform over members unless --alpha-init */
     int K = 0;
     for (int i = 0; i < DAOE_K; i++) K += (c->members >> i) & 1u;

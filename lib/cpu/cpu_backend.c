@@ -179,10 +179,7 @@ static void unit_range(const conv_units *u, const daoe_conv *cv, int N, int i, i
     }
 }
 
-static float *thread_scratch(cpu_impl *im, int tid, size_t floats) {
-    (void)floats;
-    return im->cols + (size_t)tid * im->cols_cap;
-}
+static float *thread_scratch(cpu_impl *im, int tid) { return im->cols + (size_t)tid * im->cols_cap; }
 
 static void ensure_scratch(cpu_impl *im, size_t floats) {
     if (floats > im->cols_cap) {
@@ -292,7 +289,7 @@ static void cpu_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const voi
     float *y = yv;
 #pragma omp parallel
     {
-        float *cols = thread_scratch(im, omp_get_thread_num(), 0);
+        float *cols = thread_scratch(im, omp_get_thread_num());
 #pragma omp for schedule(static)
         for (int i = 0; i < u.nunits; i++) {
             int n0, nb, r0, nr;
@@ -334,7 +331,7 @@ static void cpu_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, cons
                 for (int co = 0; co < cv->cout; co++)
                     for (int q = 0; q < kk; q++)
                         wt[((size_t)ci * cv->cout + co) * kk + q] = w[((size_t)co * cv->cin + ci) * kk + (kk - 1 - q)];
-            float *cols = thread_scratch(im, omp_get_thread_num(), 0);
+            float *cols = thread_scratch(im, omp_get_thread_num());
 #pragma omp for schedule(static)
             for (int i = 0; i < u.nunits; i++) {
                 int n0, nb, r0, nr;
@@ -351,7 +348,7 @@ static void cpu_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, cons
     ensure_scratch(im, (size_t)K * u.imgs * howo);
 #pragma omp parallel
     {
-        float *cols = thread_scratch(im, omp_get_thread_num(), 0);
+        float *cols = thread_scratch(im, omp_get_thread_num());
 #pragma omp for schedule(static)
         for (int i = 0; i < u.nunits; i++) {
             int n0, nb, r0, nr;
@@ -386,7 +383,7 @@ static void cpu_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, co
         int tid = omp_get_thread_num();
 #pragma omp single
         nthr = omp_get_num_threads();
-        float *cols = thread_scratch(im, tid, 0);
+        float *cols = thread_scratch(im, tid);
         float *part = im->dw + (size_t)tid * wsz;
         int first = 1;
 #pragma omp for schedule(static)
