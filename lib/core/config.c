@@ -1,6 +1,7 @@
 /* Command-line options of daoe-train, their defaults (with sources), range
  * checks and the JSON record written to config.json. */
 #include "daoe/config.h"
+#include "daoe/optimizers.h"
 #include "daoe/util.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -9,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-const char *const daoe_member_names[DAOE_K] = {"sgd", "adam", "rmsprop", "lion"};
 const char *const daoe_feature_names[DAOE_NFEAT] = {"x_mean",   "x_var",      "pred_entropy", "grad_norm",
                                                    "grad_var", "loss_delta", "progress"};
 
@@ -342,17 +342,13 @@ int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t e
                     return -1;
                 }
                 break;
-            case S_OPTIMIZER: {
-                const char *ok[] = {"sgd", "adam", "adamw", "rmsprop", "lion", "daoe"};
-                int found = 0;
-                for (int k = 0; k < 6; k++) found |= !strcmp(val, ok[k]);
-                if (!found) {
-                    daoe_errf(err, errlen, "--optimizer: '%s' is not sgd|adam|adamw|rmsprop|lion|daoe", val);
+            case S_OPTIMIZER:
+                if (!daoe_optimizer_find(val)) {
+                    daoe_errf(err, errlen, "--optimizer: '%s' is not %s", val, daoe_optimizer_choices());
                     return -1;
                 }
                 snprintf(c->optimizer, sizeof c->optimizer, "%s", val);
                 break;
-            }
             case S_SCHEDULE:
                 if (!strcmp(val, "cosine")) c->schedule = DAOE_SCHED_COSINE;
                 else if (!strcmp(val, "constant")) c->schedule = DAOE_SCHED_CONSTANT;
@@ -415,18 +411,17 @@ int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t e
         }
     }
     /* ---- resolve the optimizer and its members */
-    int daoe = !strcmp(c->optimizer, "daoe");
+    const daoe_optimizer_info *oi = daoe_optimizer_find(c->optimizer);
+    int daoe = oi->member < 0;
     if (!daoe) {
-        int m = !strcmp(c->optimizer, "sgd") ? DAOE_SGD
-              : (!strcmp(c->optimizer, "adam") || !strcmp(c->optimizer, "adamw")) ? DAOE_ADAM
-              : !strcmp(c->optimizer, "rmsprop") ? DAOE_RMSPROP : DAOE_LION;
+        int m = oi->member;
         if (members_given) {
             daoe_errf(err, errlen, "--members is for --optimizer daoe");
             return -1;
         }
         c->members = 1u << m;
         c->controller = DAOE_CTRL_NONE;
-        if (!strcmp(c->optimizer, "adamw")) {
+        if (oi->decoupled) {
             c->opt.adam.decoupled = 1;
             if (!wd_given[DAOE_ADAM]) c->opt.adam.wd = 0.05f;
         }

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stddef.h>
 #include "optim.h"
+#include "optimizers.h"
 #include "backend.h"
 
 enum { DAOE_SCHED_COSINE = 0, DAOE_SCHED_CONSTANT = 1 };
@@ -40,7 +41,6 @@ typedef struct {
     int alpha_init_set;
 } daoe_config;
 
-extern const char *const daoe_member_names[DAOE_K];   /* sgd adam rmsprop lion */
 extern const char *const daoe_feature_names[DAOE_NFEAT];
 
 void daoe_config_defaults(daoe_config *c);
