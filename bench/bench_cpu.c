@@ -4,6 +4,7 @@
  * --torch is given, runs the same steps in PyTorch (bench/bench_cpu_torch.py)
  * in the same invocation and prints the ratio. Also measures the sgemm peak. */
 #include "daoe/train.h"
+#include "daoe/cpu_blas.h"
 #include "daoe/rng.h"
 #include "daoe/util.h"
 #include <cblas.h>
@@ -73,7 +74,12 @@ int main(int argc, char **argv) {
     daoe_backend *be = daoe_cpu_backend_create(threads, err, sizeof err);
     double peak = sgemm_peak();
     printf("CPU training-step benchmark: batch %d, %d threads, optimizer %s\n", batch, threads, optimizer);
-    printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s\n", peak);
+    const daoe_blas_info *bi = daoe_blas_get_info();
+    printf("machine: %s\n", be->desc);
+    printf("CPU vector ISA: %s; OpenBLAS kernels: %s (%s), chosen by %s%s%s; self-check %s\n",
+           daoe_blas_isa_name(bi->cpu_isa), bi->core, daoe_blas_isa_name(bi->core_isa), bi->chosen_by,
+           bi->note[0] ? "; " : "", bi->note, bi->selfcheck_ok ? "ok" : "FAILED");
+    printf("OpenBLAS sgemm 2048^3 (the training's kernels): %.1f GFLOP/s\n", peak);
     printf("%-6s %-10s %10s %10s %10s %12s %10s\n", "width", "impl", "ms/step", "img/s", "GFLOP/s",
            "%sgemm-peak", "vs torch");
     for (int wi = 0; wi < nw; wi++) {

@@ -170,14 +170,11 @@ static void machine_json(cJSON *o, daoe_backend *be) {
     cJSON_AddStringToObject(m, "device", be->desc);
 }
 
-char *openblas_get_config(void);
-
 static char *extra_json(daoe_backend *be, const daoe_net *net, int spe, long T) {
     cJSON *o = cJSON_CreateObject();
     cJSON *v = cJSON_AddObjectToObject(o, "versions");
     cJSON_AddStringToObject(v, "daoe", DAOE_VERSION);
     cJSON_AddStringToObject(v, "cjson", cJSON_Version());
-    cJSON_AddStringToObject(v, "openblas", openblas_get_config());
     cJSON_AddStringToObject(v, "openssl", OPENSSL_VERSION_TEXT);
 #ifdef DAOE_R123_VERSION
     cJSON_AddStringToObject(v, "random123", DAOE_R123_VERSION);
@@ -185,6 +182,7 @@ static char *extra_json(daoe_backend *be, const daoe_net *net, int spe, long T) 
     cJSON_AddStringToObject(v, "git_commit", DAOE_GIT_COMMIT);
     cJSON_AddStringToObject(v, "compiler", __VERSION__);
     machine_json(o, be);
+    if (be->describe) be->describe(be, o);
     cJSON_AddNumberToObject(o, "parameters", (double)net->nparams_real);
     cJSON_AddNumberToObject(o, "steps_per_epoch", spe);
     cJSON_AddNumberToObject(o, "total_steps", (double)T);

@@ -6,6 +6,8 @@
  * (OpenMP build) does the matrix products. Reductions use double accumulators
  * over fixed blocks so results do not depend on the thread count. */
 #include "daoe/backend.h"
+#include "daoe/cpu_blas.h"
+#include <cjson/cJSON.h>
 #include "daoe/data.h"
 #include "daoe/rng.h"
 #include "daoe/util.h"
@@ -18,7 +20,6 @@
 
 /* OpenBLAS's own extensions */
 void openblas_set_num_threads(int);
-char *openblas_get_config(void);
 
 typedef struct {
     int threads;
@@ -740,6 +741,21 @@ static void cpu_run_step(daoe_backend *be, int key, void (*fn)(void *), void *ct
     fn(ctx);
 }
 
+/* config.json: the BLAS library, the kernels it runs and who chose them */
+static void cpu_describe(daoe_backend *be, cJSON *o) {
+    (void)be;
+    const daoe_blas_info *bi = daoe_blas_get_info();
+    cJSON *v = cJSON_GetObjectItem(o, "versions");
+    if (v) cJSON_AddStringToObject(v, "openblas", bi->config);
+    cJSON *b = cJSON_AddObjectToObject(o, "blas");
+    cJSON_AddStringToObject(b, "kernels", bi->core);
+    cJSON_AddStringToObject(b, "kernels_isa", daoe_blas_isa_name(bi->core_isa));
+    cJSON_AddStringToObject(b, "cpu_isa", daoe_blas_isa_name(bi->cpu_isa));
+    cJSON_AddStringToObject(b, "chosen_by", bi->chosen_by);
+    cJSON_AddStringToObject(b, "note", bi->note);
+    cJSON_AddBoolToObject(b, "selfcheck_ok", bi->selfcheck_ok);
+}
+
 static void cpu_destroy(daoe_backend *be) {
     cpu_impl *im = impl_of(be);
     free(im->cols);
@@ -770,7 +786,7 @@ daoe_backend *daoe_cpu_backend_create(int threads, char *err, size_t errlen) {
             }
         fclose(f);
     }
-    snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, OpenBLAS %s", model, threads, openblas_get_config());
+    snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, OpenBLAS %s", model, threads, daoe_blas_get_info()->config);
     be->name = "cpu";
     be->precision = DAOE_FP32;
     be->deterministic = 1;
@@ -801,6 +817,7 @@ daoe_backend *daoe_cpu_backend_create(int threads, char *err, size_t errlen) {
     be->opt_step = cpu_opt_step;
     be->ctrl_step = cpu_ctrl_step;
     be->run_step = cpu_run_step;
+    be->describe = cpu_describe;
     be->destroy = cpu_destroy;
     return be;
 }

@@ -43,6 +43,7 @@ typedef struct {
     int trace_cap;
 } daoe_opt;
 
+struct cJSON;
 typedef struct daoe_backend daoe_backend;
 struct daoe_backend {
     const char *name;
@@ -133,6 +134,10 @@ struct daoe_backend {
      * as a graph on first use (per key) and replay it after. fn must only
      * launch backend ops on memory whose addresses do not change. */
     void (*run_step)(daoe_backend *be, int key, void (*fn)(void *ctx), void *ctx);
+
+    /* adds what config.json should record about the backend's libraries and
+     * kernels to the run's JSON object o (a cJSON object; NULL: nothing to add) */
+    void (*describe)(daoe_backend *be, struct cJSON *o);
 
     void (*destroy)(daoe_backend *be);
 };
