@@ -1,7 +1,8 @@
 # The benchmark harness: the sweep runner and the statistics tool
 # (included from the top CMakeLists.txt; tests in tests/harness_tests.cmake).
-add_executable(daoe-sweep ${CMAKE_SOURCE_DIR}/bench/daoe_sweep.c)
-target_link_libraries(daoe-sweep daoe)
+add_executable(daoe-sweep ${CMAKE_SOURCE_DIR}/bench/daoe_sweep.c ${CMAKE_SOURCE_DIR}/bench/sweep_profile.c
+  ${CMAKE_SOURCE_DIR}/bench/sweep_run.c ${CMAKE_SOURCE_DIR}/bench/sweep_report.c)
+target_link_libraries(daoe-sweep daoe daoe_tool)
 
 add_executable(daoe-stats ${CMAKE_SOURCE_DIR}/bench/daoe_stats.c)
 target_link_libraries(daoe-stats daoe GSL::gsl)
