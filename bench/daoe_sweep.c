@@ -76,15 +76,7 @@ static void parse_flags(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--dry-run") || !strcmp(a, "-n")) o->dry_run = 1;
         else if (!strcmp(a, "--show")) o->show = 1;
         else if (!strcmp(a, "--get")) o->get = NEXT();
-        else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        } else if (a[0] == '-') {
-            fprintf(stderr, "daoe-sweep: error: unknown option %s\n", a);
-            usage(stderr);
-            exit(2);
-        } else if (!o->profile_path) o->profile_path = a;
-        else tool_die("more than one profile given (%s)", a);
+        else tool_other_arg(a, usage, &o->profile_path, "profile");
 #undef NEXT
     }
     if (!o->profile_path) {

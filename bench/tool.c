@@ -20,6 +20,20 @@ void tool_die(const char *fmt, ...) {
     exit(2);
 }
 
+void tool_other_arg(const char *a, void (*usage)(FILE *), const char **positional, const char *what) {
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        usage(stdout);
+        exit(0);
+    }
+    if (a[0] == '-') {
+        fprintf(stderr, "%s: error: unknown option %s\n", program_invocation_short_name, a);
+        usage(stderr);
+        exit(2);
+    }
+    if (*positional) tool_die("more than one %s given (%s)", what, a);
+    *positional = a;
+}
+
 const char *tool_next_arg(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) tool_die("%s needs a value", argv[*i]);
     return argv[++*i];

@@ -6,10 +6,15 @@
 #ifndef DAOE_TOOL_H
 #define DAOE_TOOL_H
 #include <cjson/cJSON.h>
+#include <stdio.h>
 
 /* "<program>: error: <message>" on stderr, exit 2 */
 void tool_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
+/* The end of a flag loop, for an argument a that no flag took: -h/--help
+ * (usage on stdout, exit 0), an unknown option (usage on stderr, exit 2),
+ * else the one positional argument (what: "profile"; a second one is an error). */
+void tool_other_arg(const char *a, void (*usage)(FILE *), const char **positional, const char *what);
 /* The value of the flag argv[*i] (advancing *i), or die "<flag> needs a value". */
 const char *tool_next_arg(int argc, char **argv, int *i);
 /* The whole of s as a number in [lo, hi], or die naming the flag (trailing
