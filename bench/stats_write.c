@@ -412,24 +412,9 @@ void write_summaries(const study_t *S) {
 }
 
 /* ------------------------------------------------------------------ tuned.json */
-void write_tuned(const study_t *S) {
-    const char *sel = select_on(S);
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "generated_by", "daoe-stats " DAOE_VERSION);
-    cJSON_AddStringToObject(o, "source", S->dir);
-    if (S->profile) cJSON_AddStringToObject(o, "profile", S->profile);
-    const char *base = jstr(S->sweep, "base", NULL);
-    if (base) cJSON_AddStringToObject(o, "base", base);
-    char sw[1024];
-    setting_words(S, sw, sizeof sw);
-    cJSON_AddStringToObject(o, "setting", sw);
-    cJSON_AddStringToObject(o, "selected_on", sel);
-    cJSON_AddStringToObject(o, "rule", "per optimizer, the grid point with the highest mean final validation accuracy "
-                                       "over seeds, among grid points with at least one finished run and no diverged "
-                                       "run; the test set is not used");
-    cJSON *win = cJSON_AddObjectToObject(o, "winners");
-    cJSON *grid = cJSON_AddArrayToObject(o, "grid");
-    int use_best = !strcmp(sel, "best_val_acc");
+/* every grid point: its arguments, n, divergences and mean validation accuracy */
+static cJSON *grid_json(const study_t *S, int use_best) {
+    cJSON *grid = cJSON_CreateArray();
     for (int k = 0; k < S->ng; k++) {
         const group_t *g = &S->g[k];
         const desc_t *d = use_best ? &g->best_val : &g->val;
@@ -442,6 +427,12 @@ void write_tuned(const study_t *S) {
         jput(j, "val_acc_mean", d->mean);
         cJSON_AddItemToArray(grid, j);
     }
+    return grid;
+}
+
+/* per optimizer, the winning grid point (null: none eligible) */
+static cJSON *winners_json(const study_t *S, int use_best) {
+    cJSON *win = cJSON_CreateObject();
     for (int k = 0; k < S->ng; k++) {
         const group_t *g = &S->g[k];
         if (cJSON_GetObjectItemCaseSensitive(win, g->optimizer)) continue;
@@ -461,6 +452,27 @@ void write_tuned(const study_t *S) {
         cJSON_AddNumberToObject(j, "n", d->n);
         cJSON_AddItemToObject(win, g->optimizer, j);
     }
+    return win;
+}
+
+void write_tuned(const study_t *S) {
+    const char *sel = select_on(S);
+    int use_best = !strcmp(sel, "best_val_acc");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "generated_by", "daoe-stats " DAOE_VERSION);
+    cJSON_AddStringToObject(o, "source", S->dir);
+    if (S->profile) cJSON_AddStringToObject(o, "profile", S->profile);
+    const char *base = jstr(S->sweep, "base", NULL);
+    if (base) cJSON_AddStringToObject(o, "base", base);
+    char sw[1024];
+    setting_words(S, sw, sizeof sw);
+    cJSON_AddStringToObject(o, "setting", sw);
+    cJSON_AddStringToObject(o, "selected_on", sel);
+    cJSON_AddStringToObject(o, "rule", "per optimizer, the grid point with the highest mean final validation accuracy "
+                                       "over seeds, among grid points with at least one finished run and no diverged "
+                                       "run; the test set is not used");
+    cJSON_AddItemToObject(o, "winners", winners_json(S, use_best));
+    cJSON_AddItemToObject(o, "grid", grid_json(S, use_best));
     tool_write_json(S->dir, "tuned.json", o);
     cJSON_Delete(o);
 }

@@ -154,7 +154,56 @@ void sweep_plan_jobs(sweep_t *S) {
 }
 
 /* ------------------------------------------------------------------ one run */
-/* sweep_run.json (what defines the result), then daoe-train in the background */
+/* the trainer's command line: paths and threads from the sweep, then the run's arguments */
+static void train_argv(const sweep_t *S, run_t *r, char *threads, char **argv) {
+    int n = 0;
+    argv[n++] = (char *)S->o->train;
+    argv[n++] = "--data";
+    argv[n++] = (char *)S->o->data;
+    argv[n++] = "--out";
+    argv[n++] = r->dir;
+    argv[n++] = "--threads";
+    argv[n++] = threads;
+    argv[n++] = "--resume";
+    for (int i = 0; i < r->nargs; i++) argv[n++] = r->args[i];
+    argv[n] = NULL;
+}
+
+/* train.log opened for appending, with a line naming the command; -1 (message set) on failure */
+static int open_log(run_t *r, char *const *argv) {
+    char p[2300];
+    snprintf(p, sizeof p, "%s/train.log", r->dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) {
+        snprintf(r->message, sizeof r->message, "%s: %s", p, strerror(errno));
+        return -1;
+    }
+    char stamp[64];
+    iso_now(stamp, sizeof stamp);
+    dprintf(fd, "---- daoe-sweep %s:", stamp);
+    for (int i = 0; argv[i]; i++) dprintf(fd, " %s", argv[i]);
+    dprintf(fd, "\n");
+    return fd;
+}
+
+/* in the child: its own process group (stopped as one), the log as stdout and stderr, one GPU */
+static void exec_train(const sweep_t *S, int slot, int fd, char *const *argv) {
+    setpgid(0, 0);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    close(fd);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    if (S->ngpu > 0) setenv("CUDA_VISIBLE_DEVICES", S->gpus[slot % S->ngpu], 1);
+    execv(argv[0], argv);
+    fprintf(stderr, "daoe-sweep: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* sweep_run.json (what defines the result), then daoe-train in the background;
+ * -1 (message set) when it could not start */
 static pid_t launch(sweep_t *S, run_t *r, int slot) {
     char err[1024];
     if (daoe_mkdir_p(r->dir, err, sizeof err) != 0) {
@@ -168,33 +217,11 @@ static pid_t launch(sweep_t *S, run_t *r, int slot) {
     tool_write_json(r->dir, "sweep_run.json", rec);
     cJSON_Delete(rec);
 
-    char *argv[MAXARGS + 16];
-    int n = 0;
-    char threads[16];
+    char *argv[MAXARGS + 16], threads[16];
     snprintf(threads, sizeof threads, "%d", S->threads_per_job);
-    argv[n++] = (char *)S->o->train;
-    argv[n++] = "--data";
-    argv[n++] = (char *)S->o->data;
-    argv[n++] = "--out";
-    argv[n++] = r->dir;
-    argv[n++] = "--threads";
-    argv[n++] = threads;
-    argv[n++] = "--resume";
-    for (int i = 0; i < r->nargs; i++) argv[n++] = r->args[i];
-    argv[n] = NULL;
-
-    char p[2300];
-    snprintf(p, sizeof p, "%s/train.log", r->dir);
-    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0644);
-    if (fd < 0) {
-        snprintf(r->message, sizeof r->message, "%s: %s", p, strerror(errno));
-        return -1;
-    }
-    char stamp[64];
-    iso_now(stamp, sizeof stamp);
-    dprintf(fd, "---- daoe-sweep %s:", stamp);
-    for (int i = 0; argv[i]; i++) dprintf(fd, " %s", argv[i]);
-    dprintf(fd, "\n");
+    train_argv(S, r, threads, argv);
+    int fd = open_log(r, argv);
+    if (fd < 0) return -1;
     fflush(NULL);
     pid_t pid = fork();
     if (pid < 0) {
@@ -202,20 +229,7 @@ static pid_t launch(sweep_t *S, run_t *r, int slot) {
         snprintf(r->message, sizeof r->message, "fork: %s", strerror(errno));
         return -1;
     }
-    if (pid == 0) {
-        setpgid(0, 0);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        dup2(fd, 1);
-        dup2(fd, 2);
-        close(fd);
-        int devnull = open("/dev/null", O_RDONLY);
-        if (devnull >= 0) dup2(devnull, 0);
-        if (S->ngpu > 0) setenv("CUDA_VISIBLE_DEVICES", S->gpus[slot % S->ngpu], 1);
-        execv(argv[0], argv);
-        fprintf(stderr, "daoe-sweep: cannot run %s: %s\n", argv[0], strerror(errno));
-        _exit(127);
-    }
+    if (pid == 0) exec_train(S, slot, fd, argv);
     close(fd);
     setpgid(pid, pid);
     r->pid = pid;
