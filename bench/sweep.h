@@ -64,12 +64,10 @@ typedef struct {
 extern volatile sig_atomic_t g_stop;
 
 /* sweep_profile.c */
-cJSON *load_profile(const char *path, const char *base_override, int depth);
 void sweep_resolve_profile(sweep_t *S, const opts_t *o);
 void sweep_expand(sweep_t *S);
 
 /* sweep_run.c */
-int count_rows(const char *path);
 void sweep_plan_jobs(sweep_t *S);
 void sweep_probe(sweep_t *S);
 int sweep_begin(sweep_t *S);

@@ -35,7 +35,7 @@ static void merge_into(cJSON *dst, const cJSON *src) {
 }
 
 /* A base is a profile name (looked up beside the profile) or a path. */
-cJSON *load_profile(const char *path, const char *base_override, int depth) {
+static cJSON *load_profile(const char *path, const char *base_override, int depth) {
     if (depth > 4) tool_die("%s: profile bases nest too deep", path);
     cJSON *p = tool_read_json(path, TOOL_JSON_REQUIRED);
     if (!cJSON_IsObject(p)) tool_die("%s: a profile is a JSON object", path);

@@ -29,7 +29,8 @@ static void on_signal(int s) { (void)s; g_stop = 1; }
 static const char *clear_line(const sweep_t *S) { return S->tty ? "\r\033[K" : ""; }
 
 /* ------------------------------------------------------------------ state on disk */
-int count_rows(const char *path) {
+/* data rows of a CSV file (0 when missing) */
+static int count_rows(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     int n = 0, c, last = '\n';
