@@ -7,6 +7,7 @@
 #include "daoe/cpu_blas.h"
 #include "daoe/rng.h"
 #include "daoe/util.h"
+#include "tool.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -56,14 +57,14 @@ int main(int argc, char **argv) {
     const char *optimizer = "sgd";
     int widths[8] = {64, 16}, nw = 2;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = tool_parse_int("--threads", argv[++i], 1, 4096);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = tool_parse_int("--batch", argv[++i], 1, 1 << 16);
         else if (!strcmp(argv[i], "--torch")) with_torch = 1;
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps64 = steps16 = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps64 = steps16 = tool_parse_int("--steps", argv[++i], 1, 1 << 20);
         else if (!strcmp(argv[i], "--optimizer") && i + 1 < argc) optimizer = argv[++i];
         else if (!strcmp(argv[i], "--widths") && i + 1 < argc) {
             nw = 0;
-            for (char *t = strtok(argv[++i], ","); t && nw < 8; t = strtok(NULL, ",")) widths[nw++] = atoi(t);
+            for (char *t = strtok(argv[++i], ","); t && nw < 8; t = strtok(NULL, ",")) widths[nw++] = tool_parse_int("--widths", t, 1, 4096);
         } else {
             fprintf(stderr, "usage: daoe-bench-cpu [--threads N] [--batch N] [--steps N] [--widths 64,16] "
                             "[--optimizer sgd|daoe] [--torch]\n");

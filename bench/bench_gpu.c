@@ -6,6 +6,7 @@
  * writes the numbers for bench/gpu_table.py. */
 #include "daoe/train.h"
 #include "daoe/util.h"
+#include "tool.h"
 #include <cublas_v2.h>
 #include <cuda_runtime.h>
 #include <stdio.h>
@@ -214,9 +215,9 @@ int main(int argc, char **argv) {
     int steps = 100, warm = 15, width = 64, B = 128, sweep_only = 0;
     const char *json = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--width") && i + 1 < argc) width = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = tool_parse_int("--steps", argv[++i], 1, 1 << 20);
+        else if (!strcmp(argv[i], "--width") && i + 1 < argc) width = tool_parse_int("--width", argv[++i], 1, 4096);
+        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = tool_parse_int("--batch", argv[++i], 1, 1 << 16);
         else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
         else if (!strcmp(argv[i], "--opt-sweep")) sweep_only = 1;
         else { fprintf(stderr, "usage: daoe-bench-gpu [--steps N] [--width N] [--batch N] [--json FILE] [--opt-sweep]\n"); return 2; }

@@ -19,6 +19,7 @@
 #include "daoe/rng.h"
 #include "daoe/train.h"
 #include "daoe/util.h"
+#include "tool.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,10 +136,10 @@ static void train_pair(daoe_backend *be, int width, int batch, int warm, int ste
 int main(int argc, char **argv) {
     int threads = 2, repeats = 11, warm = 2, steps16 = 8, steps64 = 3, train = 1, batch = 128;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--steps16") && i + 1 < argc) steps16 = atoi(argv[++i]);
-        else if (!strcmp(argv[i], "--steps64") && i + 1 < argc) steps64 = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = tool_parse_int("--threads", argv[++i], 1, 4096);
+        else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = tool_parse_int("--repeats", argv[++i], 1, 1 << 20);
+        else if (!strcmp(argv[i], "--steps16") && i + 1 < argc) steps16 = tool_parse_int("--steps16", argv[++i], 1, 1 << 20);
+        else if (!strcmp(argv[i], "--steps64") && i + 1 < argc) steps64 = tool_parse_int("--steps64", argv[++i], 1, 1 << 20);
         else if (!strcmp(argv[i], "--no-train")) train = 0;
         else {
             fprintf(stderr, "usage: daoe-bench-optim [--threads N] [--repeats N] [--steps16 N] [--steps64 N] "

@@ -8,18 +8,21 @@ pd = dir."/plotdata"
 load pd."/meta.gp"
 system("mkdir -p '".out."'")
 
-# the same colour for an optimizer in every figure (colh: integer for "lc rgb variable");
-# other groups (ablation settings) by their place in the list
+# The optimizers, their display names and the ensemble members come from meta.gp
+# (daoe-stats writes them from the one list in lib/core/optimizers.c).
+if (!exists("optimizers")) { print "common.gp: ".pd."/meta.gp has no optimizer names: rerun daoe-stats on ".dir; exit status 1 }
+oidx(g) = sum [i=1:words(optimizers)] (word(optimizers, i) eq g ? i : 0)
 gidx(g) = sum [i=1:words(groups)] (word(groups, i) eq g ? i : 0)
-colh(g) = g eq "sgd" ? 0x1f77b4 : g eq "adam" ? 0xff7f0e : g eq "adamw" ? 0x8c564b : \
-          g eq "rmsprop" ? 0x2ca02c : g eq "lion" ? 0x9467bd : g eq "daoe" ? 0xd62728 : \
+lab(g) = oidx(g) ? word(optimizer_labels, oidx(g)) : g
+mlab(m) = lab(word(members, m))
+# the same colour for an optimizer in every figure (colh: integer for "lc rgb variable"),
+# by its place in the list of optimizers; other groups (ablation settings) by their place in groups
+opt_colours = "2062260 16744206 9197131 2924588 9725885 14034728"
+colh(g) = oidx(g) > 0 && oidx(g) <= words(opt_colours) ? int(word(opt_colours, oidx(g))) : \
           int(word("14034728 2062260 16744206 2924588 9725885 9197131 14907330 8355711 12369084 1556175", \
                    ((gidx(g) - 1) % 10) + 1))
 col(g) = sprintf("#%06x", colh(g))
-lab(g) = g eq "daoe" ? "DAO-E" : g eq "sgd" ? "SGD" : g eq "adam" ? "Adam" : g eq "adamw" ? "AdamW" : \
-         g eq "rmsprop" ? "RMSProp" : g eq "lion" ? "Lion" : g
-mcol(m) = word("#1f77b4 #ff7f0e #2ca02c #9467bd", m)
-mlab(m) = word("SGD Adam RMSProp Lion", m)
+mcol(m) = col(word(members, m))
 
 # start(fmt, name): terminal and output for one format
 start(fmt, name) = fmt eq "png" ? \

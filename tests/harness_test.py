@@ -249,6 +249,12 @@ def test_stats(bindir, work):
     ok(rc == 0, f"n=1: exit {rc} {err}")
     S1 = json.load(open(os.path.join(root1, "summary.json")))
     ok(S1["groups"][0]["final_test_acc"]["sd"] is None and S1["comparisons"][0]["p"] is None, "n=1 gives nulls")
+    for bad in (["--target", "0.5x"], ["--target", "nan"], ["--alpha", ""]):
+        rc, out, err = run([os.path.join(bindir, "daoe-stats"), *bad, root1])
+        ok(rc == 2 and err.count("\n") == 1 and bad[0] in err, f"daoe-stats {' '.join(bad)} refused: {err}")
+    # the figures take the display names from the plot data (the list lives in C)
+    meta = open(os.path.join(root1, "plotdata", "meta.gp")).read()
+    ok('optimizer_labels = \'"SGD" "Adam" "AdamW" "RMSProp" "Lion" "DAO-E"\'' in meta, "meta.gp names the optimizers")
     return 0
 
 
@@ -388,6 +394,10 @@ def test_sweep(bindir, work, src, data):
     json.dump({"name": "bad", "train": TINY, "optimizers": ["sgd"], "seeds": [0], "epoch": 3}, open(badp, "w"))
     rc, _, txt = dry(sweep, badp)
     ok(rc == 2 and "unknown profile key" in txt, f"unknown key refused: {txt}")
+    # numbers on the command line are parsed whole: one line naming the flag, exit 2
+    for bad in (["-j", "abc"], ["-j2x"], ["--threads", "-1"], ["-j", "99999999999"]):
+        rc, _, txt = dry(sweep, badp, *bad)
+        ok(rc == 2 and txt.count("\n") == 1 and bad[0][:2] in txt, f"daoe-sweep {' '.join(bad)} refused: {txt}")
 
     if not data or not os.path.isdir(data):
         print("skip: the run part needs CIFAR-10 (CIFAR10_DIR)")

@@ -15,3 +15,6 @@ compare_to = "daoe"
 paper_acc = 91.6
 paper_comparable = 0
 target = 35.0000
+optimizers = "sgd adam adamw rmsprop lion daoe"
+optimizer_labels = '"SGD" "Adam" "AdamW" "RMSProp" "Lion" "DAO-E"'
+members = "sgd adam rmsprop lion"

@@ -1,0 +1,109 @@
+/* daoe-stats --check NEW --reference REF: the CI regression check. A group
+ * fails when its mean final test accuracy falls below the reference's by more
+ * than the reference's seed-to-seed spread allows (a one-sided t bound, at
+ * least the margin), when it diverges where the reference did not, or when it
+ * has no finished run. Prints a table on stdout, the failures on stderr;
+ * exit 0 pass, 1 fail, 2 not comparable. */
+#define _GNU_SOURCE
+#include "daoe/util.h"
+#include "stats.h"
+#include "tool.h"
+#include <gsl/gsl_cdf.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+/* the settings a group's first runs must share to be compared; 0 when they do */
+static int not_comparable(const study_t *R, const study_t *N) {
+    for (int k = 0; k < R->ng; k++) {
+        const group_t *rg = &R->g[k], *ng = find_group(N, rg->name);
+        if (!ng || !rg->nruns || !ng->nruns) continue;
+        const run_t *a = &R->runs[rg->idx[0]], *b = &N->runs[ng->idx[0]];
+        if (a->width != b->width || a->epochs_planned != b->epochs_planned || a->batch != b->batch ||
+            a->train_subset != b->train_subset || a->val != b->val || a->test_subset != b->test_subset) {
+            fprintf(stderr,
+                    "daoe-stats: check: %s is not comparable: reference width %d, %d epochs, batch %d, train %d, "
+                    "val %d, test %d; new width %d, %d epochs, batch %d, train %d, val %d, test %d\n",
+                    rg->name, a->width, a->epochs_planned, a->batch, a->train_subset, a->val, a->test_subset,
+                    b->width, b->epochs_planned, b->batch, b->train_subset, b->val, b->test_subset);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* seed-to-seed spread: the pooled within-group sd of the reference, and its df */
+static double pooled_sd(const study_t *R, int *df) {
+    double ss = 0;
+    *df = 0;
+    for (int k = 0; k < R->ng; k++)
+        if (R->g[k].test.n >= 2) {
+            ss += (R->g[k].test.n - 1) * R->g[k].test.sd * R->g[k].test.sd;
+            *df += R->g[k].test.n - 1;
+        }
+    return *df > 0 ? sqrt(ss / *df) : NAN;
+}
+
+typedef struct {
+    double sp, tq, margin; /* pooled sd, t(1 - alpha, df), smallest drop reported */
+    const char *new_dir;
+} rule_t;
+
+/* one reference group: a table line; returns 1 and the reason in why when it fails */
+static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng, char *why, size_t n) {
+    int n_new = ng ? ng->test.n : 0;
+    double mn = ng ? ng->test.mean : NAN;
+    double allowed = rule->margin;
+    if (isfinite(rule->sp) && n_new > 0) {
+        double stat = rule->tq * rule->sp * sqrt(1.0 / rg->test.n + 1.0 / n_new);
+        if (stat > allowed) allowed = stat;
+    }
+    why[0] = 0;
+    if (!ng || !n_new)
+        snprintf(why, n, "%s: no finished run in %s (reference: %d)", rg->name, rule->new_dir, rg->test.n);
+    else if (mn < rg->test.mean - allowed)
+        snprintf(why, n,
+                 "%s: mean final test accuracy %.2f %% (n=%d) is %.2f points below the reference %.2f %% (n=%d); "
+                 "the reference spread allows %.2f",
+                 rg->name, 100 * mn, n_new, 100 * (rg->test.mean - mn), 100 * rg->test.mean, rg->test.n, 100 * allowed);
+    else if (ng->ndiv > 0 && rg->ndiv == 0)
+        snprintf(why, n, "%s: %d of %d runs diverged (reference: 0 of %d)", rg->name, ng->ndiv, ng->nruns, rg->nruns);
+    printf("%-24s %5d %8.2f%% %5d %8.2f%% %+8.2f %8.2f  %s\n", rg->name, rg->test.n, 100 * rg->test.mean, n_new,
+           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, why[0] ? "FAIL" : "ok");
+    return why[0] != 0;
+}
+
+int check(const char *new_dir, const char *ref_dir, double alpha, double margin) {
+    study_t N, R;
+    load_study(&R, ref_dir, NULL, NAN);
+    load_study(&N, new_dir, NULL, NAN);
+    if (!R.ng) tool_die("%s: no runs in the reference", ref_dir);
+    if (not_comparable(&R, &N)) return 2;
+    int df;
+    rule_t rule = {pooled_sd(&R, &df), NAN, margin, new_dir};
+    rule.tq = df > 0 ? gsl_cdf_tdist_Pinv(1.0 - alpha, df) : NAN;
+    printf("regression check: %s against the reference %s\n", new_dir, ref_dir);
+    printf("rule: a group fails when mean_new < mean_ref - max(margin, t(1-alpha, df_ref) * s_ref * sqrt(1/n_ref + 1/n_new)),\n"
+           "      or when it has diverged runs the reference had not, or no finished run.\n"
+           "      s_ref = pooled within-group sd of the reference = %.2f points (df_ref = %d), alpha = %g, margin = %.2f points\n",
+           100 * rule.sp, df, alpha, 100 * margin);
+    printf("%-24s %5s %9s %5s %9s %8s %8s  %s\n", "group", "n_ref", "mean_ref", "n_new", "mean_new", "diff", "allowed", "verdict");
+    int fails = 0;
+    daoe_strbuf msg = {0};
+    for (int k = 0; k < R.ng; k++) {
+        char why[512];
+        if (!R.g[k].test.n) continue;
+        if (!check_group(&rule, &R.g[k], find_group(&N, R.g[k].name), why, sizeof why)) continue;
+        fails++;
+        daoe_sb_printf(&msg, "daoe-stats: check FAILED: %s\n", why);
+    }
+    for (int q = 0; q < N.ng; q++)
+        if (!find_group(&R, N.g[q].name)) printf("%-24s (not in the reference: not checked)\n", N.g[q].name);
+    if (fails) {
+        fputs(msg.s, stderr);
+        fprintf(stdout, "FAIL: %d group(s) below the reference\n", fails);
+        return 1;
+    }
+    printf("OK: no group below what the reference's spread allows\n");
+    return 0;
+}

@@ -1,0 +1,325 @@
+/* daoe-stats: the statistics. Runs are grouped (optimizer order, then sweep
+ * order); each group gets descriptive statistics of its finished runs; the
+ * reference group is compared with every other by Welch's t-test, Holm
+ * corrected, with Hedges' g. Also: epochs and time to a target accuracy, the
+ * tune winners, and the words that describe the setting. */
+#define _GNU_SOURCE
+#include "daoe/optimizers.h"
+#include "daoe/util.h"
+#include "stats.h"
+#include "tool.h"
+#include <gsl/gsl_cdf.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ tests */
+/* two-sided 95 % t interval of the mean; sd with n-1 */
+desc_t describe(const double *x, int n) {
+    desc_t d = {n, NAN, NAN, NAN, NAN, NAN, NAN};
+    if (n <= 0) return d;
+    double s = 0, mn = x[0], mx = x[0];
+    for (int i = 0; i < n; i++) {
+        s += x[i];
+        if (x[i] < mn) mn = x[i];
+        if (x[i] > mx) mx = x[i];
+    }
+    d.mean = s / n;
+    d.min = mn;
+    d.max = mx;
+    if (n >= 2) {
+        double ss = 0;
+        for (int i = 0; i < n; i++) ss += (x[i] - d.mean) * (x[i] - d.mean);
+        d.sd = sqrt(ss / (n - 1));
+        double h = gsl_cdf_tdist_Pinv(0.975, n - 1) * d.sd / sqrt(n);
+        d.lo = d.mean - h;
+        d.hi = d.mean + h;
+    }
+    return d;
+}
+
+static welch_t welch(const char *a, const desc_t *A, const char *b, const desc_t *B) {
+    welch_t w;
+    memset(&w, 0, sizeof w);
+    snprintf(w.a, sizeof w.a, "%s", a);
+    snprintf(w.b, sizeof w.b, "%s", b);
+    w.na = A->n;
+    w.nb = B->n;
+    w.diff = A->mean - B->mean;
+    w.lo = w.hi = w.t = w.df = w.p = w.p_holm = w.g = NAN;
+    if (A->n < 2 || B->n < 2) return w;
+    double va = A->sd * A->sd / A->n, vb = B->sd * B->sd / B->n, se = sqrt(va + vb);
+    /* Hedges' g: pooled-SD standardised difference, small-sample factor J */
+    double sp = sqrt(((A->n - 1) * A->sd * A->sd + (B->n - 1) * B->sd * B->sd) / (A->n + B->n - 2));
+    double J = 1.0 - 3.0 / (4.0 * (A->n + B->n) - 9.0);
+    if (sp > 0) w.g = J * w.diff / sp;
+    if (!(se > 0)) return w;
+    w.t = w.diff / se;
+    w.df = (va + vb) * (va + vb) / (va * va / (A->n - 1) + vb * vb / (B->n - 1));
+    w.p = 2.0 * gsl_cdf_tdist_Q(fabs(w.t), w.df);
+    if (w.p > 1) w.p = 1;
+    double h = gsl_cdf_tdist_Pinv(0.975, w.df) * se;
+    w.lo = w.diff - h;
+    w.hi = w.diff + h;
+    return w;
+}
+
+/* Holm step-down over the comparisons with a defined p */
+static void holm(welch_t *w, int n) {
+    int *idx = daoe_xmalloc(sizeof(int) * (size_t)(n ? n : 1)), m = 0;
+    for (int i = 0; i < n; i++)
+        if (isfinite(w[i].p)) idx[m++] = i;
+    for (int i = 1; i < m; i++)
+        for (int j = i; j > 0 && w[idx[j]].p < w[idx[j - 1]].p; j--) {
+            int t = idx[j];
+            idx[j] = idx[j - 1];
+            idx[j - 1] = t;
+        }
+    double run = 0;
+    for (int k = 0; k < m; k++) {
+        double adj = (m - k) * w[idx[k]].p;
+        if (adj > 1) adj = 1;
+        if (adj < run) adj = run;
+        run = adj;
+        w[idx[k]].p_holm = adj;
+    }
+    free(idx);
+}
+
+/* ------------------------------------------------------------------ groups */
+/* the place of an optimizer in daoe_optimizers[] (unknown ones last) */
+static int opt_rank(const char *o) {
+    const daoe_optimizer_info *oi = daoe_optimizer_find(o);
+    return oi ? (int)(oi - daoe_optimizers) : 99;
+}
+
+static int sweep_order(const study_t *S, const char *group) {
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(S->sweep, "runs");
+    int i = 0;
+    for (const cJSON *e = runs ? runs->child : NULL; e; e = e->next, i++)
+        if (!strcmp(jstr(e, "group", ""), group)) return i;
+    return 1 << 20;
+}
+
+static const study_t *g_sort_study;
+static int cmp_group(const void *a, const void *b) {
+    const group_t *x = a, *y = b;
+    int rx = opt_rank(x->optimizer), ry = opt_rank(y->optimizer);
+    if (rx != ry) return rx - ry;
+    int ox = sweep_order(g_sort_study, x->name), oy = sweep_order(g_sort_study, y->name);
+    if (ox != oy) return ox - oy;
+    return strcmp(x->name, y->name);
+}
+
+static void build_groups(study_t *S) {
+    S->g = daoe_xcalloc((size_t)(S->nruns ? S->nruns : 1), sizeof(group_t));
+    S->ng = 0;
+    for (int i = 0; i < S->nruns; i++) {
+        run_t *r = &S->runs[i];
+        int k = 0;
+        while (k < S->ng && strcmp(S->g[k].name, r->group)) k++;
+        group_t *g = &S->g[k];
+        if (k == S->ng) {
+            S->ng++;
+            snprintf(g->name, sizeof g->name, "%s", r->group);
+            snprintf(g->optimizer, sizeof g->optimizer, "%s", r->optimizer);
+            snprintf(g->setting, sizeof g->setting, "%s", r->setting);
+            g->idx = daoe_xmalloc(sizeof(int) * (size_t)S->nruns);
+            g->fin = daoe_xmalloc(sizeof(int) * (size_t)S->nruns);
+            g->setting_args = r->setting_args;
+        }
+        g->idx[g->nruns++] = i;
+        if (!strcmp(r->status, "finished")) g->fin[g->nfin++] = i;
+        else if (!strcmp(r->status, "diverged")) g->ndiv++;
+        else g->ninc++;
+    }
+    g_sort_study = S;
+    qsort(S->g, (size_t)S->ng, sizeof(group_t), cmp_group);
+}
+
+const group_t *find_group(const study_t *S, const char *name) {
+    const group_t *found = NULL;
+    for (int k = 0; k < S->ng; k++)
+        if (name && !strcmp(S->g[k].name, name)) found = &S->g[k];
+    return found;
+}
+
+/* ------------------------------------------------------------------ statistics */
+static void run_targets(study_t *S) {
+    for (int i = 0; i < S->nruns; i++) {
+        run_t *r = &S->runs[i];
+        r->ep_target = r->sec_target = NAN;
+        double cum = 0;
+        for (int e = 0; e < r->ep.n; e++) {
+            cum += isfinite(r->ep.sec[e]) ? r->ep.sec[e] : 0;
+            if (r->ep.test[e] >= S->target) {
+                r->ep_target = e + 1;
+                r->sec_target = cum;
+                break;
+            }
+        }
+    }
+}
+
+/* one double field of run_t (at off) over a group's finished runs, NaN left out */
+static desc_t describe_field(const study_t *S, const group_t *g, size_t off) {
+    double *x = daoe_xmalloc(sizeof(double) * (size_t)(g->nfin ? g->nfin : 1));
+    int n = 0;
+    for (int i = 0; i < g->nfin; i++) {
+        double v = *(const double *)((const char *)&S->runs[g->fin[i]] + off);
+        if (isfinite(v)) x[n++] = v;
+    }
+    desc_t d = describe(x, n);
+    free(x);
+    return d;
+}
+
+/* target accuracy: given, or 90 % of the weakest group's mean, floored to a whole percent */
+static void choose_target(study_t *S) {
+    if (isfinite(S->target)) return;
+    double lo = INFINITY;
+    for (int k = 0; k < S->ng; k++)
+        if (isfinite(S->g[k].test.mean) && S->g[k].test.mean < lo) lo = S->g[k].test.mean;
+    S->target = isfinite(lo) ? floor(0.9 * lo * 100.0) / 100.0 : 0.5;
+    snprintf(S->target_rule, sizeof S->target_rule,
+             "90 %% of the lowest group mean final test accuracy, floored to a whole percent");
+}
+
+/* final test accuracy: DAO-E minus each baseline; in an ablation, each variant minus the full DAO-E */
+static void compare_groups(study_t *S) {
+    S->w = daoe_xcalloc((size_t)(S->ng ? S->ng : 1), sizeof(welch_t));
+    S->nw = 0;
+    const group_t *ref = find_group(S, S->compare_to);
+    if (!ref || is_tune(S)) return;
+    for (int k = 0; k < S->ng; k++) {
+        const group_t *g = &S->g[k];
+        if (g == ref) continue;
+        S->w[S->nw++] = is_ablation(S) ? welch(g->name, &g->test, ref->name, &ref->test)
+                                       : welch(ref->name, &ref->test, g->name, &g->test);
+    }
+    holm(S->w, S->nw);
+}
+
+static void compute(study_t *S) {
+    for (int k = 0; k < S->ng; k++) {
+        group_t *g = &S->g[k];
+        g->test = describe_field(S, g, offsetof(run_t, test_acc));
+        g->val = describe_field(S, g, offsetof(run_t, val_acc));
+        g->best_val = describe_field(S, g, offsetof(run_t, best_val_acc));
+        g->ips = describe_field(S, g, offsetof(run_t, ips));
+        g->wall = describe_field(S, g, offsetof(run_t, wall));
+    }
+    choose_target(S);
+    run_targets(S);
+    for (int k = 0; k < S->ng; k++) {
+        group_t *g = &S->g[k];
+        g->ep_target = describe_field(S, g, offsetof(run_t, ep_target));
+        g->sec_target = describe_field(S, g, offsetof(run_t, sec_target));
+    }
+    compare_groups(S);
+}
+
+/* Groups and statistics of what study_read read; compare_to and target
+ * (NaN: none) override sweep.json's. */
+void study_compute(study_t *S, const char *compare_to, double target) {
+    build_groups(S);
+    if (!S->kind) {
+        int settings = 0;
+        for (int k = 0; k < S->ng; k++) settings |= S->g[k].setting[0] != 0;
+        S->kind = settings ? "ablation" : "compare";
+    }
+    S->compare_to = compare_to ? compare_to : jstr(S->sweep, "compare_to", NULL);
+    if (!S->compare_to) {
+        for (int k = 0; k < S->ng; k++)
+            if (!strcmp(S->g[k].name, "daoe") || !strcmp(S->g[k].name, "daoe-full")) S->compare_to = S->g[k].name;
+    }
+    S->target = isfinite(target) ? target : jnum(S->sweep, "target_acc");
+    compute(S);
+}
+
+void load_study(study_t *S, const char *dir, const char *compare_to, double target) {
+    study_read(S, dir);
+    study_compute(S, compare_to, target);
+}
+
+int is_tune(const study_t *S) { return !strcmp(S->kind, "tune"); }
+int is_ablation(const study_t *S) { return !strcmp(S->kind, "ablation"); }
+
+/* The mean over a group's finished runs of member m's alpha (share = 0) or
+ * update share at row t of epochs.csv (trace = 0) or alpha.csv (trace = 1);
+ * t < 0: each run's last row. Runs without that row or value are left out;
+ * NaN when none is left. */
+double mixing_mean(const study_t *S, const group_t *g, int trace, int share, int m, int t) {
+    double sum = 0;
+    int n = 0;
+    for (int i = 0; i < g->nfin; i++) {
+        const run_t *r = &S->runs[g->fin[i]];
+        int rows = trace ? r->tr.n : r->ep.n, row = t < 0 ? rows - 1 : t;
+        if (row < 0 || row >= rows) continue;
+        const double *v = trace ? (share ? r->tr.share[m] : r->tr.alpha[m]) : (share ? r->ep.share[m] : r->ep.alpha[m]);
+        if (isfinite(v[row])) sum += v[row], n++;
+    }
+    return n ? sum / n : NAN;
+}
+
+/* ------------------------------------------------------------------ tune */
+/* the eligible grid point of an optimizer with the highest mean validation accuracy
+ * (first in grid order on ties); NULL when every point diverged or none finished */
+const group_t *tune_winner(const study_t *S, const char *opt, int use_best) {
+    const group_t *best = NULL;
+    for (int q = 0; q < S->ng; q++) {
+        const group_t *h = &S->g[q];
+        const desc_t *d = use_best ? &h->best_val : &h->val;
+        if (strcmp(h->optimizer, opt) || h->ndiv || !d->n || !isfinite(d->mean)) continue;
+        const desc_t *bd = best ? (use_best ? &best->best_val : &best->val) : NULL;
+        if (!best || d->mean > bd->mean) best = h;
+    }
+    return best;
+}
+
+const char *select_on(const study_t *S) {
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(S->sweep, "resolved_profile");
+    return jstr(rp, "select_on", "final_val_acc");
+}
+
+/* ------------------------------------------------------------------ words */
+int paper_comparable(const study_t *S) {
+    if (S->nruns == 0) return 0;
+    for (int i = 0; i < S->nruns; i++) {
+        const run_t *r = &S->runs[i];
+        if (r->width != 64 || r->epochs_planned != 100 || r->batch != 128 || r->train_subset != 0 ||
+            r->test_subset != 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* the setting every run shares, in words */
+void setting_words(const study_t *S, char *buf, size_t n) {
+    if (!S->nruns) {
+        snprintf(buf, n, "no runs");
+        return;
+    }
+    const run_t *r = &S->runs[0];
+    int same = 1;
+    for (int i = 1; i < S->nruns; i++) {
+        const run_t *q = &S->runs[i];
+        same &= q->width == r->width && q->epochs_planned == r->epochs_planned && q->batch == r->batch &&
+                q->train_subset == r->train_subset && q->val == r->val && q->test_subset == r->test_subset &&
+                !strcmp(q->backend, r->backend);
+    }
+    char tr[64], te[64];
+    if (r->train_subset) snprintf(tr, sizeof tr, "the first %d training images", r->train_subset);
+    else snprintf(tr, sizeof tr, "%d training images", 50000 - r->val);
+    if (r->test_subset) snprintf(te, sizeof te, "the first %d test images", r->test_subset);
+    else snprintf(te, sizeof te, "all 10000 test images");
+    snprintf(buf, n, "ResNet-18 width %d, %d epochs, batch %d, %s, %d validation images, %s; backend %s on %s (%d cores)%s",
+             r->width, r->epochs_planned, r->batch, tr, r->val, te, r->backend, r->cpu[0] ? r->cpu : "cpu ?", r->cores,
+             same ? "" : "; NOTE: the runs do not all share these settings");
+}
+
+const char *label(const char *group) {
+    const daoe_optimizer_info *oi = daoe_optimizer_find(group);
+    return oi ? oi->display : group;
+}

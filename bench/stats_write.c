@@ -1,0 +1,478 @@
+/* daoe-stats: the summaries. summary.json holds every number; summary.md and
+ * summary.tex render the same tables (built once, see stats_table.c):
+ * Markdown all of them with the text around them, LaTeX the accuracy table
+ * and the comparisons. tuned.json holds a tune sweep's winners. */
+#define _GNU_SOURCE
+#include "daoe/optimizers.h"
+#include "daoe/util.h"
+#include "stats.h"
+#include "tool.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ summary.json */
+static void jput(cJSON *o, const char *k, double v) {
+    if (isfinite(v)) cJSON_AddNumberToObject(o, k, v);
+    else cJSON_AddNullToObject(o, k);
+}
+
+static cJSON *jpair(double a, double b) {
+    cJSON *ci = cJSON_CreateArray();
+    cJSON_AddItemToArray(ci, isfinite(a) ? cJSON_CreateNumber(a) : cJSON_CreateNull());
+    cJSON_AddItemToArray(ci, isfinite(b) ? cJSON_CreateNumber(b) : cJSON_CreateNull());
+    return ci;
+}
+
+static cJSON *desc_json(const desc_t *d) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddNumberToObject(o, "n", d->n);
+    jput(o, "mean", d->mean);
+    jput(o, "sd", d->sd);
+    cJSON_AddItemToObject(o, "ci95", jpair(d->lo, d->hi));
+    jput(o, "min", d->min);
+    jput(o, "max", d->max);
+    return o;
+}
+
+static cJSON *run_entry_json(const run_t *r) {
+    cJSON *x = cJSON_CreateObject();
+    cJSON_AddStringToObject(x, "id", r->id);
+    cJSON_AddRawToObject(x, "seed", r->seed[0] ? r->seed : "null");
+    cJSON_AddStringToObject(x, "status", r->status);
+    jput(x, "final_test_acc", r->test_acc);
+    jput(x, "final_val_acc", r->val_acc);
+    cJSON_AddNumberToObject(x, "epochs_completed", r->epochs_completed);
+    jput(x, "epochs_to_target", r->ep_target);
+    jput(x, "wall_seconds_to_target", r->sec_target);
+    jput(x, "images_per_second", r->ips);
+    jput(x, "wall_seconds", r->wall);
+    if (isfinite(r->diverged_at)) cJSON_AddNumberToObject(x, "diverged_at_step", r->diverged_at);
+    return x;
+}
+
+static cJSON *group_json(const study_t *S, const group_t *g) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "group", g->name);
+    cJSON_AddStringToObject(j, "optimizer", g->optimizer);
+    cJSON_AddStringToObject(j, "setting", g->setting);
+    cJSON_AddNumberToObject(j, "runs", g->nruns);
+    cJSON_AddNumberToObject(j, "finished", g->nfin);
+    cJSON_AddNumberToObject(j, "diverged", g->ndiv);
+    cJSON_AddNumberToObject(j, "incomplete", g->ninc);
+    cJSON_AddItemToObject(j, "final_test_acc", desc_json(&g->test));
+    cJSON_AddItemToObject(j, "final_val_acc", desc_json(&g->val));
+    cJSON_AddItemToObject(j, "best_val_acc", desc_json(&g->best_val));
+    cJSON_AddItemToObject(j, "epochs_to_target", desc_json(&g->ep_target));
+    cJSON_AddItemToObject(j, "wall_seconds_to_target", desc_json(&g->sec_target));
+    cJSON_AddItemToObject(j, "images_per_second", desc_json(&g->ips));
+    cJSON_AddItemToObject(j, "wall_seconds", desc_json(&g->wall));
+    cJSON *rl = cJSON_AddArrayToObject(j, "run_list");
+    for (int i = 0; i < g->nruns; i++) cJSON_AddItemToArray(rl, run_entry_json(&S->runs[g->idx[i]]));
+    return j;
+}
+
+static cJSON *welch_json(const welch_t *w) {
+    cJSON *j = cJSON_CreateObject();
+    cJSON_AddStringToObject(j, "a", w->a);
+    cJSON_AddStringToObject(j, "b", w->b);
+    cJSON_AddStringToObject(j, "metric", "final_test_acc");
+    cJSON_AddNumberToObject(j, "n_a", w->na);
+    cJSON_AddNumberToObject(j, "n_b", w->nb);
+    jput(j, "diff", w->diff);
+    cJSON_AddItemToObject(j, "diff_ci95", jpair(w->lo, w->hi));
+    jput(j, "t", w->t);
+    jput(j, "df", w->df);
+    jput(j, "p", w->p);
+    jput(j, "p_holm", w->p_holm);
+    jput(j, "hedges_g", w->g);
+    return j;
+}
+
+static cJSON *summary_json(const study_t *S) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "generated_by", "daoe-stats " DAOE_VERSION);
+    cJSON_AddStringToObject(o, "dir", S->dir);
+    if (S->profile) cJSON_AddStringToObject(o, "profile", S->profile);
+    cJSON_AddStringToObject(o, "kind", S->kind);
+    char sw[1024];
+    setting_words(S, sw, sizeof sw);
+    cJSON_AddStringToObject(o, "setting", sw);
+    if (S->nruns) cJSON_AddStringToObject(o, "software", S->runs[0].software);
+    if (S->nruns) cJSON_AddStringToObject(o, "device", S->runs[0].device);
+    cJSON_AddStringToObject(o, "accuracy_unit", "fraction");
+    cJSON_AddStringToObject(o, "statistics",
+                            "finished runs only; sd with n-1; ci95 = mean +- t(0.975, n-1) sd/sqrt(n); "
+                            "Welch's t-test (Welch-Satterthwaite df), two-sided, Holm-corrected over the comparisons; "
+                            "Hedges' g = J (mean_a - mean_b) / s_pooled, J = 1 - 3/(4(n_a+n_b)-9)");
+    jput(o, "target_acc", S->target);
+    if (S->target_rule[0]) cJSON_AddStringToObject(o, "target_rule", S->target_rule);
+    if (S->compare_to) cJSON_AddStringToObject(o, "compare_to", S->compare_to);
+    cJSON *gs = cJSON_AddArrayToObject(o, "groups");
+    for (int k = 0; k < S->ng; k++) cJSON_AddItemToArray(gs, group_json(S, &S->g[k]));
+    cJSON *cs = cJSON_AddArrayToObject(o, "comparisons");
+    for (int i = 0; i < S->nw; i++) cJSON_AddItemToArray(cs, welch_json(&S->w[i]));
+    cJSON *pr = cJSON_AddObjectToObject(o, "paper_reference");
+    cJSON_AddStringToObject(pr, "label", PAPER_LABEL);
+    cJSON_AddStringToObject(pr, "optimizer", "daoe");
+    cJSON_AddNumberToObject(pr, "final_test_acc", PAPER_ACC);
+    cJSON_AddStringToObject(pr, "setting", PAPER_SETTING);
+    cJSON_AddBoolToObject(pr, "comparable_with_these_runs", paper_comparable(S));
+    return o;
+}
+
+/* ------------------------------------------------------------------ the tables */
+/* per group: counts, and the statistics of one desc_t of group_t (at off; scale 100: percent) */
+enum { D_GROUP, D_RUNS, D_FIN, D_DIV, D_INC, D_N, D_MEAN, D_SD, D_CI, D_MIN, D_MAX, D_NCOL };
+static const column_t DESC_COLS[D_NCOL] = {
+    {"group", "Group", 'l'},       {"runs", "runs", 'r'}, {"finished", "finished", 'r'}, {"diverged", "diverged", 'r'},
+    {"incomplete", "incomplete", 'r'}, {"n", "$n$", 'r'}, {"mean", "mean", 'r'},       {"sd", "sd", 'r'},
+    {"95 % CI", "95\\% CI", 'c'},  {"min", "min", 'r'},   {"max", "max", 'r'}};
+static const int DESC_MD_NOCOUNTS[] = {D_GROUP, D_N, D_MEAN, D_SD, D_CI, D_MIN, D_MAX};
+static const int DESC_TEX[] = {D_GROUP, D_N, D_DIV, D_MEAN, D_SD, D_CI, D_MIN, D_MAX};
+
+static void desc_table(table_t *t, const study_t *S, size_t off, double scale, int dec, int paper_row) {
+    table_init(t, DESC_COLS, D_NCOL);
+    for (int k = 0; k < S->ng; k++) {
+        const group_t *g = &S->g[k];
+        const desc_t *d = (const desc_t *)((const char *)g + off);
+        cell_t *c = table_row(t, 0);
+        cell_printf(&c[D_GROUP], "%s", label(g->name));
+        cell_printf(&c[D_RUNS], "%d", g->nruns);
+        cell_printf(&c[D_FIN], "%d", g->nfin);
+        cell_printf(&c[D_DIV], "%d", g->ndiv);
+        cell_printf(&c[D_INC], "%d", g->ninc);
+        cell_printf(&c[D_N], "%d", d->n);
+        cell_num(&c[D_MEAN], d->mean * scale, dec);
+        cell_num(&c[D_SD], d->sd * scale, dec);
+        cell_interval(&c[D_CI], d->lo * scale, d->hi * scale, dec);
+        cell_num(&c[D_MIN], d->min * scale, dec);
+        cell_num(&c[D_MAX], d->max * scale, dec);
+    }
+    if (paper_row) {
+        cell_t *c = table_row(t, 1);
+        cell_printf(&c[D_GROUP], "%s", PAPER_LABEL);
+        cell_num(&c[D_MEAN], 100.0 * PAPER_ACC, dec);
+    }
+}
+
+/* the reference group against every other, on final test accuracy (points) */
+enum { W_CMP, W_N, W_DIFF, W_CI, W_T, W_DF, W_P, W_HOLM, W_G, W_NCOL };
+static const column_t WELCH_COLS[W_NCOL] = {
+    {"comparison", "Comparison", 'l'}, {"n", "$n$", 'l'},   {"difference (points)", "diff.", 'r'},
+    {"95 % CI", "95\\% CI", 'c'},      {"t", "$t$", 'r'},   {"df", "df", 'r'},
+    {"p", "$p$", 'r'},                 {"p (Holm)", "$p_\\text{Holm}$", 'r'}, {"Hedges' g", "$g$", 'r'}};
+static const int WELCH_TEX[] = {W_CMP, W_DIFF, W_CI, W_T, W_DF, W_P, W_HOLM, W_G};
+
+static void welch_table(table_t *t, const study_t *S) {
+    table_init(t, WELCH_COLS, W_NCOL);
+    for (int i = 0; i < S->nw; i++) {
+        const welch_t *w = &S->w[i];
+        cell_t *c = table_row(t, 0);
+        cell_diff(&c[W_CMP], label(w->a), label(w->b));
+        cell_printf(&c[W_N], "%d, %d", w->na, w->nb);
+        if (isfinite(w->diff)) cell_printf(&c[W_DIFF], "%+.2f", 100 * w->diff);
+        if (isfinite(w->lo)) cell_printf(&c[W_CI], "[%+.2f, %+.2f]", 100 * w->lo, 100 * w->hi);
+        cell_num(&c[W_T], w->t, 2);
+        cell_num(&c[W_DF], w->df, 1);
+        cell_pval(&c[W_P], w->p);
+        cell_pval(&c[W_HOLM], w->p_holm);
+        cell_num(&c[W_G], w->g, 2);
+    }
+}
+
+/* DAO-E groups: mean alpha and update share of every member in the last epoch, over finished runs */
+static void mixing_table(table_t *t, const study_t *S) {
+    static char head[2][DAOE_K][32];
+    column_t cols[1 + 2 * DAOE_K] = {{"group", "group", 'l'}};
+    for (int q = 0; q < 2; q++)
+        for (int m = 0; m < DAOE_K; m++) {
+            snprintf(head[q][m], sizeof head[q][m], "%s %s", q ? "share" : "alpha", daoe_member_names[m]);
+            cols[1 + q * DAOE_K + m] = (column_t){head[q][m], head[q][m], 'r'};
+        }
+    table_init(t, cols, 1 + 2 * DAOE_K);
+    for (int k = 0; k < S->ng; k++) {
+        const group_t *g = &S->g[k];
+        if (strcmp(g->optimizer, "daoe") || !g->nfin) continue;
+        cell_t *c = table_row(t, 0);
+        cell_printf(&c[0], "%s", label(g->name));
+        for (int q = 0; q < 2; q++)
+            for (int m = 0; m < DAOE_K; m++) cell_num(&c[1 + q * DAOE_K + m], mixing_mean(S, g, 0, q, m, -1), 3);
+    }
+}
+
+/* tune: per optimizer, the chosen grid point and its arguments */
+static void tuned_table(table_t *t, const study_t *S, int use_best) {
+    static char head[64];
+    snprintf(head, sizeof head, "%s validation accuracy (%%)", use_best ? "best" : "final");
+    const column_t cols[] = {{"optimizer", "optimizer", 'l'}, {"chosen", "chosen", 'l'},
+                             {"arguments", "arguments", 'l'}, {head, head, 'r'}, {"n", "n", 'r'}};
+    table_init(t, cols, 5);
+    for (int k = 0; k < S->ng; k++) {
+        int first = 1;
+        for (int q = 0; q < k; q++) first &= strcmp(S->g[q].optimizer, S->g[k].optimizer) != 0;
+        if (!first) continue;
+        const group_t *w = tune_winner(S, S->g[k].optimizer, use_best);
+        cell_t *c = table_row(t, 0);
+        cell_printf(&c[0], "%s", label(S->g[k].optimizer));
+        cell_printf(&c[1], "%s", w ? w->name : "none eligible");
+        daoe_strbuf a = {0};
+        daoe_sb_printf(&a, "`");
+        for (const cJSON *e = w && w->setting_args ? w->setting_args->child : NULL; e; e = e->next)
+            daoe_sb_printf(&a, "%s%s", e == w->setting_args->child ? "" : " ", cJSON_IsString(e) ? e->valuestring : "?");
+        daoe_sb_printf(&a, "`");
+        cell_printf(&c[2], "%s", a.s);
+        daoe_sb_free(&a);
+        cell_num(&c[3], w ? 100.0 * (use_best ? w->best_val.mean : w->val.mean) : NAN, 2);
+        cell_printf(&c[4], "%d", w ? w->val.n : 0);
+    }
+}
+
+/* every run, by group */
+static void runs_table(table_t *t, const study_t *S) {
+    const column_t cols[] = {{"run", "run", 'l'},           {"seed", "seed", 'r'},     {"status", "status", 'l'},
+                             {"test acc", "test acc", 'r'}, {"val acc", "val acc", 'r'}, {"epochs", "epochs", 'r'},
+                             {"img/s", "img/s", 'r'},       {"wall (s)", "wall (s)", 'r'}};
+    table_init(t, cols, 8);
+    for (int k = 0; k < S->ng; k++)
+        for (int i = 0; i < S->g[k].nruns; i++) {
+            const run_t *r = &S->runs[S->g[k].idx[i]];
+            cell_t *c = table_row(t, 0);
+            cell_printf(&c[0], "%s", r->id);
+            cell_printf(&c[1], "%s", r->seed);
+            if (isfinite(r->diverged_at)) cell_printf(&c[2], "%s (step %.0f)", r->status, r->diverged_at);
+            else cell_printf(&c[2], "%s", r->status);
+            /* tuning runs choose on validation: their test accuracy stays out of sight */
+            if (is_tune(S)) cell_printf(&c[3], "·");
+            else cell_num(&c[3], 100.0 * r->test_acc, 2);
+            cell_num(&c[4], 100.0 * r->val_acc, 2);
+            cell_printf(&c[5], "%d/%d", r->epochs_completed, r->epochs_planned);
+            cell_num(&c[6], r->ips, 1);
+            cell_num(&c[7], r->wall, 1);
+        }
+}
+
+typedef struct {
+    table_t acc;                           /* final test accuracy (tune: validation), with the paper's row */
+    table_t val, ep_target, sec_target, ips; /* not in a tune sweep */
+    table_t welch, mixing, tuned, runs;
+    int use_best;                          /* tune: chosen on the best, not the final, validation accuracy */
+} tables_t;
+
+static void build_tables(tables_t *T, const study_t *S) {
+    memset(T, 0, sizeof *T);
+    int tune = is_tune(S);
+    desc_table(&T->acc, S, tune ? offsetof(group_t, val) : offsetof(group_t, test), 100, 2, !tune);
+    if (!tune) {
+        desc_table(&T->val, S, offsetof(group_t, val), 100, 2, 0);
+        desc_table(&T->ep_target, S, offsetof(group_t, ep_target), 1, 1, 0);
+        desc_table(&T->sec_target, S, offsetof(group_t, sec_target), 1, 1, 0);
+        desc_table(&T->ips, S, offsetof(group_t, ips), 1, 1, 0);
+    }
+    welch_table(&T->welch, S);
+    mixing_table(&T->mixing, S);
+    T->use_best = tune && !strcmp(select_on(S), "best_val_acc");
+    if (tune) tuned_table(&T->tuned, S, T->use_best);
+    runs_table(&T->runs, S);
+}
+
+static void free_tables(tables_t *T) {
+    table_t *all[] = {&T->acc, &T->val, &T->ep_target, &T->sec_target, &T->ips,
+                      &T->welch, &T->mixing, &T->tuned, &T->runs};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) table_free(all[i]);
+}
+
+/* ------------------------------------------------------------------ summary.md */
+static void md_header(daoe_strbuf *b, const study_t *S) {
+    char sw[1024];
+    setting_words(S, sw, sizeof sw);
+    daoe_sb_printf(b, "## Results: %s (%s)\n\n", S->profile ? S->profile : S->dir, S->kind);
+    daoe_sb_printf(b, "Generated by `daoe-stats %s` from %d run folders; do not edit by hand.  \n", S->dir, S->nruns);
+    daoe_sb_printf(b, "Setting: %s.  \n", sw);
+    if (S->nruns) {
+        int same = 1;
+        for (int i = 1; i < S->nruns; i++) same &= !strcmp(S->runs[i].software, S->runs[0].software);
+        daoe_sb_printf(b, "Software: %s%s.  \n", S->runs[0].software, same ? "" : " (NOTE: not every run used this build)");
+        if (S->runs[0].device[0]) daoe_sb_printf(b, "Device: %s.  \n", S->runs[0].device);
+    }
+    double tot = 0;
+    int n = 0;
+    for (int i = 0; i < S->nruns; i++)
+        if (isfinite(S->runs[i].wall)) tot += S->runs[i].wall, n++;
+    if (n)
+        daoe_sb_printf(b, "Run time: %.1f min in all (the sum of %d runs' wall times, %.1f s per run on average; "
+                          "runs that ran side by side overlap).  \n", tot / 60, n, tot / n);
+    daoe_sb_printf(b, "Statistics over seeds, finished runs only (diverged and unfinished runs are counted in "
+                      "their own columns and listed below): mean, sample sd, 95 %% CI = mean ± t(0.975, n−1)·sd/√n. "
+                      "Accuracies in %%.\n");
+}
+
+static void md_accuracy(daoe_strbuf *b, const study_t *S, const tables_t *T) {
+    const int nc = sizeof DESC_MD_NOCOUNTS / sizeof DESC_MD_NOCOUNTS[0];
+    if (is_tune(S)) {
+        md_table(b, "Final validation accuracy (%)", &T->acc, NULL, 0);
+        return;
+    }
+    md_table(b, "Final test accuracy (%)", &T->acc, NULL, 0);
+    daoe_sb_printf(b, "\nThe last row is the paper's reported DAO-E accuracy (%s), not a run of this suite; %s\n",
+                   PAPER_SETTING,
+                   paper_comparable(S) ? "these runs use the paper's setting (with a 5,000-image validation split held out)."
+                                       : "these runs use a smaller setting, so it is NOT comparable with them.");
+    md_table(b, "Final validation accuracy (%)", &T->val, DESC_MD_NOCOUNTS, nc);
+    char t[128];
+    snprintf(t, sizeof t, "Epochs to %.0f %% test accuracy", 100 * S->target);
+    md_table(b, t, &T->ep_target, DESC_MD_NOCOUNTS, nc);
+    snprintf(t, sizeof t, "Wall time (s, training and evaluation) to %.0f %% test accuracy", 100 * S->target);
+    md_table(b, t, &T->sec_target, DESC_MD_NOCOUNTS, nc);
+    daoe_sb_printf(b, "\nn counts the finished runs that reached %.0f %% (%s); runs that never did are left out "
+                      "of these two tables.\n",
+                   100 * S->target, S->target_rule[0] ? S->target_rule : "the profile's target_acc");
+    md_table(b, "Training throughput (images/s)", &T->ips, DESC_MD_NOCOUNTS, nc);
+}
+
+static void md_comparisons(daoe_strbuf *b, const study_t *S, const tables_t *T) {
+    if (!S->nw) return;
+    md_table(b, is_ablation(S) ? "Each variant against the full DAO-E (final test accuracy)"
+                               : "DAO-E against each baseline (final test accuracy)",
+             &T->welch, NULL, 0);
+    daoe_sb_printf(b, "\nWelch's t-test (unequal variances, Welch–Satterthwaite df), two-sided; p-values "
+                      "Holm-corrected over the %d comparisons; Hedges' g = J·(mean_a − mean_b)/s_pooled with "
+                      "J = 1 − 3/(4(n_a+n_b) − 9). Positive differences favour the left-hand group. With few "
+                      "seeds the tests have little power: a large p is not evidence of equality.\n",
+                   S->nw);
+}
+
+static void md_mixing(daoe_strbuf *b, const tables_t *T) {
+    if (!T->mixing.nrow) return;
+    md_table(b, "DAO-E: alpha and update share in the last epoch (mean over finished runs)", &T->mixing, NULL, 0);
+    daoe_sb_printf(b, "\nalpha is the controller's mixing weight; the share is alpha_i·|d_i| / Σ_j alpha_j·|d_j|, "
+                      "the part of the applied update that member supplied (SPEC 3.1).\n");
+}
+
+static void md_tuned(daoe_strbuf *b, const study_t *S, const tables_t *T) {
+    if (!is_tune(S)) return;
+    md_table(b, "Tuned values (chosen on the validation split; the test set is not used)", &T->tuned, NULL, 0);
+    daoe_sb_printf(b, "\nWritten to `tuned.json` (read by profiles with `lr_from`). Rule: per optimizer, the grid point "
+                      "with the highest mean %s validation accuracy over seeds among those with no diverged run "
+                      "(ties: the first in grid order).\n", T->use_best ? "best" : "final");
+}
+
+static char *summary_md(const study_t *S, const tables_t *T) {
+    daoe_strbuf b = {0};
+    md_header(&b, S);
+    md_accuracy(&b, S, T);
+    md_comparisons(&b, S, T);
+    md_mixing(&b, T);
+    md_tuned(&b, S, T);
+    md_table(&b, "Runs", &T->runs, NULL, 0);
+    if (is_tune(S))
+        daoe_sb_printf(&b, "\n(Test accuracies of tuning runs are in summary.json, and deliberately not shown here.)\n");
+    return b.s;
+}
+
+/* ------------------------------------------------------------------ summary.tex */
+static char *summary_tex(const study_t *S, const tables_t *T) {
+    daoe_strbuf b = {0};
+    char sw[1024], cap[512], name[300];
+    setting_words(S, sw, sizeof sw);
+    const char *profile = S->profile ? S->profile : "";
+    const char *tag = S->profile ? S->profile : "results";
+    daoe_sb_printf(&b, "%% Generated by daoe-stats %s from %d run folders; do not edit. Needs \\usepackage{booktabs}.\n",
+                   S->dir, S->nruns);
+    daoe_sb_printf(&b, "%% Setting: %s.\n", sw);
+    snprintf(cap, sizeof cap, "%s (\\%%), %s: mean, standard deviation and 95\\%% $t$ confidence interval over seeds "
+                              "(finished runs; diverged runs counted).",
+             is_tune(S) ? "Validation accuracy" : "Test accuracy", profile);
+    snprintf(name, sizeof name, "tab:%s-acc", tag);
+    tex_table(&b, cap, name, &T->acc, DESC_TEX, sizeof DESC_TEX / sizeof DESC_TEX[0]);
+    if (S->nw) {
+        snprintf(cap, sizeof cap, "Welch's $t$-test on final test accuracy (two-sided; Holm-corrected over %d "
+                                  "comparisons); difference in points, Hedges' $g$.", S->nw);
+        snprintf(name, sizeof name, "tab:%s-welch", tag);
+        daoe_sb_printf(&b, "\n");
+        tex_table(&b, cap, name, &T->welch, WELCH_TEX, sizeof WELCH_TEX / sizeof WELCH_TEX[0]);
+    }
+    return b.s;
+}
+
+/* summary.md, summary.tex, then summary.json (make's target for the whole step) */
+void write_summaries(const study_t *S) {
+    tables_t T;
+    build_tables(&T, S);
+    char *md = summary_md(S, &T), *tex = summary_tex(S, &T);
+    free_tables(&T);
+    tool_write_text(S->dir, "summary.md", md);
+    tool_write_text(S->dir, "summary.tex", tex);
+    cJSON *j = summary_json(S);
+    tool_write_json(S->dir, "summary.json", j);
+    cJSON_Delete(j);
+    free(md);
+    free(tex);
+}
+
+/* ------------------------------------------------------------------ tuned.json */
+/* every grid point: its arguments, n, divergences and mean validation accuracy */
+static cJSON *grid_json(const study_t *S, int use_best) {
+    cJSON *grid = cJSON_CreateArray();
+    for (int k = 0; k < S->ng; k++) {
+        const group_t *g = &S->g[k];
+        const desc_t *d = use_best ? &g->best_val : &g->val;
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "group", g->name);
+        cJSON_AddStringToObject(j, "optimizer", g->optimizer);
+        cJSON_AddItemToObject(j, "args", g->setting_args ? cJSON_Duplicate(g->setting_args, 1) : cJSON_CreateArray());
+        cJSON_AddNumberToObject(j, "n", d->n);
+        cJSON_AddNumberToObject(j, "diverged", g->ndiv);
+        jput(j, "val_acc_mean", d->mean);
+        cJSON_AddItemToArray(grid, j);
+    }
+    return grid;
+}
+
+/* per optimizer, the winning grid point (null: none eligible) */
+static cJSON *winners_json(const study_t *S, int use_best) {
+    cJSON *win = cJSON_CreateObject();
+    for (int k = 0; k < S->ng; k++) {
+        const group_t *g = &S->g[k];
+        if (cJSON_GetObjectItemCaseSensitive(win, g->optimizer)) continue;
+        const group_t *best = tune_winner(S, g->optimizer, use_best);
+        if (!best) {
+            fprintf(stderr, "daoe-stats: warning: no eligible grid point for %s (all diverged or unfinished)\n", g->optimizer);
+            cJSON_AddNullToObject(win, g->optimizer);
+            continue;
+        }
+        if (!best->setting_args)
+            fprintf(stderr, "daoe-stats: warning: %s: no sweep_run.json, so its arguments are unknown\n", best->name);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "group", best->name);
+        cJSON_AddItemToObject(j, "args", best->setting_args ? cJSON_Duplicate(best->setting_args, 1) : cJSON_CreateArray());
+        const desc_t *d = use_best ? &best->best_val : &best->val;
+        jput(j, "val_acc_mean", d->mean);
+        cJSON_AddNumberToObject(j, "n", d->n);
+        cJSON_AddItemToObject(win, g->optimizer, j);
+    }
+    return win;
+}
+
+void write_tuned(const study_t *S) {
+    const char *sel = select_on(S);
+    int use_best = !strcmp(sel, "best_val_acc");
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "generated_by", "daoe-stats " DAOE_VERSION);
+    cJSON_AddStringToObject(o, "source", S->dir);
+    if (S->profile) cJSON_AddStringToObject(o, "profile", S->profile);
+    const char *base = jstr(S->sweep, "base", NULL);
+    if (base) cJSON_AddStringToObject(o, "base", base);
+    char sw[1024];
+    setting_words(S, sw, sizeof sw);
+    cJSON_AddStringToObject(o, "setting", sw);
+    cJSON_AddStringToObject(o, "selected_on", sel);
+    cJSON_AddStringToObject(o, "rule", "per optimizer, the grid point with the highest mean final validation accuracy "
+                                       "over seeds, among grid points with at least one finished run and no diverged "
+                                       "run; the test set is not used");
+    cJSON_AddItemToObject(o, "winners", winners_json(S, use_best));
+    cJSON_AddItemToObject(o, "grid", grid_json(S, use_best));
+    tool_write_json(S->dir, "tuned.json", o);
+    cJSON_Delete(o);
+}

@@ -1,0 +1,430 @@
+/* daoe-sweep: running the runs.
+ *
+ * A run's state comes from its folder (sweep_run.json, summary.json,
+ * epochs.csv, checkpoint.safetensors). Runs go N at a time: each is a
+ * daoe-train child in its own process group, its output appended to
+ * train.log, one GPU per slot with the cuda backend. The loop starts runs in
+ * free slots, reaps finished ones and redraws a progress line (on a terminal)
+ * every second; SIGINT/SIGTERM/SIGHUP stop the children, which resume on the
+ * next invocation. */
+#define _GNU_SOURCE
+#include "daoe/util.h"
+#include "sweep.h"
+#include "tool.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile sig_atomic_t g_stop = 0;
+static void on_signal(int s) { (void)s; g_stop = 1; }
+
+/* "\r\033[K" clears the progress line on a terminal */
+static const char *clear_line(const sweep_t *S) { return S->tty ? "\r\033[K" : ""; }
+
+/* ------------------------------------------------------------------ state on disk */
+/* data rows of a CSV file (0 when missing) */
+static int count_rows(const char *path) {
+    FILE *f = fopen(path, "r");
+    if (!f) return 0;
+    int n = 0, c, last = '\n';
+    while ((c = fgetc(f)) != EOF) {
+        if (c == '\n') n++;
+        last = c;
+    }
+    if (last != '\n') n++;
+    fclose(f);
+    return n > 0 ? n - 1 : 0;
+}
+
+static int args_equal(const run_t *r, const cJSON *rec) {
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(rec, "args");
+    if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != r->nargs) return 0;
+    int i = 0;
+    for (const cJSON *e = a->child; e; e = e->next, i++)
+        if (!cJSON_IsString(e) || strcmp(e->valuestring, r->args[i])) return 0;
+    return 1;
+}
+
+static cJSON *run_file_json(const run_t *r, const char *name) {
+    char p[2300];
+    snprintf(p, sizeof p, "%s/%s", r->dir, name);
+    return tool_read_json(p, TOOL_JSON_QUIET);
+}
+
+static void probe_run(run_t *r, const opts_t *o) {
+    char p[2300];
+    r->message[0] = 0;
+    snprintf(p, sizeof p, "%s/epochs.csv", r->dir);
+    r->done_epochs = count_rows(p);
+    cJSON *rec = run_file_json(r, "sweep_run.json");
+    int stale = rec && !args_equal(r, rec);
+    cJSON_Delete(rec);
+    cJSON *s = run_file_json(r, "summary.json");
+    const char *st = s ? jstr(s, "status", "") : NULL;
+    if (stale && !o->rerun_stale) {
+        r->state = ST_STALE;
+        snprintf(r->message, sizeof r->message, "ran with other settings than the profile's");
+    } else if (st && !stale && !strcmp(st, "finished")) r->state = ST_FINISHED;
+    else if (st && !stale && !strcmp(st, "diverged") && !o->retry_diverged) r->state = ST_DIVERGED;
+    else {
+        snprintf(p, sizeof p, "%s/checkpoint.safetensors", r->dir);
+        r->state = (!s && !stale && daoe_file_exists(p)) ? ST_RESUME : ST_TODO;
+        if (r->state != ST_RESUME) r->done_epochs = 0;
+    }
+    cJSON_Delete(s);
+}
+
+static int to_run(const run_t *r) { return r->selected && (r->state == ST_TODO || r->state == ST_RESUME); }
+
+/* every run's state, and the selected runs counted by state */
+void sweep_probe(sweep_t *S) {
+    for (int i = 0; i < S->nruns; i++) {
+        run_t *r = &S->runs[i];
+        probe_run(r, S->o);
+        if (!r->selected) {
+            S->unsel++;
+            continue;
+        }
+        switch (r->state) {
+        case ST_TODO: case ST_RESUME: S->ntodo++; break;
+        case ST_FINISHED: S->nfin++; break;
+        case ST_DIVERGED: S->ndiv++; break;
+        case ST_STALE: S->nstale++; break;
+        default: break;
+        }
+    }
+}
+
+/* A run that restarts from scratch must not leave the old result behind. */
+static void clear_outputs(const run_t *r) {
+    const char *files[] = {"summary.json", "epochs.csv", "alpha.csv", "final.safetensors", "checkpoint.safetensors",
+                           NULL};
+    char p[2300];
+    for (int i = 0; files[i]; i++) {
+        snprintf(p, sizeof p, "%s/%s", r->dir, files[i]);
+        unlink(p);
+    }
+}
+
+/* ------------------------------------------------------------------ jobs, threads, GPUs */
+static int list_gpus(char gpus[16][32]) {
+    const char *cvd = getenv("CUDA_VISIBLE_DEVICES");
+    int n = 0;
+    if (cvd && cvd[0]) {
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", cvd);
+        for (char *t = strtok(buf, ","); t && n < 16; t = strtok(NULL, ",")) snprintf(gpus[n++], 32, "%s", t);
+        return n;
+    }
+    FILE *p = popen("nvidia-smi -L 2>/dev/null", "r");
+    if (!p) return 0;
+    char line[512];
+    while (fgets(line, sizeof line, p) && n < 16)
+        if (!strncmp(line, "GPU ", 4)) {
+            snprintf(gpus[n], 32, "%d", n);
+            n++;
+        }
+    pclose(p);
+    return n;
+}
+
+/* -j, else the profile's "jobs" (CPU only), else one per GPU or 1; the threads split between the jobs */
+void sweep_plan_jobs(sweep_t *S) {
+    const opts_t *o = S->o;
+    int cuda = !strcmp(S->backend, "cuda");
+    if (cuda) S->ngpu = list_gpus(S->gpus);
+    int jobs = o->jobs;
+    const cJSON *pj = cJSON_GetObjectItemCaseSensitive(S->profile, "jobs");
+    if (!jobs && cJSON_IsNumber(pj) && pj->valueint > 0 && !S->ngpu) jobs = pj->valueint;
+    if (!jobs) jobs = S->ngpu > 0 ? S->ngpu : 1;
+    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int threads = o->threads ? o->threads : cores;
+    S->jobs = jobs;
+    S->threads_per_job = threads / jobs > 0 ? threads / jobs : 1;
+    if (cuda && S->ngpu == 0 && !o->dry_run)
+        fprintf(stderr, "daoe-sweep: warning: backend cuda but no GPU found (nvidia-smi -L); the runs will fail\n");
+    if (S->ngpu > 0 && jobs > S->ngpu)
+        fprintf(stderr, "daoe-sweep: note: %d jobs on %d GPUs: GPUs are shared\n", jobs, S->ngpu);
+}
+
+/* ------------------------------------------------------------------ one run */
+/* the trainer's command line: paths and threads from the sweep, then the run's arguments */
+static void train_argv(const sweep_t *S, run_t *r, char *threads, char **argv) {
+    int n = 0;
+    argv[n++] = (char *)S->o->train;
+    argv[n++] = "--data";
+    argv[n++] = (char *)S->o->data;
+    argv[n++] = "--out";
+    argv[n++] = r->dir;
+    argv[n++] = "--threads";
+    argv[n++] = threads;
+    argv[n++] = "--resume";
+    for (int i = 0; i < r->nargs; i++) argv[n++] = r->args[i];
+    argv[n] = NULL;
+}
+
+/* train.log opened for appending, with a line naming the command; -1 (message set) on failure */
+static int open_log(run_t *r, char *const *argv) {
+    char p[2300];
+    snprintf(p, sizeof p, "%s/train.log", r->dir);
+    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd < 0) {
+        snprintf(r->message, sizeof r->message, "%s: %s", p, strerror(errno));
+        return -1;
+    }
+    char stamp[64];
+    iso_now(stamp, sizeof stamp);
+    dprintf(fd, "---- daoe-sweep %s:", stamp);
+    for (int i = 0; argv[i]; i++) dprintf(fd, " %s", argv[i]);
+    dprintf(fd, "\n");
+    return fd;
+}
+
+/* in the child: its own process group (stopped as one), the log as stdout and stderr, one GPU */
+static void exec_train(const sweep_t *S, int slot, int fd, char *const *argv) {
+    setpgid(0, 0);
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    close(fd);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) dup2(devnull, 0);
+    if (S->ngpu > 0) setenv("CUDA_VISIBLE_DEVICES", S->gpus[slot % S->ngpu], 1);
+    execv(argv[0], argv);
+    fprintf(stderr, "daoe-sweep: cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+}
+
+/* sweep_run.json (what defines the result), then daoe-train in the background;
+ * -1 (message set) when it could not start */
+static pid_t launch(sweep_t *S, run_t *r, int slot) {
+    char err[1024];
+    if (daoe_mkdir_p(r->dir, err, sizeof err) != 0) {
+        snprintf(r->message, sizeof r->message, "%s", err);
+        return -1;
+    }
+    if (r->state == ST_TODO) clear_outputs(r);
+    cJSON *rec = run_json(r);
+    cJSON_AddStringToObject(rec, "profile", S->name);
+    cJSON_AddStringToObject(rec, "train", S->o->train);
+    tool_write_json(r->dir, "sweep_run.json", rec);
+    cJSON_Delete(rec);
+
+    char *argv[MAXARGS + 16], threads[16];
+    snprintf(threads, sizeof threads, "%d", S->threads_per_job);
+    train_argv(S, r, threads, argv);
+    int fd = open_log(r, argv);
+    if (fd < 0) return -1;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) {
+        close(fd);
+        snprintf(r->message, sizeof r->message, "fork: %s", strerror(errno));
+        return -1;
+    }
+    if (pid == 0) exec_train(S, slot, fd, argv);
+    close(fd);
+    setpgid(pid, pid);
+    r->pid = pid;
+    r->slot = slot;
+    r->t0 = daoe_now();
+    r->ran = 1;
+    r->state = ST_RUNNING;
+    return pid;
+}
+
+static void last_log_line(const run_t *r, char *out, size_t n) {
+    char p[2300], err[256];
+    snprintf(p, sizeof p, "%s/train.log", r->dir);
+    size_t len;
+    char *t = daoe_read_file(p, &len, err, sizeof err);
+    out[0] = 0;
+    if (!t) return;
+    while (len > 0 && (t[len - 1] == '\n' || t[len - 1] == '\r' || t[len - 1] == ' ')) t[--len] = 0;
+    char *s = t + len;
+    while (s > t && s[-1] != '\n' && s[-1] != '\r') s--;
+    snprintf(out, n, "%s", s);
+    free(t);
+}
+
+/* finished or diverged only when the exit status and summary.json agree */
+static void finish(run_t *r, int wstatus) {
+    r->seconds = daoe_now() - r->t0;
+    r->pid = 0;
+    cJSON *s = run_file_json(r, "summary.json");
+    const char *st = s ? jstr(s, "status", "") : "";
+    if (WIFEXITED(wstatus)) r->exit_code = WEXITSTATUS(wstatus);
+    else r->exit_code = 128 + WTERMSIG(wstatus);
+    if (r->exit_code == 0 && !strcmp(st, "finished")) r->state = ST_FINISHED;
+    else if (r->exit_code == 3 && !strcmp(st, "diverged")) r->state = ST_DIVERGED;
+    else {
+        r->state = ST_FAILED;
+        char line[400];
+        last_log_line(r, line, sizeof line);
+        snprintf(r->message, sizeof r->message, "exit %d: %.400s", r->exit_code, line);
+    }
+    cJSON_Delete(s);
+}
+
+static double run_test_acc(const run_t *r) {
+    cJSON *s = run_file_json(r, "summary.json");
+    double a = jnum(s, "final_test_acc");
+    cJSON_Delete(s);
+    return isnan(a) ? -1 : a;
+}
+
+/* ------------------------------------------------------------------ the schedule */
+/* The results folder, the start time, the stale runs and a summary line; the
+ * number of runs to run (none: sweep.json is written if missing). */
+int sweep_begin(sweep_t *S) {
+    const opts_t *o = S->o;
+    char err[1024];
+    if (daoe_mkdir_p(o->results, err, sizeof err) != 0) tool_die("%s", err);
+    iso_now(S->started, sizeof S->started);
+    S->t_start = daoe_now();
+    S->tty = isatty(2);
+    for (int i = 0; i < S->nruns; i++)
+        if (S->runs[i].state == ST_STALE && S->runs[i].selected)
+            fprintf(stderr, "daoe-sweep: stale: %s %s; delete the folder or pass --rerun-stale\n", S->runs[i].dir,
+                    S->runs[i].message);
+    fprintf(stderr, "daoe-sweep: %s: %d runs, %d to run, %d finished, %d diverged (kept); -j %d, %d threads each\n",
+            S->name, S->nruns, S->ntodo, S->nfin, S->ndiv, S->jobs, S->threads_per_job);
+    if (S->ntodo == 0) {
+        char sj[2300];
+        snprintf(sj, sizeof sj, "%s/sweep.json", o->results);
+        if (!daoe_file_exists(sj)) write_sweep_json(S, 1);
+        fprintf(stderr, "daoe-sweep: nothing to run\n");
+    }
+    return S->ntodo;
+}
+
+typedef struct {
+    int *slot_busy;
+    int running, next;
+    double units_total, units_done, last_draw; /* epochs to run, epochs of the runs reaped */
+} sched_t;
+
+/* start runs in free slots */
+static void start_runs(sweep_t *S, sched_t *q) {
+    while (q->running < S->jobs && !g_stop) {
+        while (q->next < S->nruns && !to_run(&S->runs[q->next])) q->next++;
+        if (q->next >= S->nruns) return;
+        int slot = 0;
+        while (q->slot_busy[slot]) slot++;
+        run_t *r = &S->runs[q->next++];
+        if (launch(S, r, slot) < 0) {
+            r->state = ST_FAILED;
+            r->ran = 1;
+            S->nfailed++;
+            S->ndone++;
+            fprintf(stderr, "%sdaoe-sweep: %s failed to start: %s\n", clear_line(S), r->id, r->message);
+            continue;
+        }
+        q->slot_busy[slot] = 1;
+        q->running++;
+    }
+}
+
+static void reaped(sweep_t *S, sched_t *q, run_t *r, int wst) {
+    q->slot_busy[r->slot] = 0;
+    q->running--;
+    int start_ep = r->done_epochs;
+    finish(r, wst);
+    S->ndone++;
+    q->units_done += r->epochs - start_ep;
+    char line[700], dur[32];
+    fmt_dur(dur, sizeof dur, r->seconds);
+    if (r->state == ST_FINISHED) snprintf(line, sizeof line, "finished  test acc %.4f  %s", run_test_acc(r), dur);
+    else if (r->state == ST_DIVERGED) {
+        S->ndiverged_now++;
+        snprintf(line, sizeof line, "DIVERGED (recorded, sweep goes on)  %s", dur);
+    } else {
+        S->nfailed++;
+        snprintf(line, sizeof line, "FAILED %.400s (log: %.250s/train.log)", r->message, r->dir);
+    }
+    fprintf(stderr, "%s[%d/%d] %s  %s\n", clear_line(S), S->ndone, S->ntodo, r->id, line);
+    write_sweep_json(S, 0);
+}
+
+static void reap_runs(sweep_t *S, sched_t *q) {
+    int wst;
+    pid_t pid;
+    while ((pid = waitpid(-1, &wst, WNOHANG)) > 0)
+        for (int i = 0; i < S->nruns; i++)
+            if (S->runs[i].pid == pid) reaped(S, q, &S->runs[i], wst);
+}
+
+/* on a terminal, once a second: runs and epochs done (the running runs' epochs.csv rows count), ETA */
+static void draw_progress(const sweep_t *S, sched_t *q) {
+    double now = daoe_now();
+    if (!S->tty || now - q->last_draw < 1.0) return;
+    q->last_draw = now;
+    double units = q->units_done;
+    for (int i = 0; i < S->nruns; i++)
+        if (S->runs[i].state == ST_RUNNING) {
+            char p[2300];
+            snprintf(p, sizeof p, "%s/epochs.csv", S->runs[i].dir);
+            int rows = count_rows(p) - S->runs[i].done_epochs;
+            if (rows > 0) units += rows;
+        }
+    double el = now - S->t_start;
+    char eta[32], els[32];
+    fmt_dur(els, sizeof els, el);
+    if (units > 0) fmt_dur(eta, sizeof eta, el * (q->units_total - units) / units);
+    else snprintf(eta, sizeof eta, "? (after the first epoch)");
+    fprintf(stderr, "\r\033[K[%s] %d/%d runs done, %d running, %d diverged, %d failed | %.0f/%.0f epochs | %s elapsed | ETA %s",
+            S->name, S->ndone, S->ntodo, q->running, S->ndiverged_now, S->nfailed, units, q->units_total, els, eta);
+}
+
+/* interrupted: stop the children; their runs stay pending and resume next time */
+static void stop_runs(sweep_t *S, int running) {
+    fprintf(stderr, "%sdaoe-sweep: interrupted: stopping %d run(s); re-run the same command to resume\n",
+            clear_line(S), running);
+    for (int i = 0; i < S->nruns; i++)
+        if (S->runs[i].state == ST_RUNNING) kill(-S->runs[i].pid, SIGTERM);
+    for (int i = 0; i < S->nruns; i++) {
+        run_t *r = &S->runs[i];
+        if (r->state != ST_RUNNING) continue;
+        int wst;
+        waitpid(r->pid, &wst, 0);
+        r->seconds = daoe_now() - r->t0;
+        r->exit_code = 130;
+        r->pid = 0;
+        r->state = ST_TODO;
+        snprintf(r->message, sizeof r->message, "interrupted");
+    }
+}
+
+/* Runs every selected pending run, S->jobs at a time, until all are done or a signal comes. */
+void sweep_schedule(sweep_t *S) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+
+    sched_t q = {0};
+    q.slot_busy = daoe_xcalloc((size_t)S->jobs, sizeof(int));
+    for (int i = 0; i < S->nruns; i++)
+        if (to_run(&S->runs[i])) q.units_total += S->runs[i].epochs - S->runs[i].done_epochs;
+    write_sweep_json(S, 0);
+    while (!g_stop) {
+        start_runs(S, &q);
+        if (q.running == 0) break;
+        reap_runs(S, &q);
+        draw_progress(S, &q);
+        struct timespec ts = {0, 200 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (g_stop) stop_runs(S, q.running);
+    free(q.slot_busy);
+}

@@ -1,0 +1,100 @@
+/* Helpers shared by the tools and benchmarks (see tool.h). */
+#define _GNU_SOURCE
+#include "tool.h"
+#include "daoe/util.h"
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void tool_die(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "%s: error: ", program_invocation_short_name);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    exit(2);
+}
+
+void tool_other_arg(const char *a, void (*usage)(FILE *), const char **positional, const char *what) {
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        usage(stdout);
+        exit(0);
+    }
+    if (a[0] == '-') {
+        fprintf(stderr, "%s: error: unknown option %s\n", program_invocation_short_name, a);
+        usage(stderr);
+        exit(2);
+    }
+    if (*positional) tool_die("more than one %s given (%s)", what, a);
+    *positional = a;
+}
+
+const char *tool_next_arg(int argc, char **argv, int *i) {
+    if (*i + 1 >= argc) tool_die("%s needs a value", argv[*i]);
+    return argv[++*i];
+}
+
+int tool_parse_int(const char *flag, const char *s, int lo, int hi) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (end == s || *end) tool_die("%s: '%s' is not an integer", flag, s);
+    if (errno == ERANGE || v < lo || v > hi) tool_die("%s: %s is out of range [%d, %d]", flag, s, lo, hi);
+    return (int)v;
+}
+
+double tool_parse_double(const char *flag, const char *s, double lo, double hi) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (end == s || *end || !isfinite(v)) tool_die("%s: '%s' is not a number", flag, s);
+    if (errno == ERANGE || v < lo || v > hi) tool_die("%s: %s is out of range [%g, %g]", flag, s, lo, hi);
+    return v;
+}
+
+cJSON *tool_read_json(const char *path, tool_json_mode mode) {
+    char err[1024];
+    size_t len;
+    char *txt = daoe_read_file(path, &len, err, sizeof err);
+    if (!txt) {
+        if (mode == TOOL_JSON_REQUIRED) tool_die("%s", err);
+        return NULL;
+    }
+    cJSON *j = cJSON_ParseWithLength(txt, len);
+    if (!j && mode == TOOL_JSON_REQUIRED)
+        tool_die("%s: not valid JSON (near byte %ld)", path, (long)(cJSON_GetErrorPtr() - txt));
+    if (!j && mode == TOOL_JSON_WARN)
+        fprintf(stderr, "%s: warning: %s: not valid JSON, ignored\n", program_invocation_short_name, path);
+    free(txt);
+    return j;
+}
+
+void tool_write_text(const char *dir, const char *name, const char *text) {
+    char path[PATH_MAX + 256], err[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if (daoe_write_file_atomic(path, text, strlen(text), err, sizeof err) != 0) tool_die("%s", err);
+}
+
+void tool_write_json(const char *dir, const char *name, const cJSON *j) {
+    char *s = cJSON_Print(j);
+    daoe_strbuf b = {0};
+    daoe_sb_printf(&b, "%s\n", s);
+    tool_write_text(dir, name, b.s);
+    daoe_sb_free(&b);
+    free(s);
+}
+
+const char *jstr(const cJSON *o, const char *k, const char *def) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsString(v) ? v->valuestring : def;
+}
+
+double jnum(const cJSON *o, const char *k) {
+    const cJSON *v = o ? cJSON_GetObjectItemCaseSensitive(o, k) : NULL;
+    return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}

@@ -1,0 +1,38 @@
+/* Helpers shared by the command-line tools (daoe-sweep, daoe-stats) and the
+ * benchmarks' flag parsing: a bad command line stops with one line and exit 2,
+ * flag values are parsed strictly, JSON files are read and written whole.
+ * Messages start with the program's name (program_invocation_short_name).
+ * Training code does not use this: the library reports errors, never exits. */
+#ifndef DAOE_TOOL_H
+#define DAOE_TOOL_H
+#include <cjson/cJSON.h>
+#include <stdio.h>
+
+/* "<program>: error: <message>" on stderr, exit 2 */
+void tool_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+/* The end of a flag loop, for an argument a that no flag took: -h/--help
+ * (usage on stdout, exit 0), an unknown option (usage on stderr, exit 2),
+ * else the one positional argument (what: "profile"; a second one is an error). */
+void tool_other_arg(const char *a, void (*usage)(FILE *), const char **positional, const char *what);
+/* The value of the flag argv[*i] (advancing *i), or die "<flag> needs a value". */
+const char *tool_next_arg(int argc, char **argv, int *i);
+/* The whole of s as a number in [lo, hi], or die naming the flag (trailing
+ * characters, overflow, NaN and Inf are refused). */
+int tool_parse_int(const char *flag, const char *s, int lo, int hi);
+double tool_parse_double(const char *flag, const char *s, double lo, double hi);
+
+typedef enum {
+    TOOL_JSON_QUIET,    /* missing or invalid: NULL */
+    TOOL_JSON_WARN,     /* missing: NULL; invalid: a warning and NULL */
+    TOOL_JSON_REQUIRED, /* missing or invalid: die */
+} tool_json_mode;
+cJSON *tool_read_json(const char *path, tool_json_mode mode);
+/* text, or cJSON_Print and a newline, written atomically to dir/name; dies on failure */
+void tool_write_text(const char *dir, const char *name, const char *text);
+void tool_write_json(const char *dir, const char *name, const cJSON *j);
+
+/* o[k] when it is a string (number), else def (NAN); o may be NULL */
+const char *jstr(const cJSON *o, const char *k, const char *def);
+double jnum(const cJSON *o, const char *k);
+#endif
