@@ -1,9 +1,0 @@
-# The benchmark harness: the sweep runner and the statistics tool
-# (included from the top CMakeLists.txt; tests in tests/harness_tests.cmake).
-add_executable(daoe-sweep ${CMAKE_SOURCE_DIR}/bench/daoe_sweep.c)
-target_link_libraries(daoe-sweep daoe)
-
-add_executable(daoe-stats ${CMAKE_SOURCE_DIR}/bench/daoe_stats.c)
-target_link_libraries(daoe-stats daoe GSL::gsl)
-
-set_target_properties(daoe-sweep daoe-stats PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
