@@ -8,27 +8,21 @@
  * in double across chunks: fixed order, no dependence on threads. */
 #define BN_CHUNK 512
 
-static double chunk_sum(const float *x, size_t M, float shift) {
+/* sum of (x - shift), or of (x - shift)^2 when square */
+static double chunk_sum(const float *x, size_t M, float shift, int square) {
     double s = 0.0;
     for (size_t i0 = 0; i0 < M; i0 += BN_CHUNK) {
         size_t n = M - i0 < BN_CHUNK ? M - i0 : BN_CHUNK;
         float cs = 0.0f;
+        if (square) {
 #pragma omp simd reduction(+ : cs)
-        for (size_t i = 0; i < n; i++) cs += x[i0 + i] - shift;
-        s += cs;
-    }
-    return s;
-}
-
-static double chunk_sumsq(const float *x, size_t M, float mu) {
-    double s = 0.0;
-    for (size_t i0 = 0; i0 < M; i0 += BN_CHUNK) {
-        size_t n = M - i0 < BN_CHUNK ? M - i0 : BN_CHUNK;
-        float cs = 0.0f;
+            for (size_t i = 0; i < n; i++) {
+                float d = x[i0 + i] - shift;
+                cs += d * d;
+            }
+        } else {
 #pragma omp simd reduction(+ : cs)
-        for (size_t i = 0; i < n; i++) {
-            float d = x[i0 + i] - mu;
-            cs += d * d;
+            for (size_t i = 0; i < n; i++) cs += x[i0 + i] - shift;
         }
         s += cs;
     }
@@ -47,11 +41,11 @@ void cpu_bn_fwd(daoe_backend *be, int N, int C, int HW, const void *xv, const vo
         float *y = (float *)yv + c * M;
         float mean, invstd;
         if (training) {
-            double mu = chunk_sum(x, M, 0.0f) / (double)M;
+            double mu = chunk_sum(x, M, 0.0f, 0) / (double)M;
             /* second pass around the float mean, corrected for its rounding */
             float muf = (float)mu;
-            double dm = chunk_sum(x, M, muf) / (double)M;
-            double v = chunk_sumsq(x, M, muf) - (double)M * dm * dm;
+            double dm = chunk_sum(x, M, muf, 0) / (double)M;
+            double v = chunk_sum(x, M, muf, 1) - (double)M * dm * dm;
             if (v < 0) v = 0;
             mu = (double)muf + dm;
             double var = v / (double)M;

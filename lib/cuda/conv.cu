@@ -211,7 +211,7 @@ static void conv_exec(cuda_impl *im, const conv_plan *p, conv_dir d, const void 
     static const char *call[CONV_NDIR] = {"cudnnConvolutionForward", "cudnnConvolutionBackwardData",
                                           "cudnnConvolutionBackwardFilter"};
     cudnnStatus_t s = conv_run(im, p, d, p->algo[d], p->ws[d], a, b, beta, out);
-    if (s != CUDNN_STATUS_SUCCESS) {
+    if (s != CUDNN_STATUS_SUCCESS) { /* as CUDNN_CHECK, naming the cuDNN call rather than conv_run */
         fprintf(stderr, "daoe: cuDNN error %s in %s at %s:%d\n", cudnnGetErrorString(s), call[d], __FILE__, __LINE__);
         exit(1);
     }

@@ -23,34 +23,28 @@ extern "C" {
 #include "daoe/backend.h"
 }
 
-#define CUDA_CHECK(call)                                                                       \
-    do {                                                                                       \
-        cudaError_t e_ = (call);                                                               \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "daoe: CUDA error %s (%s) in %s at %s:%d\n", cudaGetErrorName(e_), \
-                    cudaGetErrorString(e_), #call, __FILE__, __LINE__);                        \
-            exit(1);                                                                           \
-        }                                                                                      \
+/* a failed CUDA, cuDNN or cuBLAS call: its status, the call, file and line, then exit */
+#define STATUS_CHECK(lib, call, ok, str)                                                              \
+    do {                                                                                              \
+        auto s_ = (call);                                                                             \
+        if (s_ != (ok)) {                                                                             \
+            fprintf(stderr, "daoe: %s error %s in %s at %s:%d\n", lib, str(s_), #call, __FILE__, __LINE__); \
+            exit(1);                                                                                  \
+        }                                                                                             \
     } while (0)
-
-#define CUDNN_CHECK(call)                                                                          \
-    do {                                                                                           \
-        cudnnStatus_t s_ = (call);                                                                 \
-        if (s_ != CUDNN_STATUS_SUCCESS) {                                                          \
-            fprintf(stderr, "daoe: cuDNN error %s in %s at %s:%d\n", cudnnGetErrorString(s_), #call, \
-                    __FILE__, __LINE__);                                                           \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
-
-#define CUBLAS_CHECK(call)                                                                        \
-    do {                                                                                          \
-        cublasStatus_t s_ = (call);                                                               \
-        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                        \
-            fprintf(stderr, "daoe: cuBLAS error %d in %s at %s:%d\n", (int)s_, #call, __FILE__, __LINE__); \
-            exit(1);                                                                              \
-        }                                                                                         \
-    } while (0)
+static inline const char *cuda_status_str(cudaError_t e) {
+    static char b[256];
+    snprintf(b, sizeof b, "%s (%s)", cudaGetErrorName(e), cudaGetErrorString(e));
+    return b;
+}
+static inline const char *cublas_status_str(cublasStatus_t s) {
+    static char b[16];
+    snprintf(b, sizeof b, "%d", (int)s);
+    return b;
+}
+#define CUDA_CHECK(call) STATUS_CHECK("CUDA", call, cudaSuccess, cuda_status_str)
+#define CUDNN_CHECK(call) STATUS_CHECK("cuDNN", call, CUDNN_STATUS_SUCCESS, cudnnGetErrorString)
+#define CUBLAS_CHECK(call) STATUS_CHECK("cuBLAS", call, CUBLAS_STATUS_SUCCESS, cublas_status_str)
 
 /* after every kernel launch: the launch error, and with DAOE_DEBUG_SYNC=1 a
  * synchronisation that surfaces asynchronous faults at the launch that caused them */
