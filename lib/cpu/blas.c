@@ -18,7 +18,7 @@
  *     is reported.
  * The outcome goes to stderr (when it is not the normal case) and, through
  * the CPU backend, into config.json ("blas") and the benchmarks.
- * Not here: the convolutions themselves (conv.c / cpu_backend.c). */
+ * Not here: the convolutions themselves (conv.c). */
 #include "daoe/cpu_blas.h"
 #include <cblas.h>
 #include <math.h>

@@ -1,7 +1,10 @@
-/* Shared by the CUDA backend's translation units: error-check macros that
- * name the call, file and line; the backend's private state; bf16 helpers.
- * The cuDNN convolution code lives in cuda_conv.cu, everything else in
- * cuda_backend.cu. */
+/* Private to the CUDA backend (lib/cuda/): the error-check macros that name
+ * the call, file and line; the backend's state; the element access (fp32 or
+ * bf16) and warp reductions the kernels share; and every op of the backend
+ * table, named cuda_<entry> (the CPU backend names the same ops cpu_<entry>).
+ * The table is filled in cuda_backend.cu; the ops live one family per file
+ * (mem.cu, data.cu, conv.cu, bn.cu, head.cu, opt.cu, graph.cu). Not a public
+ * header: the rest of the library sees only daoe/backend.h. */
 #ifndef DAOE_CUDA_COMMON_CUH
 #define DAOE_CUDA_COMMON_CUH
 #include <cublas_v2.h>
@@ -20,48 +23,43 @@ extern "C" {
 #include "daoe/backend.h"
 }
 
-#define CUDA_CHECK(call)                                                                       \
-    do {                                                                                       \
-        cudaError_t e_ = (call);                                                               \
-        if (e_ != cudaSuccess) {                                                               \
-            fprintf(stderr, "daoe: CUDA error %s (%s) in %s at %s:%d\n", cudaGetErrorName(e_), \
-                    cudaGetErrorString(e_), #call, __FILE__, __LINE__);                        \
-            exit(1);                                                                           \
-        }                                                                                      \
+/* a failed CUDA, cuDNN or cuBLAS call: its status, the call, file and line, then exit */
+#define STATUS_CHECK(lib, call, ok, str)                                                              \
+    do {                                                                                              \
+        auto s_ = (call);                                                                             \
+        if (s_ != (ok)) {                                                                             \
+            fprintf(stderr, "daoe: %s error %s in %s at %s:%d\n", lib, str(s_), #call, __FILE__, __LINE__); \
+            exit(1);                                                                                  \
+        }                                                                                             \
     } while (0)
-
-#define CUDNN_CHECK(call)                                                                          \
-    do {                                                                                           \
-        cudnnStatus_t s_ = (call);                                                                 \
-        if (s_ != CUDNN_STATUS_SUCCESS) {                                                          \
-            fprintf(stderr, "daoe: cuDNN error %s in %s at %s:%d\n", cudnnGetErrorString(s_), #call, \
-                    __FILE__, __LINE__);                                                           \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
-
-#define CUBLAS_CHECK(call)                                                                        \
-    do {                                                                                          \
-        cublasStatus_t s_ = (call);                                                               \
-        if (s_ != CUBLAS_STATUS_SUCCESS) {                                                        \
-            fprintf(stderr, "daoe: cuBLAS error %d in %s at %s:%d\n", (int)s_, #call, __FILE__, __LINE__); \
-            exit(1);                                                                              \
-        }                                                                                         \
-    } while (0)
+static inline const char *cuda_status_str(cudaError_t e) {
+    static char b[256];
+    snprintf(b, sizeof b, "%s (%s)", cudaGetErrorName(e), cudaGetErrorString(e));
+    return b;
+}
+static inline const char *cublas_status_str(cublasStatus_t s) {
+    static char b[16];
+    snprintf(b, sizeof b, "%d", (int)s);
+    return b;
+}
+#define CUDA_CHECK(call) STATUS_CHECK("CUDA", call, cudaSuccess, cuda_status_str)
+#define CUDNN_CHECK(call) STATUS_CHECK("cuDNN", call, CUDNN_STATUS_SUCCESS, cudnnGetErrorString)
+#define CUBLAS_CHECK(call) STATUS_CHECK("cuBLAS", call, CUBLAS_STATUS_SUCCESS, cublas_status_str)
 
 /* after every kernel launch: the launch error, and with DAOE_DEBUG_SYNC=1 a
  * synchronisation that surfaces asynchronous faults at the launch that caused them */
 #define LAUNCH_CHECK(im, what) cuda_after_launch((im), (what), __FILE__, __LINE__)
+
+/* the three directions of a convolution, each with its own cuDNN algorithm */
+typedef enum { CONV_FWD = 0, CONV_BWD_DATA = 1, CONV_BWD_FILTER = 2, CONV_NDIR = 3 } conv_dir;
 
 typedef struct {
     int cin, cout, k, stride, pad, h, w, N, bf16;
     cudnnTensorDescriptor_t x, y;
     cudnnFilterDescriptor_t f;
     cudnnConvolutionDescriptor_t conv;
-    cudnnConvolutionFwdAlgo_t fwd;
-    cudnnConvolutionBwdDataAlgo_t bwd_data;
-    cudnnConvolutionBwdFilterAlgo_t bwd_filter;
-    size_t ws_fwd, ws_data, ws_filter;
+    int algo[CONV_NDIR];     /* cudnnConvolution{Fwd,BwdData,BwdFilter}Algo_t; -1 until chosen */
+    size_t ws[CONV_NDIR];    /* workspace bytes of that algorithm */
 } conv_plan;
 
 #define MAX_PLANS 128
@@ -106,16 +104,75 @@ typedef struct {
     int capturing;
 } cuda_impl;
 
-void cuda_after_launch(cuda_impl *im, const char *what, const char *file, int line);
-void cuda_ensure_workspace(cuda_impl *im, size_t bytes);
+static inline cuda_impl *cuda_impl_of(daoe_backend *be) { return (cuda_impl *)be->impl; }
 
-/* conv entry points (cuda_conv.cu) */
+#define TPB 256 /* threads per block of the elementwise and reduction kernels */
+static inline unsigned nblocks(size_t n, int tpb) { return (unsigned)((n + tpb - 1) / tpb); }
+
+/* element access: activations are fp32 or bf16, arithmetic is fp32 */
+static __device__ __forceinline__ float ld(const float *p, size_t i) { return p[i]; }
+static __device__ __forceinline__ float ld(const __nv_bfloat16 *p, size_t i) { return __bfloat162float(p[i]); }
+static __device__ __forceinline__ void st(float *p, size_t i, float v) { p[i] = v; }
+static __device__ __forceinline__ void st(__nv_bfloat16 *p, size_t i, float v) { p[i] = __float2bfloat16_rn(v); }
+
+/* block reductions (fixed order) */
+static __device__ __forceinline__ float warp_sum(float v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    return v;
+}
+static __device__ __forceinline__ double warp_sum_d(double v) {
+    for (int o = 16; o > 0; o >>= 1) v += __shfl_down_sync(0xffffffffu, v, o);
+    return v;
+}
+
+/* mem.cu */
+void cuda_after_launch(cuda_impl *im, const char *what, const char *file, int line);
+void *cuda_alloc(daoe_backend *be, size_t bytes);
+void cuda_free(daoe_backend *be, void *p);
+void cuda_to_device(daoe_backend *be, void *dst, const void *src, size_t bytes);
+void cuda_to_host(daoe_backend *be, void *dst, const void *src, size_t bytes);
+void cuda_sync(daoe_backend *be);
+size_t cuda_act_bytes(daoe_backend *be, size_t count);
+void cuda_act_to_host(daoe_backend *be, const void *act, int n, int c, int h, int w, float *nchw);
+void cuda_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w, const float *nchw);
+void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv);
+void cuda_refresh_weights(daoe_backend *be);
+void cuda_krsc_to_oihw(cuda_impl *im, const daoe_conv *cv, const void *src, float *dst); /* for conv.cu */
+
+/* data.cu */
+void cuda_data_init(void);
+void cuda_load_batch(daoe_backend *be, const uint8_t *images, const int32_t *labels, const int32_t *idx, int N,
+                     int augment, uint64_t seed, int epoch, void *x, int32_t *y, float *stats);
+
+/* conv.cu */
 void cuda_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y);
 void cuda_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,
                         int accumulate);
 void cuda_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy, float *dw);
 void cuda_conv_destroy_plans(cuda_impl *im);
 
-/* kernels shared across files */
-void cuda_krsc_to_oihw(cuda_impl *im, const daoe_conv *cv, const void *src, float *dst);
+/* bn.cu */
+void cuda_bn_fwd(daoe_backend *be, int N, int C, int HW, const void *x, const void *res, void *y, const float *gamma,
+                 const float *beta, float *running_mean, float *running_var, float *save_mean, float *save_invstd,
+                 int training, int relu, float momentum, float eps);
+void cuda_bn_bwd(daoe_backend *be, int N, int C, int HW, const void *dy, const void *y, const void *x,
+                 const float *gamma, const float *save_mean, const float *save_invstd, void *dx, void *dres,
+                 float *dgamma, float *dbeta, int relu);
+
+/* head.cu */
+void cuda_avgpool_fwd(daoe_backend *be, int N, int C, int HW, const void *x, float *y);
+void cuda_avgpool_bwd(daoe_backend *be, int N, int C, int HW, const float *dy, void *dx);
+void cuda_linear_fwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *b,
+                     float *y);
+void cuda_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *dy,
+                     float *dx, float *dW, float *db);
+void cuda_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y, float *dlogits, float *stats);
+
+/* opt.cu */
+void cuda_opt_step(daoe_backend *be, daoe_opt *opt);
+void cuda_ctrl_step(daoe_backend *be, daoe_opt *opt);
+
+/* graph.cu */
+void cuda_run_step(daoe_backend *be, int key, void (*fn)(void *ctx), void *ctx);
+void cuda_drop_graphs(cuda_impl *im);
 #endif

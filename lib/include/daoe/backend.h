@@ -46,9 +46,6 @@ typedef struct {
 struct cJSON;
 typedef struct daoe_backend daoe_backend;
 struct daoe_backend {
-    const char *name;
-    daoe_precision precision;
-    int deterministic;
     char desc[256];          /* device description for config.json / benchmarks */
     void *impl;
 
@@ -57,8 +54,6 @@ struct daoe_backend {
     void (*free)(daoe_backend *be, void *p);
     void (*to_device)(daoe_backend *be, void *dst, const void *src, size_t bytes);
     void (*to_host)(daoe_backend *be, void *dst, const void *src, size_t bytes);
-    void (*fill_zero)(daoe_backend *be, void *p, size_t bytes);
-    void (*copy)(daoe_backend *be, void *dst, const void *src, size_t bytes); /* within the backend */
     void (*sync)(daoe_backend *be);
     size_t (*act_bytes)(daoe_backend *be, size_t count);
     void (*act_to_host)(daoe_backend *be, const void *act, int n, int c, int h, int w, float *nchw);

@@ -1,0 +1,81 @@
+/* CPU backend, the network's head: global average pooling, the linear layer
+ * (OpenBLAS sgemm) and softmax cross-entropy with the batch's loss, accuracy
+ * and entropy statistics. Convolutions and batch norm are elsewhere. */
+#include "cpu.h"
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+void cpu_avgpool_fwd(daoe_backend *be, int N, int C, int HW, const void *xv, float *y) {
+    (void)be;
+    const float *x = xv;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++) {
+            const float *p = x + ((size_t)c * N + n) * HW;
+            float s = 0.0f;
+            for (int i = 0; i < HW; i++) s += p[i];
+            y[(size_t)n * C + c] = s / (float)HW;
+        }
+}
+
+void cpu_avgpool_bwd(daoe_backend *be, int N, int C, int HW, const float *dy, void *dxv) {
+    (void)be;
+    float *dx = dxv;
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++)
+        for (int n = 0; n < N; n++) {
+            float v = dy[(size_t)n * C + c] / (float)HW;
+            float *p = dx + ((size_t)c * N + n) * HW;
+            for (int i = 0; i < HW; i++) p[i] = v;
+        }
+}
+
+void cpu_linear_fwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W,
+                    const float *b, float *y) {
+    (void)be;
+    for (int n = 0; n < N; n++) memcpy(y + (size_t)n * out, b, sizeof(float) * out);
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, out, in, 1.0f, x, in, W, in, 1.0f, y, out);
+}
+
+void cpu_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W,
+                    const float *dy, float *dx, float *dW, float *db) {
+    (void)be;
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, in, out, 1.0f, dy, out, W, in, 0.0f, dx, in);
+    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out, in, N, 1.0f, dy, out, x, in, 0.0f, dW, in);
+    for (int o = 0; o < out; o++) {
+        double s = 0.0;
+        for (int n = 0; n < N; n++) s += dy[(size_t)n * out + o];
+        db[o] = (float)s;
+    }
+}
+
+void cpu_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y,
+              float *dlogits, float *stats) {
+    (void)be;
+    double loss = 0.0, ent = 0.0;
+    int correct = 0;
+    for (int n = 0; n < N; n++) {
+        const float *l = logits + (size_t)n * K;
+        int am = 0;
+        float mx = l[0];
+        for (int k = 1; k < K; k++)
+            if (l[k] > mx) { mx = l[k]; am = k; }
+        double se = 0.0;
+        for (int k = 0; k < K; k++) se += exp((double)l[k] - mx);
+        double lse = mx + log(se);
+        loss += lse - l[y[n]];
+        correct += am == y[n];
+        double h = 0.0;
+        for (int k = 0; k < K; k++) {
+            double p = exp((double)l[k] - lse);
+            if (p > 0.0) h -= p * ((double)l[k] - lse);
+            if (dlogits) dlogits[(size_t)n * K + k] = (float)((p - (k == y[n])) / N);
+        }
+        ent += h;
+    }
+    stats[DAOE_ST_LOSS] = (float)(loss / N);
+    stats[DAOE_ST_CORRECT] = (float)correct;
+    stats[DAOE_ST_ENTROPY] = (float)(ent / N / log((double)K));
+}
+

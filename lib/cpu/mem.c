@@ -1,0 +1,49 @@
+/* CPU backend, memory: allocation (64-byte aligned, zero-filled), transfers
+ * (plain copies: backend memory is host memory), the CNHW <-> NCHW
+ * conversion of activations, and the parameter binding (a no-op: the CPU
+ * reads the flat OIHW weights directly). No op that computes lives here. */
+#include "cpu.h"
+#include "daoe/util.h"
+#include <stdlib.h>
+#include <string.h>
+
+void *cpu_alloc(daoe_backend *be, size_t bytes) {
+    (void)be;
+    size_t n = (bytes + 63) & ~(size_t)63;
+    void *p = aligned_alloc(64, n ? n : 64);
+    if (!p) daoe_fatal("out of memory allocating %zu bytes", bytes);
+    memset(p, 0, n ? n : 64);
+    return p;
+}
+void cpu_free(daoe_backend *be, void *p) { (void)be; free(p); }
+void cpu_to_device(daoe_backend *be, void *dst, const void *src, size_t bytes) {
+    (void)be;
+    if (bytes) memmove(dst, src, bytes);
+}
+void cpu_to_host(daoe_backend *be, void *dst, const void *src, size_t bytes) { cpu_to_device(be, dst, src, bytes); }
+void cpu_sync(daoe_backend *be) { (void)be; }
+size_t cpu_act_bytes(daoe_backend *be, size_t count) { (void)be; return count * sizeof(float); }
+
+/* CNHW <-> NCHW */
+void cpu_act_to_host(daoe_backend *be, const void *act, int n, int c, int h, int w, float *out) {
+    (void)be;
+    const float *a = act;
+    size_t hw = (size_t)h * w;
+    for (int ci = 0; ci < c; ci++)
+        for (int ni = 0; ni < n; ni++)
+            memcpy(out + ((size_t)ni * c + ci) * hw, a + ((size_t)ci * n + ni) * hw, hw * sizeof(float));
+}
+void cpu_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w, const float *in) {
+    (void)be;
+    float *a = act;
+    size_t hw = (size_t)h * w;
+    for (int ci = 0; ci < c; ci++)
+        for (int ni = 0; ni < n; ni++)
+            memcpy(a + ((size_t)ci * n + ni) * hw, in + ((size_t)ni * c + ci) * hw, hw * sizeof(float));
+}
+
+void cpu_bind_params(daoe_backend *be, float *p, float *g, size_t n, const daoe_conv *cv, int nc) {
+    (void)be; (void)p; (void)g; (void)n; (void)cv; (void)nc;
+}
+void cpu_refresh_weights(daoe_backend *be) { (void)be; }
+
