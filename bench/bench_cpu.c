@@ -3,7 +3,7 @@
  * steps. Prints img/s, GFLOP/s (counted from the layer shapes) and, when
  * --torch is given, runs the same steps in PyTorch (bench/bench_cpu_torch.py)
  * in the same invocation and prints the ratio. Also measures the sgemm peak. */
-#include "daoe/train.h"
+#include "daoe/session.h"
 #include "daoe/cpu_blas.h"
 #include "daoe/rng.h"
 #include "daoe/util.h"
@@ -87,39 +87,36 @@ int main(int argc, char **argv) {
         int w = widths[wi];
         daoe_config cfg;
         daoe_config_defaults(&cfg);
-        snprintf(cfg.optimizer, sizeof cfg.optimizer, "%s", optimizer);
-        if (!strcmp(optimizer, "daoe")) cfg.members = 0xF;
-        else { cfg.members = 1; cfg.controller = DAOE_CTRL_NONE; cfg.alpha_init[0] = 1.0f; }
-        if (!strcmp(optimizer, "daoe")) for (int i = 0; i < 4; i++) cfg.alpha_init[i] = 0.25f;
-        daoe_net net;
-        daoe_net_layout(&net, w);
-        daoe_net_alloc(&net, be, batch);
-        daoe_opt opt;
+        cfg.width = w;
+        cfg.batch = batch;
+        cfg.seed = 1;
+        if (daoe_config_set(&cfg, "optimizer", optimizer, err, sizeof err) ||
+            daoe_config_validate(&cfg, 0, err, sizeof err)) {
+            fprintf(stderr, "daoe-bench-cpu: %s\n", err);
+            return 2;
+        }
         int nsteps = w >= 64 ? steps64 : steps16;
-        daoe_opt_setup(&opt, be, &cfg, net.params, net.grads, net.nparams, net.nparams_real, 1000, 64);
-        daoe_net_init_host(&net, 1, net.params, net.bufs);
-        /* random normalised input and labels */
+        daoe_session_opts so = {.be = be, .total_steps = 1000};
+        daoe_session *ss = daoe_session_create(&cfg, &so, err, sizeof err);
+        daoe_net *net = &ss->net;
+        /* random normalised input and labels, the same batch every step */
         float *x = daoe_xmalloc(sizeof(float) * batch * 3072);
         for (long i = 0; i < (long)batch * 3072; i++) {
             philox4x32_ctr_t r = daoe_philox(7, (uint32_t)i, 0, 0, 9);
             x[i] = (float)((double)r.v[0] / 4294967296.0 * 2.0 - 1.0);
         }
-        be->act_from_host(be, net.x, batch, 3, 32, 32, x);
-        for (int i = 0; i < batch; i++) net.y[i] = i % 10;
+        be->act_from_host(be, net->x, batch, 3, 32, 32, x);
+        for (int i = 0; i < batch; i++) net->y[i] = i % 10;
         free(x);
-        daoe_step ctx = {be, &net, &opt, batch};
         double *ts = daoe_xmalloc(sizeof(double) * (size_t)(nsteps + warm));
         for (int s = 0; s < warm + nsteps; s++) {
-            daoe_step_consts sc;
-            daoe_step_consts_fill(&cfg, s + 1, 0, 1000, 0, &sc);
-            *opt.consts = sc;
             double t = daoe_now();
-            be->run_step(be, 0, daoe_step_run, &ctx);
+            daoe_session_step(ss, 0);
             ts[s] = daoe_now() - t;
         }
         qsort(ts + warm, (size_t)nsteps, sizeof(double), cmpd);
         double med = ts[warm + nsteps / 2];
-        double flops = train_flops(&net) * batch;
+        double flops = train_flops(net) * batch;
         double ours = batch / med;
         printf("%-6d %-10s %10.1f %10.1f %10.1f %11.0f%% %10s\n", w, "daoe-c", med * 1e3, ours, flops / med / 1e9,
                100.0 * flops / med / 1e9 / peak, "");
@@ -145,8 +142,7 @@ int main(int argc, char **argv) {
             fflush(stdout);
         }
         free(ts);
-        daoe_opt_free(&opt, be);
-        daoe_net_free(&net);
+        daoe_session_free(ss);
     }
     be->destroy(be);
     return 0;

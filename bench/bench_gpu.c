@@ -4,6 +4,7 @@
  * replayed as a CUDA graph) per precision and optimizer, and the fused
  * optimizer pass alone with its bytes moved. Prints a table; --json FILE
  * writes the numbers for bench/gpu_table.py. */
+#include "daoe/session.h"
 #include "daoe/train.h"
 #include "daoe/util.h"
 #include "tool.h"
@@ -87,87 +88,68 @@ static double opt_bytes(const daoe_opt *o) {
     return per * (double)o->n;
 }
 
-typedef struct { daoe_backend *be; daoe_net net; daoe_opt opt; int B; } runner;
-
 static FILE *js;
 
 static void bench(daoe_precision prec, const char *optimizer, int width, int B, int warm, int steps, double bw) {
     static const char *pn[] = {"fp32", "tf32", "bf16"};
     char err[512];
-    daoe_backend *be = daoe_cuda_backend_create(prec, 0, err, sizeof err);
-    if (!be) { fprintf(stderr, "%s\n", err); exit(1); }
     daoe_config cfg;
     daoe_config_defaults(&cfg);
-    char o1[64];
-    snprintf(o1, sizeof o1, "--optimizer=%s", optimizer);
-    char *argv[] = {"x", "--out", "/tmp/x", "--data", "/tmp", o1};
-    daoe_config_parse(&cfg, 6, argv, err, sizeof err);
-    runner r;
-    memset(&r, 0, sizeof r);
-    r.be = be;
-    r.B = B;
-    daoe_net_layout(&r.net, width);
-    daoe_net_alloc(&r.net, be, B);
-    daoe_opt_setup(&r.opt, be, &cfg, r.net.params, r.net.grads, r.net.nparams, r.net.nparams_real, 100000, 64);
-    float *hp = daoe_xmalloc(sizeof(float) * r.net.nparams), *hb = daoe_xmalloc(sizeof(float) * (r.net.nbufs + 1));
-    daoe_net_init_host(&r.net, 1, hp, hb);
-    be->to_device(be, r.net.params, hp, sizeof(float) * r.net.nparams);
-    be->to_device(be, r.net.bufs, hb, sizeof(float) * r.net.nbufs);
-    be->refresh_weights(be);
+    snprintf(cfg.backend, sizeof cfg.backend, "cuda");
+    cfg.precision = prec;
+    cfg.width = width;
+    cfg.batch = B;
+    cfg.seed = 1;
+    if (daoe_config_set(&cfg, "optimizer", optimizer, err, sizeof err) || daoe_config_validate(&cfg, 0, err, sizeof err)) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+    daoe_session_opts so = {.total_steps = 100000};
+    daoe_session *ss = daoe_session_create(&cfg, &so, err, sizeof err);
+    if (!ss) { fprintf(stderr, "%s\n", err); exit(1); }
+    daoe_backend *be = ss->be;
     const int NI = 4096;
     uint8_t *img = daoe_xmalloc((size_t)NI * 3072);
     int32_t *lab = daoe_xmalloc(sizeof(int32_t) * NI), *idx = daoe_xmalloc(sizeof(int32_t) * B);
     for (size_t i = 0; i < (size_t)NI * 3072; i++) img[i] = (uint8_t)((i * 2654435761u) >> 24);
     for (int i = 0; i < NI; i++) lab[i] = i % 10;
-    uint8_t *dimg = be->alloc(be, (size_t)NI * 3072);
-    int32_t *dlab = be->alloc(be, sizeof(int32_t) * NI), *didx = be->alloc(be, sizeof(int32_t) * B);
-    be->to_device(be, dimg, img, (size_t)NI * 3072);
-    be->to_device(be, dlab, lab, sizeof(int32_t) * NI);
-    daoe_step step = {be, &r.net, &r.opt, B};
+    daoe_session_set_images(ss, DAOE_SET_TRAIN, img, lab, NI);
     double t0 = 0;
     for (int s = 0; s < warm + steps; s++) {
         if (s == warm) { be->sync(be); t0 = daoe_now(); }
         for (int i = 0; i < B; i++) idx[i] = (s * B + i) % NI;
-        be->to_device(be, didx, idx, sizeof(int32_t) * B);
-        daoe_step_consts sc;
-        daoe_step_consts_fill(&cfg, s + 1, 0, 100000, 0, &sc);
-        be->to_device(be, r.opt.consts, &sc, sizeof sc);
-        be->load_batch(be, dimg, dlab, didx, B, 1, 1, 0, r.net.x, r.net.y, r.opt.stats);
-        be->run_step(be, 0, daoe_step_run, &step);
-        if (s % 50 == 49) { daoe_trace tr[64]; be->to_host(be, tr, r.opt.trace, sizeof tr); }
+        daoe_session_train_step(ss, idx, 0);
+        if (s % 50 == 49) { daoe_trace tr[64]; daoe_session_read_trace(ss, tr); }
     }
     be->sync(be);
-    double dt = daoe_now() - t0, ips = (double)B * steps / dt, tf = train_flops(&r.net) * ips / 1e12;
+    double dt = daoe_now() - t0, ips = (double)B * steps / dt, tf = train_flops(&ss->net) * ips / 1e12;
     /* the fused optimizer pass alone, and the controller kernel alone */
     int reps = 50;
     be->sync(be);
     double o0 = daoe_now();
-    for (int i = 0; i < reps; i++) be->opt_step(be, &r.opt);
+    for (int i = 0; i < reps; i++) be->opt_step(be, &ss->opt);
     be->sync(be);
     double t_o1 = daoe_now();
-    for (int i = 0; i < reps; i++) be->ctrl_step(be, &r.opt);
+    for (int i = 0; i < reps; i++) be->ctrl_step(be, &ss->opt);
     be->sync(be);
-    double ot = (t_o1 - o0) / reps, ct = (daoe_now() - t_o1) / reps, gbs = opt_bytes(&r.opt) / ot / 1e9;
+    double ot = (t_o1 - o0) / reps, ct = (daoe_now() - t_o1) / reps, gbs = opt_bytes(&ss->opt) / ot / 1e9;
     printf("%-5s %-8s width %-3d batch %-4d %9.0f img/s %8.3f ms/step %7.1f TFLOP/s | opt pass %7.1f us %7.0f GB/s (%3.0f%% of copy), controller %5.1f us\n",
            pn[prec], optimizer, width, B, ips, 1e3 * dt / steps, tf, ot * 1e6, gbs, 100 * gbs / bw, ct * 1e6);
     fflush(stdout);
     if (js)
         fprintf(js, "{\"kind\":\"daoe\",\"precision\":\"%s\",\"optimizer\":\"%s\",\"width\":%d,\"batch\":%d,\"img_per_s\":%.1f,"
                     "\"ms_per_step\":%.4f,\"tflops\":%.2f,\"opt_us\":%.2f,\"ctrl_us\":%.2f,\"opt_gbs\":%.1f,\"opt_bytes\":%.0f,\"device\":\"%s\"}\n",
-                pn[prec], optimizer, width, B, ips, 1e3 * dt / steps, tf, ot * 1e6, ct * 1e6, gbs, opt_bytes(&r.opt), be->desc);
-    be->free(be, dimg); be->free(be, dlab); be->free(be, didx);
-    daoe_opt_free(&r.opt, be);
-    daoe_net_free(&r.net);
-    be->destroy(be);
-    free(hp); free(hb); free(img); free(lab); free(idx);
+                pn[prec], optimizer, width, B, ips, 1e3 * dt / steps, tf, ot * 1e6, ct * 1e6, gbs, opt_bytes(&ss->opt), be->desc);
+    daoe_session_free(ss);
+    free(img); free(lab); free(idx);
 }
 
 /* the optimizer pass alone for each configuration on an n-element buffer: kernel times by events */
 static void opt_sweep(double bw) {
-    static const char *cfgs[][3] = {{"sgd", NULL, NULL}, {"sgd", "--features=none", NULL}, {"adam", NULL, NULL},
-                                    {"rmsprop", NULL, NULL}, {"lion", NULL, NULL}, {"daoe", "--controller=fixed", NULL},
-                                    {"daoe", NULL, NULL}, {"daoe", "--features=none", NULL},
-                                    {"daoe", "--members=sgd,adam", NULL}, {"daoe", "--members=rmsprop,lion", NULL}};
+    static const char *cfgs[][2] = {{"sgd", NULL}, {"sgd", "--features none"}, {"adam", NULL},
+                                    {"rmsprop", NULL}, {"lion", NULL}, {"daoe", "--controller fixed"},
+                                    {"daoe", NULL}, {"daoe", "--features none"},
+                                    {"daoe", "--members sgd,adam"}, {"daoe", "--members rmsprop,lion"}};
     char err[512];
     daoe_backend *be = daoe_cuda_backend_create(DAOE_FP32, 0, err, sizeof err);
     const size_t n = 11173962;
@@ -179,10 +161,9 @@ static void opt_sweep(double bw) {
     for (size_t c = 0; c < sizeof cfgs / sizeof *cfgs; c++) {
         daoe_config cfg;
         daoe_config_defaults(&cfg);
-        char o1[64];
-        snprintf(o1, sizeof o1, "--optimizer=%s", cfgs[c][0]);
-        char *argv[8] = {"x", "--out", "/tmp/x", "--data", "/tmp", o1, (char *)cfgs[c][1], NULL};
-        if (daoe_config_parse(&cfg, cfgs[c][1] ? 7 : 6, argv, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
+        char flags[128];
+        snprintf(flags, sizeof flags, "--optimizer %s %s", cfgs[c][0], cfgs[c][1] ? cfgs[c][1] : "");
+        if (daoe_config_from_flags(&cfg, flags, err, sizeof err)) { fprintf(stderr, "%s\n", err); exit(1); }
         daoe_opt o;
         daoe_opt_setup(&o, be, &cfg, p, g, n, n, 100000, 64);
         daoe_step_consts sc;

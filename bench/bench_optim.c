@@ -11,7 +11,8 @@
  * 2. End-to-end training throughput (forward, cross-entropy, backward,
  *    opt_step, ctrl_step: daoe_step_run) of DAO-E against SGD
  *    at width 16 and 64, batch 128, random data; SGD and DAO-E steps
- *    alternate on one network so both see the same machine state.
+ *    (two sessions from the same initial weights) alternate, so both see
+ *    the same machine state.
  * usage: daoe-bench-optim [--threads N] [--repeats N] [--steps16 N] [--steps64 N]
  *                         [--no-train] */
 #include "daoe/config.h"
@@ -35,14 +36,10 @@ static double median(double *t, int n) {
     return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
 }
 
-static void parse_cfg(daoe_config *c, const char *args) {
-    char buf[512], err[512], *argv[32];
-    int argc = 0;
-    argv[argc++] = "daoe-bench-optim";
-    snprintf(buf, sizeof buf, "%s --out /nonexistent --data /nonexistent", args);
-    for (char *t = strtok(buf, " "); t && argc < 32; t = strtok(NULL, " ")) argv[argc++] = t;
+static void parse_cfg(daoe_config *c, const char *flags) {
+    char err[512];
     daoe_config_defaults(c);
-    if (daoe_config_parse(c, argc, argv, err, sizeof err) != 0) daoe_fatal("bench config '%s': %s", args, err);
+    if (daoe_config_from_flags(c, flags, err, sizeof err) != 0) daoe_fatal("bench config '%s': %s", flags, err);
 }
 
 /* logical bytes one step moves per element (see the top comment) */
@@ -79,45 +76,45 @@ static double memcpy_once(char *dst, const char *src, size_t bytes) {
 
 /* ------------------------------------------------------------------ training */
 
-static void train_pair(daoe_backend *be, int width, int batch, int warm, int steps, double *ms_sgd, double *ms_daoe) {
-    daoe_config cs, cd;
-    parse_cfg(&cs, "--optimizer sgd");
-    parse_cfg(&cd, "--optimizer daoe");
-    daoe_net net;
-    daoe_net_layout(&net, width);
-    daoe_net_alloc(&net, be, batch);
-    float *hp = daoe_xmalloc(sizeof(float) * net.nparams), *hb = daoe_xmalloc(sizeof(float) * net.nbufs);
-    daoe_net_init_host(&net, 1, hp, hb);
-    be->to_device(be, net.params, hp, sizeof(float) * net.nparams);
-    be->to_device(be, net.bufs, hb, sizeof(float) * net.nbufs);
-    be->refresh_weights(be);
-    free(hp);
-    free(hb);
+/* a session of width w on be with random normalised input and labels (the
+ * same batch every step) */
+static daoe_session *bench_session(daoe_backend *be, const char *flags, int width, int batch, int key) {
+    daoe_config c;
+    char err[512];
+    daoe_config_defaults(&c);
+    c.width = width;
+    c.batch = batch;
+    c.seed = 1;
+    if (daoe_config_from_flags(&c, flags, err, sizeof err) != 0) daoe_fatal("bench config '%s': %s", flags, err);
+    daoe_session_opts so = {.be = be, .total_steps = 100000, .graph_key = key};
+    daoe_session *s = daoe_session_create(&c, &so, err, sizeof err);
+    if (!s) daoe_fatal("%s", err);
     float *x = daoe_xmalloc(sizeof(float) * (size_t)batch * 3072);
     for (size_t i = 0; i < (size_t)batch * 3072; i++) {
         philox4x32_ctr_t r = daoe_philox(7, (uint32_t)i, 0, 0, 9);
         x[i] = (float)((double)r.v[0] / 4294967296.0 * 2.0 - 1.0);
     }
-    be->act_from_host(be, net.x, batch, 3, 32, 32, x);
+    be->act_from_host(be, s->net.x, batch, 3, 32, 32, x);
     free(x);
     int32_t *y = daoe_xmalloc(sizeof(int32_t) * (size_t)batch);
     for (int i = 0; i < batch; i++) y[i] = i % 10;
-    be->to_device(be, net.y, y, sizeof(int32_t) * (size_t)batch);
+    be->to_device(be, s->net.y, y, sizeof(int32_t) * (size_t)batch);
     free(y);
-    /* two optimizers on the same parameters: the steps alternate */
-    daoe_opt os, od;
-    daoe_opt_setup(&os, be, &cs, net.params, net.grads, net.nparams, net.nparams_real, 100000, 64);
-    daoe_opt_setup(&od, be, &cd, net.params, net.grads, net.nparams, net.nparams_real, 100000, 64);
-    daoe_step bs = {be, &net, &os, batch}, bd = {be, &net, &od, batch};
+    return s;
+}
+
+static void train_pair(daoe_backend *be, int width, int batch, int warm, int steps, double *ms_sgd, double *ms_daoe) {
+    /* SGD and DAO-E from the same initial weights; the steps alternate */
+    daoe_session *ss = bench_session(be, "--optimizer sgd", width, batch, 0);
+    daoe_session *sd = bench_session(be, "--optimizer daoe", width, batch, 1);
     double *ts = daoe_xmalloc(sizeof(double) * (size_t)steps), *td = daoe_xmalloc(sizeof(double) * (size_t)steps);
     for (int s = 0; s < warm + steps; s++) {
         for (int which = 0; which < 2; which++) {
             /* alternate the order too, so neither always runs first */
             int d = which ^ (s & 1);
-            set_consts(be, d ? &cd : &cs, d ? &od : &os, s + 1);
             be->sync(be);
             double t0 = daoe_now();
-            be->run_step(be, d ? 1 : 0, daoe_step_run, d ? (void *)&bd : (void *)&bs);
+            daoe_session_step(d ? sd : ss, 0);
             be->sync(be);
             double dt = daoe_now() - t0;
             if (s >= warm) (d ? td : ts)[s - warm] = dt;
@@ -127,10 +124,8 @@ static void train_pair(daoe_backend *be, int width, int batch, int warm, int ste
     *ms_daoe = 1e3 * median(td, steps);
     free(ts);
     free(td);
-    daoe_opt_free(&os, be);
-    daoe_opt_free(&od, be);
-    daoe_net_free(&net);
-    free(net.tensors);
+    daoe_session_free(ss);
+    daoe_session_free(sd);
 }
 
 int main(int argc, char **argv) {

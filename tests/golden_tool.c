@@ -5,7 +5,7 @@
  *   golden_tool check DIR      reads DIR/golden_ref.safetensors written by
  *                              tests/golden_torch.py (PyTorch, float64) and
  *                              compares our logits, loss, gradients and three
- *                              SGD steps (lr 0.1, momentum 0.9, wd 5e-4, the
+ *                              SGD training steps (daoe_session_step) (lr 0.1, momentum 0.9, wd 5e-4, the
  *                              same batch each step) with it.
  * Tolerances (relative, ||ours - ref|| / ||ref|| per tensor): logits 2e-5,
  * loss 1e-5 absolute, gradients 1e-4, parameters and running statistics after
@@ -13,7 +13,7 @@
  * 2-core CI machine: 5e-7, 7e-6 and 2e-6). */
 #include "daoe/net.h"
 #include "daoe/safetensors.h"
-#include "daoe/train.h"
+#include "daoe/session.h"
 #include "daoe/util.h"
 #include "testutil.h"
 
@@ -35,11 +35,26 @@ int main(int argc, char **argv) {
         return 2;
     }
     char err[1024], path[2048];
-    daoe_backend *be = daoe_cpu_backend_create(2, err, sizeof err);
-    daoe_net net;
-    daoe_net_layout(&net, GW);
-    daoe_net_alloc(&net, be, GN);
-    daoe_net_init_host(&net, 1234, net.params, net.bufs);
+    /* SGD at constant rate through the library's session and training step */
+    daoe_config cfg;
+    daoe_config_defaults(&cfg);
+    cfg.width = GW;
+    cfg.batch = GN;
+    cfg.seed = 1234;
+    cfg.threads = 2;
+    cfg.schedule = DAOE_SCHED_CONSTANT;
+    if (daoe_config_validate(&cfg, 0, err, sizeof err)) {
+        fprintf(stderr, "golden_tool: %s\n", err);
+        return 1;
+    }
+    daoe_session_opts so = {.total_steps = 3, .trace_cap = 8};
+    daoe_session *s = daoe_session_create(&cfg, &so, err, sizeof err);
+    if (!s) {
+        fprintf(stderr, "golden_tool: %s\n", err);
+        return 1;
+    }
+    daoe_backend *be = s->be;
+    daoe_net *net = &s->net; /* cpu backend: host memory */
     float *x = daoe_xmalloc(sizeof(float) * GN * 3072);
     fill_normal(x, (size_t)GN * 3072, 99, 1.0f);
     int64_t labels[GN];
@@ -47,10 +62,10 @@ int main(int argc, char **argv) {
     if (!strcmp(argv[1], "write")) {
         daoe_mkdir_p(argv[2], err, sizeof err);
         snprintf(path, sizeof path, "%s/golden_in.safetensors", argv[2]);
-        int n = net.ntensors;
+        int n = net->ntensors;
         daoe_st_tensor *t = daoe_xcalloc((size_t)n + 2, sizeof *t);
         int64_t nbt = 0;
-        daoe_net_st_tensors(&net, net.params, net.bufs, &nbt, t);
+        daoe_net_st_tensors(net, net->params, net->bufs, &nbt, t);
         t[n] = (daoe_st_tensor){"input", "F32", 4, {GN, 3, 32, 32}, x};
         t[n + 1] = (daoe_st_tensor){"labels", "I64", 1, {GN}, labels};
         const char *meta[] = {"width", "4", "producer", "daoe golden_tool", NULL};
@@ -67,23 +82,12 @@ int main(int argc, char **argv) {
         fprintf(stderr, "golden_tool: %s\n", err);
         return 1;
     }
-    be->act_from_host(be, net.x, GN, 3, 32, 32, x);
-    for (int i = 0; i < GN; i++) net.y[i] = (int32_t)labels[i];
-    float *stats = daoe_xcalloc(DAOE_NSTAT, sizeof(float));
-    /* SGD through the library's optimizer path */
-    daoe_config cfg;
-    daoe_config_defaults(&cfg);
-    cfg.members = 1u << DAOE_SGD;
-    cfg.controller = DAOE_CTRL_NONE;
-    cfg.alpha_init[DAOE_SGD] = 1.0f;
-    cfg.schedule = DAOE_SCHED_CONSTANT;
-    daoe_opt opt;
-    daoe_opt_setup(&opt, be, &cfg, net.params, net.grads, net.nparams, net.nparams_real, 3, 8);
+    be->act_from_host(be, net->x, GN, 3, 32, 32, x);
+    for (int i = 0; i < GN; i++) net->y[i] = (int32_t)labels[i];
+    const float *stats = s->opt.stats;
     for (int step = 0; step < 3; step++) {
-        daoe_net_forward(&net, GN, 1);
-        net.num_batches_tracked++;
-        be->xent(be, GN, 10, net.logits, net.y, net.dlogits, opt.stats);
-        daoe_net_backward(&net, GN);
+        /* the whole step; logits, loss and gradients are still those of its forward and backward */
+        daoe_session_step(s, 0);
         char name[64];
         int64_t shp[4] = {GN, 10};
         snprintf(name, sizeof name, "step%d.logits", step);
@@ -94,14 +98,14 @@ int main(int argc, char **argv) {
             fprintf(stderr, "golden_tool: %s\n", err);
             return 1;
         }
-        double e = rel_err(net.logits, rl, GN * 10);
-        printf("step %d: logits rel err %.2e (tol 2e-5), loss %.7f vs %.7f\n", step, e, opt.stats[DAOE_ST_LOSS], *rloss);
+        double e = rel_err(net->logits, rl, GN * 10);
+        printf("step %d: logits rel err %.2e (tol 2e-5), loss %.7f vs %.7f\n", step, e, stats[DAOE_ST_LOSS], *rloss);
         CHECK(e < 2e-5, "step %d logits rel err %.2e", step, e);
-        CHECK(fabs(opt.stats[DAOE_ST_LOSS] - *rloss) < 1e-5, "step %d loss %.7f vs %.7f", step, opt.stats[DAOE_ST_LOSS], *rloss);
+        CHECK(fabs(stats[DAOE_ST_LOSS] - *rloss) < 1e-5, "step %d loss %.7f vs %.7f", step, stats[DAOE_ST_LOSS], *rloss);
         double worst = 0;
         const char *wn = "";
-        for (int i = 0; i < net.ntensors; i++) {
-            daoe_tensor_info *ti = &net.tensors[i];
+        for (int i = 0; i < net->ntensors; i++) {
+            daoe_tensor_info *ti = &net->tensors[i];
             if (ti->kind != DAOE_T_PARAM) continue;
             snprintf(name, sizeof name, "step%d.grad.%s", step, ti->name);
             const double *rg = daoe_st_get(f, name, "F64", ti->ndim, ti->shape, err, sizeof err);
@@ -109,27 +113,22 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "golden_tool: %s\n", err);
                 return 1;
             }
-            double ge = rel_err(net.grads + ti->off, rg, ti->numel);
+            double ge = rel_err(net->grads + ti->off, rg, ti->numel);
             CHECK(ge < 1e-4, "step %d gradient %s rel err %.2e", step, ti->name, ge);
             if (ge > worst) worst = ge, wn = ti->name;
         }
         printf("step %d: gradients worst rel err %.2e (%s) (tol 1e-4)\n", step, worst, wn);
-        daoe_step_consts sc;
-        daoe_step_consts_fill(&cfg, step + 1, 0, 3, 0, &sc);
-        *opt.consts = sc;
-        be->opt_step(be, &opt);
-        be->ctrl_step(be, &opt);
     }
     double worst = 0;
     const char *wn = "";
-    for (int i = 0; i < net.ntensors; i++) {
-        daoe_tensor_info *ti = &net.tensors[i];
+    for (int i = 0; i < net->ntensors; i++) {
+        daoe_tensor_info *ti = &net->tensors[i];
         char name[96];
         snprintf(name, sizeof name, "final.%s", ti->name);
         if (ti->kind == DAOE_T_COUNTER) {
             int64_t shp[1];
             const int64_t *c = daoe_st_get(f, name, "I64", 0, shp, err, sizeof err);
-            CHECK(c && *c == net.num_batches_tracked, "%s", name);
+            CHECK(c && *c == net->num_batches_tracked, "%s", name);
             continue;
         }
         const double *r = daoe_st_get(f, name, "F64", ti->ndim, ti->shape, err, sizeof err);
@@ -137,17 +136,14 @@ int main(int argc, char **argv) {
             fprintf(stderr, "golden_tool: %s\n", err);
             return 1;
         }
-        const float *ours = (ti->kind == DAOE_T_PARAM ? net.params : net.bufs) + ti->off;
+        const float *ours = (ti->kind == DAOE_T_PARAM ? net->params : net->bufs) + ti->off;
         double e = rel_err(ours, r, ti->numel);
         CHECK(e < 2e-5, "after 3 SGD steps: %s rel err %.2e", ti->name, e);
         if (e > worst) worst = e, wn = ti->name;
     }
     printf("after 3 SGD steps: parameters and running stats worst rel err %.2e (%s) (tol 2e-5)\n", worst, wn);
     daoe_st_close(f);
-    free(stats);
     free(x);
-    daoe_opt_free(&opt, be);
-    daoe_net_free(&net);
-    be->destroy(be);
+    daoe_session_free(s);
     return test_result("test_golden");
 }

@@ -23,6 +23,7 @@
  * Tolerances and measured errors are printed with each check. */
 #include "daoe/config.h"
 #include "daoe/net.h"
+#include "daoe/session.h"
 #include "daoe/train.h"
 #include "daoe/util.h"
 #include "testutil.h"
@@ -42,11 +43,8 @@ typedef struct run run;
 typedef void (*hook_fn)(run *r, int t, int phase, void *ctx);
 
 struct run {
-    daoe_config cfg;
-    daoe_net net;
-    daoe_opt opt;
-    int T, t, B;
-    int32_t *idx;
+    daoe_session *s;
+    int B;
     daoe_trace *rows; /* host copies, rows[t-1] is step t */
     hook_fn hook;
     void *hctx;
@@ -55,29 +53,22 @@ struct run {
 static int run_init_b(run *r, const char *args, int T, int batch) {
     memset(r, 0, sizeof *r);
     r->B = batch;
-    char buf[1024], err[1024], *argv[64];
-    int argc = 0;
-    argv[argc++] = "test_ensemble";
-    snprintf(buf, sizeof buf, "%s --out /nonexistent/unused --data /nonexistent/unused", args);
-    for (char *tok = strtok(buf, " "); tok && argc < 64; tok = strtok(NULL, " ")) argv[argc++] = tok;
-    daoe_config_defaults(&r->cfg);
-    if (daoe_config_parse(&r->cfg, argc, argv, err, sizeof err) != 0) {
+    char err[1024];
+    daoe_config cfg;
+    daoe_config_defaults(&cfg);
+    cfg.width = WIDTH;
+    cfg.batch = batch;
+    cfg.seed = 11;
+    if (daoe_config_from_flags(&cfg, args, err, sizeof err) != 0) {
         CHECK(0, "flags '%s' rejected: %s", args, err);
         return -1;
     }
-    r->T = T;
-    daoe_net_layout(&r->net, WIDTH);
-    daoe_net_alloc(&r->net, be, batch);
-    float *hp = daoe_xmalloc(sizeof(float) * r->net.nparams), *hb = daoe_xmalloc(sizeof(float) * r->net.nbufs);
-    daoe_net_init_host(&r->net, 11, hp, hb);
-    be->to_device(be, r->net.params, hp, sizeof(float) * r->net.nparams);
-    be->to_device(be, r->net.bufs, hb, sizeof(float) * r->net.nbufs);
-    free(hp);
-    free(hb);
-    daoe_opt_setup(&r->opt, be, &r->cfg, r->net.params, r->net.grads, r->net.nparams, r->net.nparams_real, T,
-                   T + 1);
-    be->refresh_weights(be);
-    r->idx = be->alloc(be, sizeof(int32_t) * (size_t)batch);
+    daoe_session_opts so = {.be = be, .total_steps = T, .trace_cap = T + 1};
+    r->s = daoe_session_create(&cfg, &so, err, sizeof err);
+    if (!r->s) {
+        CHECK(0, "session '%s': %s", args, err);
+        return -1;
+    }
     r->rows = daoe_xcalloc((size_t)T + 1, sizeof(daoe_trace));
     return 0;
 }
@@ -85,55 +76,53 @@ static int run_init_b(run *r, const char *args, int T, int batch) {
 static int run_init(run *r, const char *args, int T) { return run_init_b(r, args, T, BATCH); }
 
 static void run_free(run *r) {
-    daoe_opt_free(&r->opt, be);
-    daoe_net_free(&r->net);
-    free(r->net.tensors);
-    be->free(be, r->idx);
+    daoe_session_free(r->s);
     free(r->rows);
 }
 
-/* batch of step t (1-based) into net.x, net.y and opt.stats */
+/* batch of step t (1-based) into net.x, net.y and opt.stats (augmentation seed 5) */
 static void run_load(run *r, int t) {
     int32_t idx[HG_BATCH];
     for (int i = 0; i < r->B; i++) idx[i] = ((t - 1) * r->B + i * 7) % NIMG;
-    be->to_device(be, r->idx, idx, sizeof(int32_t) * (size_t)r->B);
-    be->load_batch(be, images, labels, r->idx, r->B, 1, 5, 0, r->net.x, r->net.y, r->opt.stats);
+    be->to_device(be, r->s->idx, idx, sizeof(int32_t) * (size_t)r->B);
+    be->load_batch(be, images, labels, r->s->idx, r->B, 1, 5, 0, r->s->net.x, r->s->net.y, r->s->opt.stats);
 }
 
+/* daoe_step_run op by op, with the hooks between */
 static void run_step(run *r) {
-    int t = ++r->t;
-    daoe_step_consts sc;
-    daoe_step_consts_fill(&r->cfg, t, 0, r->T, 0, &sc);
-    be->to_device(be, r->opt.consts, &sc, sizeof sc);
+    daoe_session_begin_step(r->s, 0);
+    int t = (int)r->s->t;
     run_load(r, t);
-    daoe_net_forward(&r->net, r->B, 1);
-    be->xent(be, r->B, 10, r->net.logits, r->net.y, r->net.dlogits, r->opt.stats);
-    daoe_net_backward(&r->net, r->B);
+    daoe_net *net = &r->s->net;
+    daoe_opt *opt = &r->s->opt;
+    daoe_net_forward(net, r->B, 1);
+    be->xent(be, r->B, 10, net->logits, net->y, net->dlogits, opt->stats);
+    daoe_net_backward(net, r->B);
     if (r->hook) r->hook(r, t, 0, r->hctx);
-    be->opt_step(be, &r->opt);
+    be->opt_step(be, opt);
     if (r->hook) r->hook(r, t, 1, r->hctx);
-    be->ctrl_step(be, &r->opt);
+    be->ctrl_step(be, opt);
     be->refresh_weights(be);
-    r->net.num_batches_tracked++;
-    be->to_host(be, &r->rows[t - 1], &r->opt.trace[(t - 1) % r->opt.trace_cap], sizeof(daoe_trace));
+    net->num_batches_tracked++;
+    be->to_host(be, &r->rows[t - 1], &opt->trace[(t - 1) % opt->trace_cap], sizeof(daoe_trace));
 }
 
-static void get_state(run *r, daoe_ctrl_state *s) { be->to_host(be, s, r->opt.state, sizeof *s); }
+static void get_state(run *r, daoe_ctrl_state *s) { be->to_host(be, s, r->s->opt.state, sizeof *s); }
 
 static float *get_params(run *r) {
-    float *p = daoe_xmalloc(sizeof(float) * r->net.nparams);
-    be->to_host(be, p, r->net.params, sizeof(float) * r->net.nparams);
+    float *p = daoe_xmalloc(sizeof(float) * r->s->net.nparams);
+    be->to_host(be, p, r->s->net.params, sizeof(float) * r->s->net.nparams);
     return p;
 }
 
 /* memcmp of parameters and running statistics; 0 when identical */
 static int same_weights(run *a, run *b) {
-    size_t np = sizeof(float) * a->net.nparams, nb = sizeof(float) * a->net.nbufs;
+    size_t np = sizeof(float) * a->s->net.nparams, nb = sizeof(float) * a->s->net.nbufs;
     float *pa = daoe_xmalloc(np), *pb = daoe_xmalloc(np), *ba = daoe_xmalloc(nb), *bb = daoe_xmalloc(nb);
-    be->to_host(be, pa, a->net.params, np);
-    be->to_host(be, pb, b->net.params, np);
-    be->to_host(be, ba, a->net.bufs, nb);
-    be->to_host(be, bb, b->net.bufs, nb);
+    be->to_host(be, pa, a->s->net.params, np);
+    be->to_host(be, pb, b->s->net.params, np);
+    be->to_host(be, ba, a->s->net.bufs, nb);
+    be->to_host(be, bb, b->s->net.bufs, nb);
     int same = memcmp(pa, pb, np) == 0 && memcmp(ba, bb, nb) == 0;
     free(pa); free(pb); free(ba); free(bb);
     return same;
@@ -155,7 +144,7 @@ static int check_equal(const char *alone, const char *ens) {
         if (!first_diff && !same_weights(&a, &b)) first_diff = s;
     }
     float *p1 = get_params(&a);
-    int moved = memcmp(p0, p1, sizeof(float) * a.net.nparams) != 0;
+    int moved = memcmp(p0, p1, sizeof(float) * a.s->net.nparams) != 0;
     CHECK(moved, "'%s': parameters did not change in %d steps", alone, EQ_STEPS);
     CHECK(first_diff == 0, "'%s' vs '%s': weights differ from step %d on", ens, alone, first_diff);
     printf("  %-28s == %-66s %s\n", alone, ens, first_diff ? "DIFFERENT" : "bit for bit");
@@ -210,13 +199,13 @@ static double alpha_sum(const float *a) { return (double)a[0] + a[1] + a[2] + a[
  * Returns the largest |alpha_i(t) - alpha_i(1)| over the run. */
 static double check_alpha_rows(const char *what, run *r) {
     double moved = 0.0;
-    for (int t = 1; t <= r->t; t++) {
+    for (int t = 1; t <= r->s->t; t++) {
         const float *a = r->rows[t - 1].alpha;
         double s = alpha_sum(a);
         CHECK(fabs(s - 1.0) <= 1e-6, "%s step %d: alpha sums to %.9f", what, t, s);
         for (int i = 0; i < DAOE_K; i++) {
             CHECK(a[i] >= 0.0f && a[i] <= 1.0f, "%s step %d: alpha_%s = %g", what, t, daoe_member_names[i], a[i]);
-            if (!((r->cfg.members >> i) & 1u))
+            if (!((r->s->cfg.members >> i) & 1u))
                 CHECK(a[i] == 0.0f, "%s step %d: non-member %s has alpha %g", what, t, daoe_member_names[i], a[i]);
             double d = fabs((double)a[i] - r->rows[0].alpha[i]);
             if (d > moved) moved = d;
@@ -239,7 +228,7 @@ static void check_algebra(run *r, algebra_ctx *ac, int t) {
     daoe_ctrl_state after;
     get_state(r, &after);
     const daoe_ctrl_state *bf = &ac->before;
-    const daoe_ctrl_cfg *cc = &r->opt.ctrl;
+    const daoe_ctrl_cfg *cc = &r->s->opt.ctrl;
     const daoe_trace *row = &r->rows[t - 1], *prev = &r->rows[t - 2];
     float fzero[DAOE_NFEAT] = {0};
     const float *fprev = t >= 3 ? r->rows[t - 3].fstd : fzero; /* features that produced alpha(t-1) */
@@ -355,17 +344,17 @@ static void force_hook(run *r, int t, int phase, void *ctx) {
     if (phase != 1) return;
     int f = ((force_ctx *)ctx)->feature;
     switch (f) {
-    case DAOE_F_XMEAN: r->opt.stats[DAOE_ST_XMEAN] = 0.25f; break;
-    case DAOE_F_XVAR: r->opt.stats[DAOE_ST_XVAR] = 1.0f; break;
-    case DAOE_F_ENTROPY: r->opt.stats[DAOE_ST_ENTROPY] = 0.5f; break;
-    case DAOE_F_LDELTA: r->opt.stats[DAOE_ST_LOSS] = 2.0f; break; /* loss EMA stays exactly 2 */
-    case DAOE_F_GNORM: r->opt.red[DAOE_RED_GG] = 4.0; break;
-    case DAOE_F_GVAR: r->opt.red[DAOE_RED_GV] = 1e-3 * r->opt.ctrl.nparams; break;
+    case DAOE_F_XMEAN: r->s->opt.stats[DAOE_ST_XMEAN] = 0.25f; break;
+    case DAOE_F_XVAR: r->s->opt.stats[DAOE_ST_XVAR] = 1.0f; break;
+    case DAOE_F_ENTROPY: r->s->opt.stats[DAOE_ST_ENTROPY] = 0.5f; break;
+    case DAOE_F_LDELTA: r->s->opt.stats[DAOE_ST_LOSS] = 2.0f; break; /* loss EMA stays exactly 2 */
+    case DAOE_F_GNORM: r->s->opt.red[DAOE_RED_GG] = 4.0; break;
+    case DAOE_F_GVAR: r->s->opt.red[DAOE_RED_GV] = 1e-3 * r->s->opt.ctrl.nparams; break;
     }
 }
 
 static int same_alpha(const run *a, const run *b, int *first) {
-    for (int t = 1; t <= a->t; t++)
+    for (int t = 1; t <= a->s->t; t++)
         if (memcmp(a->rows[t - 1].alpha, b->rows[t - 1].alpha, sizeof a->rows[0].alpha)) {
             *first = t;
             return 0;
@@ -382,7 +371,7 @@ static void check_subset(const char *list, unsigned want) {
     snprintf(args, sizeof args, "--optimizer daoe --features %s", list);
     if (run_init(&r, args, FT_STEPS)) return;
     for (int s = 1; s <= FT_STEPS; s++) run_step(&r);
-    unsigned on = r.cfg.features;
+    unsigned on = r.s->cfg.features;
     CHECK(on == want, "--features %s parsed to mask 0x%x, expected 0x%x", list, on, want);
     int nonzero_on[DAOE_NFEAT] = {0}, noff = 0;
     for (int t = 1; t <= FT_STEPS; t++)
@@ -476,11 +465,11 @@ typedef struct {
 static void hg_hook(run *r, int t, int phase, void *ctx) {
     hg_ctx *h = ctx;
     if (phase != 0 || t != h->check_step) return;
-    const daoe_opt_cfg *c = &r->opt.cfg;
-    const daoe_opt_bufs *b = &r->opt.bufs;
+    const daoe_opt_cfg *c = &r->s->opt.cfg;
+    const daoe_opt_bufs *b = &r->s->opt.bufs;
     daoe_step_consts sc;
-    be->to_host(be, &sc, r->opt.consts, sizeof sc);
-    size_t n = r->opt.n;
+    be->to_host(be, &sc, r->s->opt.consts, sizeof sc);
+    size_t n = r->s->opt.n;
     for (int i = 0; i < DAOE_K; i++) {
         if (!((c->members >> i) & 1u)) continue;
         h->d[i] = daoe_xmalloc(sizeof(float) * n);
@@ -516,11 +505,11 @@ static void hg_hook(run *r, int t, int phase, void *ctx) {
  * float32 logits (xent's float result would add its own rounding) */
 static double loss_at(run *r) {
     const int B = r->B;
-    daoe_net_forward(&r->net, B, 1);
+    daoe_net_forward(&r->s->net, B, 1);
     float lg[HG_BATCH * 10];
     int32_t y[HG_BATCH];
-    be->to_host(be, lg, r->net.logits, sizeof(float) * 10 * (size_t)B);
-    be->to_host(be, y, r->net.y, sizeof(int32_t) * (size_t)B);
+    be->to_host(be, lg, r->s->net.logits, sizeof(float) * 10 * (size_t)B);
+    be->to_host(be, y, r->s->net.y, sizeof(int32_t) * (size_t)B);
     double s = 0.0;
     for (int n = 0; n < B; n++) {
         double mx = lg[n * 10], se = 0.0;
@@ -542,7 +531,7 @@ static void test_hypergrad(int raw, int check_step) {
     r.hook = hg_hook;
     r.hctx = &hc;
     for (int s = 1; s <= check_step; s++) run_step(&r);
-    const size_t n = r.opt.n, np = sizeof(float) * n, nb = sizeof(float) * r.net.nbufs;
+    const size_t n = r.s->opt.n, np = sizeof(float) * n, nb = sizeof(float) * r.s->net.nbufs;
     /* the stored bf16 d_i(t) is the float32 d_i(t) rounded to nearest:
      * relative error < 2^-8 (7 stored fraction bits), and equal to our own
      * rounding of the recomputed d except where float32 contraction (FMA)
@@ -551,7 +540,7 @@ static void test_hypergrad(int raw, int check_step) {
     size_t exact = 0, total = 0;
     for (int i = 0; i < DAOE_K; i++) {
         uint16_t *dh = daoe_xmalloc(sizeof(uint16_t) * n);
-        be->to_host(be, dh, r.opt.bufs.d[i], sizeof(uint16_t) * n);
+        be->to_host(be, dh, r.s->opt.bufs.d[i], sizeof(uint16_t) * n);
         for (size_t j = 0; j < n; j++) {
             double e = fabs((double)daoe_bf16_to_f32(dh[j]) - hc.d[i][j]);
             double rel = hc.d[i][j] != 0.0f ? e / fabs(hc.d[i][j]) : (e > 0.0 ? 1.0 : 0.0);
@@ -566,7 +555,7 @@ static void test_hypergrad(int raw, int check_step) {
     CHECK(exact >= total - total / 1000, "stored d_i(%d): only %zu of %zu equal bf16(d_i)", check_step, exact, total);
     /* finite differences on batch t+1 around p_{t+1} */
     float *P = get_params(&r), *Bf = daoe_xmalloc(nb), *pert = daoe_xmalloc(np);
-    be->to_host(be, Bf, r.net.bufs, nb);
+    be->to_host(be, Bf, r.s->net.bufs, nb);
     run_load(&r, check_step + 1);
     double fd[DAOE_K], dn[DAOE_K], resid[DAOE_K];
     for (int i = 0; i < DAOE_K; i++) {
@@ -579,7 +568,7 @@ static void test_hypergrad(int raw, int check_step) {
          * free of the O(e^2) term, and 2*FD_K evaluations average the float32
          * noise of the forward pass. e is the step actually taken (p + e*d
          * rounded to float32), projected on d. */
-        double delta = FD_REACH / (FD_K * dn[i] / sqrt((double)r.net.nparams_real)), sxx = 0, sx4 = 0, sx6 = 0, sxy = 0, sx3y = 0;
+        double delta = FD_REACH / (FD_K * dn[i] / sqrt((double)r.s->net.nparams_real)), sxx = 0, sx4 = 0, sx6 = 0, sxy = 0, sx3y = 0;
         double xs[FD_K], ys[FD_K];
         for (int k = 1; k <= FD_K; k++) {
             double l[2], ee[2];
@@ -590,10 +579,10 @@ static void test_hypergrad(int raw, int check_step) {
                     dot += ((double)pert[j] - P[j]) * hc.d[i][j];
                 }
                 ee[side] = dot / (dn[i] * dn[i]);
-                be->to_device(be, r.net.params, pert, np);
+                be->to_device(be, r.s->net.params, pert, np);
                 be->refresh_weights(be);
                 l[side] = loss_at(&r);
-                be->to_device(be, r.net.bufs, Bf, nb);
+                be->to_device(be, r.s->net.bufs, Bf, nb);
             }
             double x = 0.5 * (ee[0] - ee[1]), y = 0.5 * (l[0] - l[1]);
             xs[k - 1] = x;
@@ -614,7 +603,7 @@ static void test_hypergrad(int raw, int check_step) {
         fd[i] = bb;
         resid[i] = sqrt(rr / FD_K) / fabs(bb * xs[FD_K - 1]);
     }
-    be->to_device(be, r.net.params, P, np);
+    be->to_device(be, r.s->net.params, P, np);
     be->refresh_weights(be);
     /* step t+1 proper: its trace row holds h for alpha(t) */
     hc.check_step = -1;

@@ -1,6 +1,6 @@
 /* Each baseline optimizer against torch.optim (tests/optim_ref_torch.py).
  *   test_optim_ref FILE.safetensors
- * For every case in the file: parse its daoe-train flags (daoe_config_parse,
+ * For every case in the file: parse its daoe-train flags (daoe_config_from_flags,
  * so the flag mapping is under test too), set up the optimizer on the CPU
  * backend (one member, alpha 1, no controller, constant schedule), run the
  * same ten steps on the same gradients and compare the parameters after every
@@ -26,14 +26,6 @@
 #define TOL_REL 1e-6
 #define TOL_DISP 2e-5
 
-/* Splits args into argv (modifies buf); returns argc. */
-static int split_args(char *buf, char **argv, int max) {
-    int argc = 0;
-    argv[argc++] = "test_optim_ref";
-    for (char *tok = strtok(buf, " "); tok && argc < max; tok = strtok(NULL, " ")) argv[argc++] = tok;
-    return argc;
-}
-
 static void run_case(daoe_backend *be, const daoe_st_file *f, const char *name, int steps, size_t n,
                      const float *p0, const float *grads) {
     char err[1024], key[160];
@@ -43,12 +35,10 @@ static void run_case(daoe_backend *be, const daoe_st_file *f, const char *name, 
         CHECK(0, "%s: no %s in the reference file", name, key);
         return;
     }
-    char buf[1024], *argv[64];
-    snprintf(buf, sizeof buf, "%s --out /nonexistent/unused --data /nonexistent/unused --schedule constant", args);
-    int argc = split_args(buf, argv, 64);
     daoe_config cfg;
     daoe_config_defaults(&cfg);
-    if (daoe_config_parse(&cfg, argc, argv, err, sizeof err) != 0) {
+    cfg.schedule = DAOE_SCHED_CONSTANT;
+    if (daoe_config_from_flags(&cfg, args, err, sizeof err) != 0) {
         CHECK(0, "%s: flags '%s' rejected: %s", name, args, err);
         return;
     }

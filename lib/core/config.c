@@ -1,5 +1,9 @@
-/* Command-line options of daoe-train, their defaults (with sources), range
- * checks and the JSON record written to config.json. */
+/* The settings of a run, each declared once: the table of run options
+ * (OPTS) and the table of member hyper-parameters (daoe_hparams, with the
+ * source of every default). Everything else here is generated from the two
+ * tables: the defaults, flag parsing (--<member>-<name> and the generic
+ * --<name> of a single optimizer), --help, the range checks, the validation
+ * of a run and the config.json record. */
 #include "daoe/config.h"
 #include "daoe/optimizers.h"
 #include "daoe/util.h"
@@ -13,166 +17,295 @@
 const char *const daoe_feature_names[DAOE_NFEAT] = {"x_mean",   "x_var",      "pred_entropy", "grad_norm",
                                                    "grad_var", "loss_delta", "progress"};
 
-void daoe_config_defaults(daoe_config *c) {
-    memset(c, 0, sizeof *c);
-    const char *env = getenv("CIFAR10_DIR");
-    if (env) snprintf(c->data, sizeof c->data, "%s", env);
-    snprintf(c->backend, sizeof c->backend, "cpu");
-    snprintf(c->optimizer, sizeof c->optimizer, "sgd");
-    c->precision = DAOE_FP32;
-    c->seed = 0;
-    c->epochs = 100;   /* the paper */
-    c->batch = 128;    /* the paper */
-    c->width = 64;     /* ResNet-18 */
-    c->schedule = DAOE_SCHED_COSINE;
-    c->val = 5000;
-    c->augment = 1;
-    c->shuffle = 1;
-    c->trace_every = 10;
-    c->checkpoint_minutes = 2.0;
+/* ------------------------------------------------------------------ member hyper-parameters */
+/* Order within a member = the order of its member_settings in config.json.
+ * Defaults are float literals so that the float fields get exactly them. */
+#define HP(m, nm, ty, field, d, lo, hi, help) {m, nm, ty, offsetof(daoe_opt_cfg, field), d, lo, hi, help}
+const daoe_hparam daoe_hparams[] = {
     /* SGD: kuangliu/pytorch-cifar main.py (lr 0.1, momentum 0.9, wd 5e-4) */
-    c->opt.sgd = (daoe_sgd_hp){.lr = 0.1f, .momentum = 0.9f, .dampening = 0.0f, .wd = 5e-4f};
+    HP(DAOE_SGD, "lr", DAOE_HP_FLOAT, sgd.lr, 0.1f, 1e-12, 1e3, "learning rate"),
+    HP(DAOE_SGD, "momentum", DAOE_HP_FLOAT, sgd.momentum, 0.9f, 0, 0.999999, "momentum"),
+    HP(DAOE_SGD, "dampening", DAOE_HP_FLOAT, sgd.dampening, 0.0f, 0, 1, "dampening"),
+    HP(DAOE_SGD, "wd", DAOE_HP_FLOAT, sgd.wd, 5e-4f, 0, 1e3, "weight decay"),
+    HP(DAOE_SGD, "nesterov", DAOE_HP_FLAG, sgd.nesterov, 0, 0, 0, "Nesterov momentum"),
+    HP(DAOE_SGD, "wd-mode", DAOE_HP_WDMODE, sgd.decoupled, 0, 0, 0, "weight decay mode"),
     /* Adam: torch.optim.Adam defaults (Kingma & Ba), with the same L2 5e-4 as SGD */
-    c->opt.adam = (daoe_adam_hp){.lr = 1e-3f, .beta1 = 0.9f, .beta2 = 0.999f, .eps = 1e-8f, .wd = 5e-4f};
+    HP(DAOE_ADAM, "lr", DAOE_HP_FLOAT, adam.lr, 1e-3f, 1e-12, 1e3, "learning rate"),
+    HP(DAOE_ADAM, "beta1", DAOE_HP_FLOAT, adam.beta1, 0.9f, 0, 0.999999, "beta1"),
+    HP(DAOE_ADAM, "beta2", DAOE_HP_FLOAT, adam.beta2, 0.999f, 0, 0.999999999, "beta2"),
+    HP(DAOE_ADAM, "eps", DAOE_HP_FLOAT, adam.eps, 1e-8f, 1e-30, 1, "epsilon"),
+    HP(DAOE_ADAM, "wd", DAOE_HP_FLOAT, adam.wd, 5e-4f, 0, 1e3, "weight decay"),
+    HP(DAOE_ADAM, "wd-mode", DAOE_HP_WDMODE, adam.decoupled, 0, 0, 0, "weight decay mode"),
     /* RMSProp: torch.optim.RMSprop defaults (alpha 0.99, eps 1e-8) at lr 1e-3 (SPEC 3.4), L2 5e-4 */
-    c->opt.rms = (daoe_rmsprop_hp){.lr = 1e-3f, .alpha = 0.99f, .eps = 1e-8f, .wd = 5e-4f};
+    HP(DAOE_RMSPROP, "lr", DAOE_HP_FLOAT, rms.lr, 1e-3f, 1e-12, 1e3, "learning rate"),
+    HP(DAOE_RMSPROP, "alpha", DAOE_HP_FLOAT, rms.alpha, 0.99f, 0, 0.999999999, "smoothing constant"),
+    HP(DAOE_RMSPROP, "eps", DAOE_HP_FLOAT, rms.eps, 1e-8f, 1e-30, 1, "epsilon"),
+    HP(DAOE_RMSPROP, "wd", DAOE_HP_FLOAT, rms.wd, 5e-4f, 0, 1e3, "weight decay"),
+    HP(DAOE_RMSPROP, "momentum", DAOE_HP_FLOAT, rms.momentum, 0.0f, 0, 0.999999, "momentum"),
+    HP(DAOE_RMSPROP, "centered", DAOE_HP_FLAG, rms.centered, 0, 0, 0, "centred variant"),
+    HP(DAOE_RMSPROP, "wd-mode", DAOE_HP_WDMODE, rms.decoupled, 0, 0, 0, "weight decay mode"),
     /* Lion: Chen et al. 2023 (beta1 0.9, beta2 0.99, lr ~10x below AdamW's); decoupled wd 0.5 so
      * that lr*wd = 5e-5, the per-step shrink of SGD's lr 0.1 x wd 5e-4 */
-    c->opt.lion = (daoe_lion_hp){.lr = 1e-4f, .beta1 = 0.9f, .beta2 = 0.99f, .wd = 0.5f, .decoupled = 1};
-    c->members = 0xF;
-    c->features = (1u << DAOE_NFEAT) - 1;
-    c->controller = DAOE_CTRL_HYPERGRAD;
-    c->meta_lr = 10.0; /* SPEC 3.3: 4..40 sane in the prototype */
-    c->tau = 1.0;
-    c->meta_every = 1;
+    HP(DAOE_LION, "lr", DAOE_HP_FLOAT, lion.lr, 1e-4f, 1e-12, 1e3, "learning rate"),
+    HP(DAOE_LION, "beta1", DAOE_HP_FLOAT, lion.beta1, 0.9f, 0, 0.999999, "beta1"),
+    HP(DAOE_LION, "beta2", DAOE_HP_FLOAT, lion.beta2, 0.99f, 0, 0.999999999, "beta2"),
+    HP(DAOE_LION, "wd", DAOE_HP_FLOAT, lion.wd, 0.5f, 0, 1e3, "weight decay"),
+    HP(DAOE_LION, "wd-mode", DAOE_HP_WDMODE, lion.decoupled, 1, 0, 0, "weight decay mode"),
+};
+#undef HP
+const int daoe_n_hparams = (int)(sizeof daoe_hparams / sizeof daoe_hparams[0]);
+_Static_assert(sizeof daoe_hparams / sizeof daoe_hparams[0] <= DAOE_MAX_HP, "DAOE_MAX_HP too small");
+
+static float *hp_float(daoe_opt_cfg *o, const daoe_hparam *h) { return (float *)((char *)o + h->off); }
+static int *hp_int(daoe_opt_cfg *o, const daoe_hparam *h) { return (int *)((char *)o + h->off); }
+
+/* index of member m's hyper-parameter called name, -1 if it has none */
+static int hp_find(int m, const char *name) {
+    for (int h = 0; h < daoe_n_hparams; h++)
+        if (daoe_hparams[h].member == m && !strcmp(daoe_hparams[h].name, name)) return h;
+    return -1;
+}
+
+/* the generic flag --name: the first entry of that name stands for all */
+static int hp_generic(const char *name) {
+    for (int h = 0; h < daoe_n_hparams; h++)
+        if (!strcmp(daoe_hparams[h].name, name)) return h;
+    return -1;
+}
+
+/* the member flag --<member>-<name> */
+static int hp_member_flag(const char *flag) {
+    for (int h = 0; h < daoe_n_hparams; h++) {
+        const char *m = daoe_member_names[daoe_hparams[h].member];
+        size_t n = strlen(m);
+        if (!strncmp(flag, m, n) && flag[n] == '-' && !strcmp(flag + n + 1, daoe_hparams[h].name)) return h;
+    }
+    return -1;
 }
 
 float daoe_member_lr(const daoe_config *c, int i) {
-    switch (i) {
-    case DAOE_SGD: return c->opt.sgd.lr;
-    case DAOE_ADAM: return c->opt.adam.lr;
-    case DAOE_RMSPROP: return c->opt.rms.lr;
-    default: return c->opt.lion.lr;
-    }
+    return *hp_float((daoe_opt_cfg *)&c->opt, &daoe_hparams[hp_find(i, "lr")]);
 }
 
-/* ------------------------------------------------------------------ parsing */
-enum { T_INT, T_DBL, T_FLT, T_U64, T_STR, T_FLAG, T_NOFLAG, T_SPECIAL };
-
-/* generic optimizer flags, applied to the chosen single optimizer */
-enum { G_LR, G_MOMENTUM, G_WD, G_NESTEROV, G_DAMPENING, G_BETA1, G_BETA2, G_EPS, G_ALPHA, G_CENTERED,
-       G_WDMODE, G_N };
-
+/* ------------------------------------------------------------------ run options */
 typedef struct {
     const char *name;
+    int value;
+} choice;
+static const choice BACKENDS[] = {{"cpu", 0}, {"cuda", 1}, {NULL, 0}};
+static const choice PRECISIONS[] = {{"fp32", DAOE_FP32}, {"tf32", DAOE_TF32}, {"bf16", DAOE_BF16}, {NULL, 0}};
+static const choice SCHEDULES[] = {{"cosine", DAOE_SCHED_COSINE}, {"constant", DAOE_SCHED_CONSTANT}, {NULL, 0}};
+static const choice CONTROLLERS[] = {{"fixed", DAOE_CTRL_FIXED}, {"hypergrad", DAOE_CTRL_HYPERGRAD}, {NULL, 0}};
+static const choice HYPERGRADS[] = {{"cos", 0}, {"raw", 1}, {NULL, 0}};
+static const choice WDMODES[] = {{"coupled", 0}, {"decoupled", 1}, {NULL, 0}};
+
+enum {
+    T_INT, T_DBL, T_U64, T_STR, T_FLAG, T_NOFLAG,
+    T_CHOICE,     /* int field, one of choices */
+    T_NAME,       /* char[16] field, one of choices (the name is stored) */
+    T_OPTIMIZER,  /* a name of daoe_optimizers[] */
+    T_MEMBERS, T_FEATURES, T_ALPHA_INIT, T_HELP
+};
+
+typedef struct {
+    const char *name;     /* the flag, without "--" */
     int type;
-    size_t off;        /* into daoe_config, or special id */
-    double lo, hi;
-    int member;        /* -1: not a member flag */
-    int generic;       /* -1: not generic */
+    size_t off;           /* of the field in daoe_config */
+    double def, lo, hi;   /* T_CHOICE: def is the value; T_NAME: the index */
+    const choice *choices;
+    const char *json;     /* key in config.json; NULL: not recorded (does not change the result) */
+    const char *arg;      /* placeholder in --help */
     const char *help;
 } optdef;
 
 #define OFF(f) offsetof(daoe_config, f)
-enum { S_BACKEND = 1, S_PRECISION, S_OPTIMIZER, S_SCHEDULE, S_MEMBERS, S_FEATURES, S_CONTROLLER,
-       S_HYPERGRAD, S_ALPHA_INIT, S_WDMODE_SGD, S_WDMODE_ADAM, S_WDMODE_RMS, S_WDMODE_LION, S_HELP };
-
+/* Order = the order of config.json (then the options it does not record). */
 static const optdef OPTS[] = {
-    {"data", T_STR, OFF(data), 0, 0, -1, -1, "DIR   CIFAR-10 binary folder (default $CIFAR10_DIR)"},
-    {"out", T_STR, OFF(out), 0, 0, -1, -1, "DIR   run folder (created)"},
-    {"backend", T_SPECIAL, S_BACKEND, 0, 0, -1, -1, "cpu|cuda (default cpu)"},
-    {"precision", T_SPECIAL, S_PRECISION, 0, 0, -1, -1, "fp32|tf32|bf16 (cuda; default fp32)"},
-    {"deterministic", T_FLAG, OFF(deterministic), 0, 0, -1, -1, "deterministic GPU algorithms"},
-    {"optimizer", T_SPECIAL, S_OPTIMIZER, 0, 0, -1, -1, "sgd|adam|adamw|rmsprop|lion|daoe (default sgd)"},
-    {"seed", T_U64, OFF(seed), 0, 0, -1, -1, "N     seed of init, shuffling, augmentation (default 0)"},
-    {"epochs", T_INT, OFF(epochs), 1, 100000, -1, -1, "N     (default 100)"},
-    {"batch", T_INT, OFF(batch), 2, 8192, -1, -1, "N     (default 128)"},
-    {"width", T_INT, OFF(width), 1, 1024, -1, -1, "N     ResNet-18 base width (default 64)"},
-    {"schedule", T_SPECIAL, S_SCHEDULE, 0, 0, -1, -1, "cosine|constant, per iteration (default cosine)"},
-    {"warmup-epochs", T_DBL, OFF(warmup_epochs), 0, 1000, -1, -1, "X     linear warm-up (default 0)"},
-    {"train-subset", T_INT, OFF(train_subset), 0, 50000, -1, -1, "N     first N images of the training split"},
-    {"val", T_INT, OFF(val), 0, 49000, -1, -1, "N     held-out validation images (default 5000)"},
-    {"test-subset", T_INT, OFF(test_subset), 0, 10000, -1, -1, "N     evaluate on the first N test images only (default all)"},
-    {"threads", T_INT, OFF(threads), 0, 1024, -1, -1, "N     CPU threads (default: all)"},
-    {"no-augment", T_NOFLAG, OFF(augment), 0, 0, -1, -1, "no crop/flip"},
-    {"no-shuffle", T_NOFLAG, OFF(shuffle), 0, 0, -1, -1, "visit training images in file order"},
-    {"init-from", T_STR, OFF(init_from), 0, 0, -1, -1, "FILE  start from a safetensors checkpoint"},
-    {"save-init", T_FLAG, OFF(save_init), 0, 0, -1, -1, "write init.safetensors before the first step"},
-    {"quiet", T_FLAG, OFF(quiet), 0, 0, -1, -1, "no progress output"},
-    {"verify-data", T_FLAG, OFF(verify), 0, 0, -1, -1, "check the official sha256 of each data file"},
-    {"resume", T_FLAG, OFF(resume), 0, 0, -1, -1, "continue from --out's checkpoint if there is one"},
-    {"trace-every", T_INT, OFF(trace_every), 1, 1000000, -1, -1, "N     alpha.csv row every N steps (default 10)"},
-    {"checkpoint-minutes", T_DBL, OFF(checkpoint_minutes), 0, 1e6, -1, -1, "M     checkpoint for --resume at most every M minutes (default 2; 0: every epoch)"},
-    {"debug-sync", T_FLAG, OFF(debug_sync), 0, 0, -1, -1, "synchronise after every GPU launch"},
-    /* generic optimizer flags */
-    {"lr", T_FLT, 0, 1e-12, 1e3, -1, G_LR, "X     learning rate of the chosen optimizer"},
-    {"momentum", T_FLT, 0, 0, 0.999999, -1, G_MOMENTUM, "X     SGD/RMSProp momentum"},
-    {"wd", T_FLT, 0, 0, 1e3, -1, G_WD, "X     weight decay"},
-    {"wd-mode", T_SPECIAL, 0, 0, 0, -1, G_WDMODE, "coupled|decoupled"},
-    {"nesterov", T_FLAG, 0, 0, 0, -1, G_NESTEROV, "SGD Nesterov momentum"},
-    {"dampening", T_FLT, 0, 0, 1, -1, G_DAMPENING, "X     SGD dampening"},
-    {"beta1", T_FLT, 0, 0, 0.999999, -1, G_BETA1, "X     Adam/Lion beta1"},
-    {"beta2", T_FLT, 0, 0, 0.999999999, -1, G_BETA2, "X     Adam/Lion beta2"},
-    {"eps", T_FLT, 0, 1e-30, 1, -1, G_EPS, "X     Adam/RMSProp epsilon"},
-    {"alpha", T_FLT, 0, 0, 0.999999999, -1, G_ALPHA, "X     RMSProp smoothing constant"},
-    {"centered", T_FLAG, 0, 0, 0, -1, G_CENTERED, "centred RMSProp"},
-    /* members of the ensemble */
-    {"sgd-lr", T_FLT, OFF(opt.sgd.lr), 1e-12, 1e3, DAOE_SGD, -1, NULL},
-    {"sgd-momentum", T_FLT, OFF(opt.sgd.momentum), 0, 0.999999, DAOE_SGD, -1, NULL},
-    {"sgd-wd", T_FLT, OFF(opt.sgd.wd), 0, 1e3, DAOE_SGD, -1, NULL},
-    {"sgd-dampening", T_FLT, OFF(opt.sgd.dampening), 0, 1, DAOE_SGD, -1, NULL},
-    {"sgd-nesterov", T_FLAG, OFF(opt.sgd.nesterov), 0, 0, DAOE_SGD, -1, NULL},
-    {"sgd-wd-mode", T_SPECIAL, S_WDMODE_SGD, 0, 0, DAOE_SGD, -1, NULL},
-    {"adam-lr", T_FLT, OFF(opt.adam.lr), 1e-12, 1e3, DAOE_ADAM, -1, NULL},
-    {"adam-beta1", T_FLT, OFF(opt.adam.beta1), 0, 0.999999, DAOE_ADAM, -1, NULL},
-    {"adam-beta2", T_FLT, OFF(opt.adam.beta2), 0, 0.999999999, DAOE_ADAM, -1, NULL},
-    {"adam-eps", T_FLT, OFF(opt.adam.eps), 1e-30, 1, DAOE_ADAM, -1, NULL},
-    {"adam-wd", T_FLT, OFF(opt.adam.wd), 0, 1e3, DAOE_ADAM, -1, NULL},
-    {"adam-wd-mode", T_SPECIAL, S_WDMODE_ADAM, 0, 0, DAOE_ADAM, -1, NULL},
-    {"rmsprop-lr", T_FLT, OFF(opt.rms.lr), 1e-12, 1e3, DAOE_RMSPROP, -1, NULL},
-    {"rmsprop-alpha", T_FLT, OFF(opt.rms.alpha), 0, 0.999999999, DAOE_RMSPROP, -1, NULL},
-    {"rmsprop-eps", T_FLT, OFF(opt.rms.eps), 1e-30, 1, DAOE_RMSPROP, -1, NULL},
-    {"rmsprop-wd", T_FLT, OFF(opt.rms.wd), 0, 1e3, DAOE_RMSPROP, -1, NULL},
-    {"rmsprop-momentum", T_FLT, OFF(opt.rms.momentum), 0, 0.999999, DAOE_RMSPROP, -1, NULL},
-    {"rmsprop-centered", T_FLAG, OFF(opt.rms.centered), 0, 0, DAOE_RMSPROP, -1, NULL},
-    {"rmsprop-wd-mode", T_SPECIAL, S_WDMODE_RMS, 0, 0, DAOE_RMSPROP, -1, NULL},
-    {"lion-lr", T_FLT, OFF(opt.lion.lr), 1e-12, 1e3, DAOE_LION, -1, NULL},
-    {"lion-beta1", T_FLT, OFF(opt.lion.beta1), 0, 0.999999, DAOE_LION, -1, NULL},
-    {"lion-beta2", T_FLT, OFF(opt.lion.beta2), 0, 0.999999999, DAOE_LION, -1, NULL},
-    {"lion-wd", T_FLT, OFF(opt.lion.wd), 0, 1e3, DAOE_LION, -1, NULL},
-    {"lion-wd-mode", T_SPECIAL, S_WDMODE_LION, 0, 0, DAOE_LION, -1, NULL},
-    /* DAO-E */
-    {"members", T_SPECIAL, S_MEMBERS, 0, 0, -1, -1, "LIST  DAO-E members (default sgd,adam,rmsprop,lion)"},
-    {"features", T_SPECIAL, S_FEATURES, 0, 0, -1, -1, "LIST  controller inputs, or all|none (default all)"},
-    {"controller", T_SPECIAL, S_CONTROLLER, 0, 0, -1, -1, "fixed|hypergrad (default hypergrad)"},
-    {"hypergrad", T_SPECIAL, S_HYPERGRAD, 0, 0, -1, -1, "cos|raw hypergradient signal (default cos)"},
-    {"meta-lr", T_DBL, OFF(meta_lr), 0, 1e9, -1, -1, "C     meta-step budget per run: step = C/T (default 10)"},
-    {"tau", T_DBL, OFF(tau), 1e-6, 1e6, -1, -1, "X     softmax temperature (default 1)"},
-    {"meta-every", T_INT, OFF(meta_every), 1, 1000000, -1, -1, "K     update the controller every K steps"},
-    {"alpha-ema", T_DBL, OFF(alpha_ema), 0, 0.999999, -1, -1, "X     EMA on alpha (default 0: off)"},
-    {"alpha-init", T_SPECIAL, S_ALPHA_INIT, 0, 0, -1, -1, "LIST  starting alpha per member (fixed: permanent)"},
-    {"help", T_SPECIAL, S_HELP, 0, 0, -1, -1, "this text"},
+    {"optimizer", T_OPTIMIZER, OFF(optimizer), 0, 0, 0, NULL, "optimizer", NULL, "optimizer alone, or the ensemble"},
+    {"seed", T_U64, OFF(seed), 0, 0, 0, NULL, "seed", "N", "seed of init, shuffling, augmentation"},
+    {"data", T_STR, OFF(data), 0, 0, 0, NULL, "data", "DIR", "CIFAR-10 binary folder (default $CIFAR10_DIR)"},
+    {"out", T_STR, OFF(out), 0, 0, 0, NULL, "out", "DIR", "run folder (created)"},
+    {"backend", T_NAME, OFF(backend), 0, 0, 0, BACKENDS, "backend", NULL, "compute backend"},
+    {"precision", T_CHOICE, OFF(precision), DAOE_FP32, 0, 0, PRECISIONS, "precision", NULL, "arithmetic (tf32, bf16: cuda)"},
+    {"deterministic", T_FLAG, OFF(deterministic), 0, 0, 0, NULL, "deterministic", NULL, "deterministic GPU algorithms"},
+    {"epochs", T_INT, OFF(epochs), 100, 1, 100000, NULL, "epochs", "N", "training epochs"},
+    {"batch", T_INT, OFF(batch), 128, 2, 8192, NULL, "batch", "N", "batch size"},
+    {"width", T_INT, OFF(width), 64, 1, 1024, NULL, "width", "N", "ResNet-18 base width"},
+    {"schedule", T_CHOICE, OFF(schedule), DAOE_SCHED_COSINE, 0, 0, SCHEDULES, "schedule", NULL,
+     "learning-rate schedule, per iteration"},
+    {"warmup-epochs", T_DBL, OFF(warmup_epochs), 0, 0, 1000, NULL, "warmup_epochs", "X", "linear warm-up"},
+    {"train-subset", T_INT, OFF(train_subset), 0, 0, 50000, NULL, "train_subset", "N",
+     "first N images of the training split (0: all)"},
+    {"val", T_INT, OFF(val), 5000, 0, 49000, NULL, "val", "N", "held-out validation images"},
+    {"test-subset", T_INT, OFF(test_subset), 0, 0, 10000, NULL, "test_subset", "N",
+     "evaluate on the first N test images only (0: all)"},
+    {"threads", T_INT, OFF(threads), 0, 0, 1024, NULL, "threads", "N", "CPU threads (0: all)"},
+    {"no-augment", T_NOFLAG, OFF(augment), 0, 0, 0, NULL, "augment", NULL, "no crop/flip"},
+    {"no-shuffle", T_NOFLAG, OFF(shuffle), 0, 0, 0, NULL, "shuffle", NULL, "visit training images in file order"},
+    {"init-from", T_STR, OFF(init_from), 0, 0, 0, NULL, "init_from", "FILE", "start from a safetensors checkpoint"},
+    {"trace-every", T_INT, OFF(trace_every), 10, 1, 1000000, NULL, "trace_every", "N", "alpha.csv row every N steps"},
+    /* config.json: members, member_settings and alpha_init together */
+    {"members", T_MEMBERS, OFF(members), 0, 0, 0, NULL, "members", "LIST", "DAO-E members"},
+    {"features", T_FEATURES, OFF(features), 0, 0, 0, NULL, "features", "LIST", "controller inputs, or all|none"},
+    {"controller", T_CHOICE, OFF(controller), DAOE_CTRL_HYPERGRAD, 0, 0, CONTROLLERS, "controller", NULL,
+     "DAO-E controller rule"},
+    {"hypergrad", T_CHOICE, OFF(hyper_raw), 0, 0, 0, HYPERGRADS, "hypergrad", NULL, "hypergradient signal"},
+    /* SPEC 3.3: 4..40 sane in the prototype */
+    {"meta-lr", T_DBL, OFF(meta_lr), 10, 0, 1e9, NULL, "meta_lr", "C", "meta-step budget per run: step = C/T"},
+    {"tau", T_DBL, OFF(tau), 1, 1e-6, 1e6, NULL, "tau", "X", "softmax temperature"},
+    {"meta-every", T_INT, OFF(meta_every), 1, 1, 1000000, NULL, "meta_every", "K", "update the controller every K steps"},
+    {"alpha-ema", T_DBL, OFF(alpha_ema), 0, 0, 0.999999, NULL, "alpha_ema", "X", "EMA on alpha (0: off)"},
+    {"alpha-init", T_ALPHA_INIT, 0, 0, 0, 0, NULL, NULL, "LIST", "starting alpha per member (fixed: permanent)"},
+    {"save-init", T_FLAG, OFF(save_init), 0, 0, 0, NULL, NULL, NULL, "write init.safetensors before the first step"},
+    {"quiet", T_FLAG, OFF(quiet), 0, 0, 0, NULL, NULL, NULL, "no progress output"},
+    {"verify-data", T_FLAG, OFF(verify), 0, 0, 0, NULL, NULL, NULL, "check the official sha256 of each data file"},
+    {"resume", T_FLAG, OFF(resume), 0, 0, 0, NULL, NULL, NULL, "continue from --out's checkpoint if there is one"},
+    {"checkpoint-minutes", T_DBL, OFF(checkpoint_minutes), 2, 0, 1e6, NULL, NULL, "M",
+     "checkpoint for --resume at most every M minutes (0: every epoch)"},
+    {"debug-sync", T_FLAG, OFF(debug_sync), 0, 0, 0, NULL, NULL, NULL, "synchronise after every GPU launch"},
+    {"help", T_HELP, 0, 0, 0, 0, NULL, NULL, NULL, "this text"},
 };
+#undef OFF
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
 
+#define FIELD(c, o, type) ((type *)((char *)(c) + (o)->off))
+
+static const optdef *opt_find(const char *name) {
+    for (size_t k = 0; k < NOPTS; k++)
+        if (!strcmp(OPTS[k].name, name)) return &OPTS[k];
+    return NULL;
+}
+
+static const char *choice_name(const choice *ch, int v) {
+    for (; ch->name; ch++)
+        if (ch->value == v) return ch->name;
+    return NULL;
+}
+
+/* "a|b|c" */
+static const char *choice_list(const choice *ch, char *buf, size_t n) {
+    buf[0] = 0;
+    for (const choice *c = ch; c->name; c++) {
+        size_t l = strlen(buf);
+        snprintf(buf + l, n - l, "%s%s", c == ch ? "" : "|", c->name);
+    }
+    return buf;
+}
+
+void daoe_config_defaults(daoe_config *c) {
+    memset(c, 0, sizeof *c);
+    for (size_t k = 0; k < NOPTS; k++) {
+        const optdef *o = &OPTS[k];
+        switch (o->type) {
+        case T_INT: *FIELD(c, o, int) = (int)o->def; break;
+        case T_DBL: *FIELD(c, o, double) = o->def; break;
+        case T_NOFLAG: *FIELD(c, o, int) = 1; break;
+        case T_CHOICE: *FIELD(c, o, int) = (int)o->def; break;
+        case T_NAME: snprintf(FIELD(c, o, char), 16, "%s", o->choices[(int)o->def].name); break;
+        case T_OPTIMIZER: snprintf(FIELD(c, o, char), 16, "%s", daoe_optimizers[0].name); break;
+        case T_MEMBERS: *FIELD(c, o, unsigned) = (1u << DAOE_K) - 1; break;
+        case T_FEATURES: *FIELD(c, o, unsigned) = (1u << DAOE_NFEAT) - 1; break;
+        default: break;
+        }
+    }
+    const char *env = getenv("CIFAR10_DIR");
+    if (env) snprintf(c->data, sizeof c->data, "%s", env);
+    for (int h = 0; h < daoe_n_hparams; h++) {
+        const daoe_hparam *p = &daoe_hparams[h];
+        if (p->type == DAOE_HP_FLOAT) *hp_float(&c->opt, p) = (float)p->def;
+        else *hp_int(&c->opt, p) = (int)p->def;
+    }
+}
+
+int daoe_config_steps_per_epoch(const daoe_config *c) {
+    int ntrain = c->train_subset ? c->train_subset : 50000 - c->val;
+    return ntrain / c->batch;
+}
+
+/* ------------------------------------------------------------------ --help */
+/* the default of option o as --help shows it (from a defaults config) */
+static void default_text(const daoe_config *d, const optdef *o, char *buf, size_t n) {
+    buf[0] = 0;
+    switch (o->type) {
+    case T_INT: snprintf(buf, n, "%d", *FIELD(d, o, const int)); break;
+    case T_DBL: snprintf(buf, n, "%g", *FIELD(d, o, const double)); break;
+    case T_U64: snprintf(buf, n, "%llu", (unsigned long long)*FIELD(d, o, const uint64_t)); break;
+    case T_CHOICE: snprintf(buf, n, "%s", choice_name(o->choices, *FIELD(d, o, const int))); break;
+    case T_NAME: case T_OPTIMIZER: snprintf(buf, n, "%s", FIELD(d, o, const char)); break;
+    case T_MEMBERS:
+        for (int i = 0; i < DAOE_K; i++)
+            if ((d->members >> i) & 1u) {
+                size_t l = strlen(buf);
+                snprintf(buf + l, n - l, "%s%s", l ? "," : "", daoe_member_names[i]);
+            }
+        break;
+    case T_FEATURES: snprintf(buf, n, "all"); break;
+    case T_ALPHA_INIT: snprintf(buf, n, "uniform"); break;
+    default: break;
+    }
+}
+
+static const char *hp_arg(const daoe_hparam *p, char *buf, size_t n) {
+    if (p->type == DAOE_HP_FLAG) return "";
+    if (p->type == DAOE_HP_WDMODE) return choice_list(WDMODES, buf, n);
+    return "X";
+}
+
+static void hp_default_text(const daoe_config *d, const daoe_hparam *p, char *buf, size_t n) {
+    daoe_opt_cfg *o = (daoe_opt_cfg *)&d->opt;
+    if (p->type == DAOE_HP_FLOAT) snprintf(buf, n, "%g", *hp_float(o, p));
+    else if (p->type == DAOE_HP_FLAG) snprintf(buf, n, "%s", *hp_int(o, p) ? "on" : "off");
+    else snprintf(buf, n, "%s", choice_name(WDMODES, *hp_int(o, p)));
+}
+
 void daoe_config_usage(FILE *f) {
+    daoe_config d;
+    daoe_config_defaults(&d);
+    char arg[128], def[128], flag[64];
     fprintf(f,
             "usage: daoe-train --out DIR [--data DIR] [options]\n"
             "Trains the CIFAR ResNet-18 on CIFAR-10 and writes config.json, epochs.csv, alpha.csv,\n"
             "summary.json and final.safetensors to --out. Exit status: 0 finished, 1 error,\n"
             "2 bad command line, 3 diverged (NaN/Inf).\n\noptions:\n");
-    for (size_t i = 0; i < NOPTS; i++)
-        if (OPTS[i].help) fprintf(f, "  --%-16s %s\n", OPTS[i].name, OPTS[i].help);
-    fprintf(f,
-            "\nper-member settings (DAO-E members, or the single optimizer):\n"
-            "  --sgd-{lr,momentum,wd,dampening,nesterov,wd-mode}       defaults 0.1 0.9 5e-4 0 off coupled\n"
-            "  --adam-{lr,beta1,beta2,eps,wd,wd-mode}                   defaults 1e-3 0.9 0.999 1e-8 5e-4 coupled\n"
-            "  --rmsprop-{lr,alpha,eps,wd,momentum,centered,wd-mode}    defaults 1e-3 0.99 1e-8 5e-4 0 off coupled\n"
-            "  --lion-{lr,beta1,beta2,wd,wd-mode}                       defaults 1e-4 0.9 0.99 0.5 decoupled\n"
-            "  --optimizer adamw is Adam with decoupled decay (default wd 0.05, lr*wd = 5e-5).\n"
-            "features: x_mean,x_var,pred_entropy,grad_norm,grad_var,loss_delta,progress\n");
+    for (size_t k = 0; k < NOPTS; k++) {
+        const optdef *o = &OPTS[k];
+        const char *a = o->arg ? o->arg : "";
+        if (o->choices) a = choice_list(o->choices, arg, sizeof arg);
+        if (o->type == T_OPTIMIZER) a = daoe_optimizer_choices();
+        default_text(&d, o, def, sizeof def);
+        fprintf(f, "  --%-18s %-17s %s%s%s%s\n", o->name, a, o->help, def[0] ? " (default " : "", def,
+                def[0] ? ")" : "");
+    }
+    fprintf(f, "\nper-member settings (DAO-E members, or the single optimizer):\n");
+    for (int h = 0; h < daoe_n_hparams; h++) {
+        const daoe_hparam *p = &daoe_hparams[h];
+        snprintf(flag, sizeof flag, "%s-%s", daoe_member_names[p->member], p->name);
+        hp_default_text(&d, p, def, sizeof def);
+        fprintf(f, "  --%-18s %-17s %s %s (default %s)\n", flag, hp_arg(p, arg, sizeof arg),
+                daoe_member_display[p->member], p->help, def);
+    }
+    fprintf(f, "\nthe same without the member prefix set the single optimizer's own (--lr, --wd, ...):\n");
+    for (int h = 0; h < daoe_n_hparams; h++) {
+        const daoe_hparam *p = &daoe_hparams[h];
+        if (hp_generic(p->name) != h) continue;
+        char who[128] = "";
+        for (int m = 0; m < DAOE_K; m++)
+            if (hp_find(m, p->name) >= 0) {
+                size_t l = strlen(who);
+                snprintf(who + l, sizeof who - l, "%s%s", l ? ", " : "", daoe_member_names[m]);
+            }
+        fprintf(f, "  --%-18s %-17s %s (%s)\n", p->name, hp_arg(p, arg, sizeof arg), p->help, who);
+    }
+    for (int i = 0; i < daoe_n_optimizers; i++)
+        if (daoe_optimizers[i].decoupled)
+            fprintf(f, "  --optimizer %s is %s with decoupled decay (default wd %g).\n", daoe_optimizers[i].name,
+                    daoe_member_display[daoe_optimizers[i].member], daoe_optimizers[i].wd);
+    fprintf(f, "features:");
+    for (int k = 0; k < DAOE_NFEAT; k++) fprintf(f, "%s%s", k ? "," : " ", daoe_feature_names[k]);
+    fprintf(f, "\n");
 }
 
+/* ------------------------------------------------------------------ reading values */
 static int parse_double(const char *name, const char *s, double lo, double hi, double *out, char *err,
                         size_t errlen) {
     char *end;
@@ -188,6 +321,17 @@ static int parse_double(const char *name, const char *s, double lo, double hi, d
     }
     *out = v;
     return 0;
+}
+
+static int parse_choice(const char *name, const char *s, const choice *ch, int *out, char *err, size_t errlen) {
+    for (const choice *c = ch; c->name; c++)
+        if (!strcmp(s, c->name)) {
+            *out = c->value;
+            return 0;
+        }
+    char buf[128];
+    daoe_errf(err, errlen, "--%s: '%s' is not %s", name, s, choice_list(ch, buf, sizeof buf));
+    return -1;
 }
 
 static int parse_list(const char *name, const char *s, const char *const *names, int n, unsigned *mask,
@@ -220,22 +364,152 @@ static int parse_list(const char *name, const char *s, const char *const *names,
     return 0;
 }
 
-static int parse_wdmode(const char *name, const char *v, int *out, char *err, size_t errlen) {
-    if (!strcmp(v, "coupled")) *out = 0;
-    else if (!strcmp(v, "decoupled")) *out = 1;
-    else {
-        daoe_errf(err, errlen, "--%s: '%s' is not coupled|decoupled", name, v);
+/* a member hyper-parameter's value: float in its range, 1 for a switch, 0/1 for wd-mode */
+static int parse_hp(const daoe_hparam *p, const char *name, const char *val, double *out, char *err,
+                    size_t errlen) {
+    if (p->type == DAOE_HP_FLAG) {
+        *out = 1;
+        return 0;
+    }
+    if (p->type == DAOE_HP_WDMODE) {
+        int m;
+        if (parse_choice(name, val, WDMODES, &m, err, errlen)) return -1;
+        *out = m;
+        return 0;
+    }
+    return parse_double(name, val, p->lo, p->hi, out, err, errlen);
+}
+
+static void hp_store(daoe_opt_cfg *o, const daoe_hparam *p, double v) {
+    if (p->type == DAOE_HP_FLOAT) *hp_float(o, p) = (float)v;
+    else *hp_int(o, p) = (int)v;
+}
+
+static int set_run_option(daoe_config *c, const optdef *o, const char *name, const char *val, char *err,
+                          size_t errlen) {
+    daoe_config_flags *g = &c->given;
+    double d;
+    switch (o->type) {
+    case T_INT:
+        if (parse_double(name, val, o->lo, o->hi, &d, err, errlen)) return -1;
+        if (d != floor(d)) {
+            daoe_errf(err, errlen, "--%s: '%s' is not an integer", name, val);
+            return -1;
+        }
+        *FIELD(c, o, int) = (int)d;
+        return 0;
+    case T_DBL:
+        if (parse_double(name, val, o->lo, o->hi, &d, err, errlen)) return -1;
+        *FIELD(c, o, double) = d;
+        return 0;
+    case T_U64: {
+        char *end;
+        errno = 0;
+        unsigned long long u = strtoull(val, &end, 10);
+        if (errno || end == val || *end || val[0] == '-') {
+            daoe_errf(err, errlen, "--%s: '%s' is not a non-negative integer", name, val);
+            return -1;
+        }
+        *FIELD(c, o, uint64_t) = u;
+        return 0;
+    }
+    case T_STR:
+        if (strlen(val) >= 1024 || !val[0]) {
+            daoe_errf(err, errlen, "--%s: empty or too long", name);
+            return -1;
+        }
+        snprintf(FIELD(c, o, char), 1024, "%s", val);
+        return 0;
+    case T_FLAG: *FIELD(c, o, int) = 1; return 0;
+    case T_NOFLAG: *FIELD(c, o, int) = 0; return 0;
+    case T_CHOICE: return parse_choice(name, val, o->choices, FIELD(c, o, int), err, errlen);
+    case T_NAME: {
+        int v;
+        if (parse_choice(name, val, o->choices, &v, err, errlen)) return -1;
+        snprintf(FIELD(c, o, char), 16, "%s", val);
+        return 0;
+    }
+    case T_OPTIMIZER:
+        if (!daoe_optimizer_find(val)) {
+            daoe_errf(err, errlen, "--%s: '%s' is not %s", name, val, daoe_optimizer_choices());
+            return -1;
+        }
+        snprintf(FIELD(c, o, char), 16, "%s", val);
+        return 0;
+    case T_MEMBERS:
+        if (parse_list(name, val, daoe_member_names, DAOE_K, &c->members, g->member_order, &g->nmember_order, err,
+                       errlen))
+            return -1;
+        if (!c->members) {
+            daoe_errf(err, errlen, "--members: at least one member needed");
+            return -1;
+        }
+        g->members_given = 1;
+        return 0;
+    case T_FEATURES: {
+        int ord[DAOE_NFEAT], n;
+        return parse_list(name, val, daoe_feature_names, DAOE_NFEAT, &c->features, ord, &n, err, errlen);
+    }
+    case T_ALPHA_INIT: {
+        char buf[256];
+        snprintf(buf, sizeof buf, "%s", val);
+        g->alpha_n = 0;
+        for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+            if (g->alpha_n >= DAOE_K) {
+                daoe_errf(err, errlen, "--alpha-init: more than %d values", DAOE_K);
+                return -1;
+            }
+            if (parse_double(name, tok, 0.0, 1.0, &g->alpha_vals[g->alpha_n++], err, errlen)) return -1;
+        }
+        c->alpha_init_set = 1;
+        return 0;
+    }
+    default: return 1; /* T_HELP */
+    }
+}
+
+/* 1: the option takes a value, 0: a switch, -1: no such option */
+static int takes_value(const char *name) {
+    const optdef *o = opt_find(name);
+    if (o) return !(o->type == T_FLAG || o->type == T_NOFLAG || o->type == T_HELP);
+    int h = hp_member_flag(name);
+    if (h < 0) h = hp_generic(name);
+    if (h < 0) return -1;
+    return daoe_hparams[h].type != DAOE_HP_FLAG;
+}
+
+int daoe_config_set(daoe_config *c, const char *name, const char *val, char *err, size_t errlen) {
+    int tv = takes_value(name);
+    if (tv < 0) {
+        daoe_errf(err, errlen, "unknown option --%s (see --help)", name);
         return -1;
     }
+    if (tv && !val) {
+        daoe_errf(err, errlen, "--%s needs a value", name);
+        return -1;
+    }
+    if (!tv && val) {
+        daoe_errf(err, errlen, "--%s takes no value", name);
+        return -1;
+    }
+    const optdef *o = opt_find(name);
+    if (o) return set_run_option(c, o, name, val, err, errlen);
+    double v;
+    int h = hp_member_flag(name);
+    if (h >= 0) {
+        if (parse_hp(&daoe_hparams[h], name, val, &v, err, errlen)) return -1;
+        c->given.hp_given |= 1ull << h;
+        hp_store(&c->opt, &daoe_hparams[h], v);
+        return 0;
+    }
+    h = hp_generic(name); /* applied to the single optimizer by daoe_config_validate */
+    if (parse_hp(&daoe_hparams[h], name, val, &v, err, errlen)) return -1;
+    c->given.generic_given |= 1ull << h;
+    c->given.generic_val[h] = v;
     return 0;
 }
 
-int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t errlen) {
-    double gval[G_N];
-    int gset[G_N] = {0}, member_set[DAOE_K] = {0}, members_given = 0,
-        wd_given[DAOE_K] = {0}, alpha_n = 0;
-    double alpha_vals[DAOE_K];
-    int member_order[DAOE_K], nmember_order = 0;
+int daoe_config_parse_flags(daoe_config *c, int argc, char **argv, char *err, size_t errlen) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strncmp(a, "--", 2) != 0) {
@@ -251,292 +525,125 @@ int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t e
         } else {
             snprintf(name, sizeof name, "%s", a + 2);
         }
-        const optdef *o = NULL;
-        for (size_t k = 0; k < NOPTS; k++)
-            if (!strcmp(OPTS[k].name, name)) o = &OPTS[k];
-        if (!o) {
-            daoe_errf(err, errlen, "unknown option --%s (see --help)", name);
-            return -1;
-        }
-        int needs_val = !(o->type == T_FLAG || o->type == T_NOFLAG || (o->type == T_SPECIAL && o->off == S_HELP));
-        if (needs_val && !val) {
+        if (takes_value(name) == 1 && !val) {
             if (i + 1 >= argc) {
                 daoe_errf(err, errlen, "--%s needs a value", name);
                 return -1;
             }
             val = argv[++i];
-        } else if (!needs_val && val) {
-            daoe_errf(err, errlen, "--%s takes no value", name);
+        }
+        int rc = daoe_config_set(c, name, val, err, errlen);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------ validation */
+/* A single optimizer: one member, no controller, the generic flags applied. */
+static int resolve_single(daoe_config *c, const daoe_optimizer_info *oi, char *err, size_t errlen) {
+    const daoe_config_flags *g = &c->given;
+    int m = oi->member;
+    if (g->members_given) {
+        daoe_errf(err, errlen, "--members is for --optimizer daoe");
+        return -1;
+    }
+    c->members = 1u << m;
+    c->controller = DAOE_CTRL_NONE;
+    if (oi->decoupled) {
+        *hp_int(&c->opt, &daoe_hparams[hp_find(m, "wd-mode")]) = 1;
+        int wd = hp_find(m, "wd"); /* a generic --wd still wins below */
+        if (!((g->hp_given >> wd) & 1u)) *hp_float(&c->opt, &daoe_hparams[wd]) = oi->wd;
+    }
+    for (int h = 0; h < daoe_n_hparams; h++) {
+        if (!((g->generic_given >> h) & 1u)) continue;
+        int mh = hp_find(m, daoe_hparams[h].name);
+        if (mh < 0) {
+            daoe_errf(err, errlen, "--%s does not apply to --optimizer %s", daoe_hparams[h].name, c->optimizer);
             return -1;
         }
-        if (o->member >= 0) {
-            member_set[o->member] = 1;
-            if (strstr(o->name, "-wd") && !strstr(o->name, "wd-mode")) wd_given[o->member] = 1;
-        }
-        if (o->generic >= 0) {
-            gset[o->generic] = 1;
-            if (o->type == T_FLAG) gval[o->generic] = 1;
-            else if (o->type == T_SPECIAL) {
-                int m;
-                if (parse_wdmode(name, val, &m, err, errlen)) return -1;
-                gval[o->generic] = m;
-            } else if (parse_double(name, val, o->lo, o->hi, &gval[o->generic], err, errlen))
-                return -1;
-            continue;
-        }
-        char *base = (char *)c;
-        double d;
-        switch (o->type) {
-        case T_INT:
-            if (parse_double(name, val, o->lo, o->hi, &d, err, errlen)) return -1;
-            if (d != floor(d)) {
-                daoe_errf(err, errlen, "--%s: '%s' is not an integer", name, val);
-                return -1;
-            }
-            *(int *)(base + o->off) = (int)d;
-            break;
-        case T_DBL:
-            if (parse_double(name, val, o->lo, o->hi, &d, err, errlen)) return -1;
-            *(double *)(base + o->off) = d;
-            break;
-        case T_FLT:
-            if (parse_double(name, val, o->lo, o->hi, &d, err, errlen)) return -1;
-            *(float *)(base + o->off) = (float)d;
-            break;
-        case T_U64: {
-            char *end;
-            errno = 0;
-            unsigned long long u = strtoull(val, &end, 10);
-            if (errno || end == val || *end || val[0] == '-') {
-                daoe_errf(err, errlen, "--%s: '%s' is not a non-negative integer", name, val);
-                return -1;
-            }
-            *(uint64_t *)(base + o->off) = u;
-            break;
-        }
-        case T_STR:
-            if (strlen(val) >= 1024 || !val[0]) {
-                daoe_errf(err, errlen, "--%s: empty or too long", name);
-                return -1;
-            }
-            snprintf(base + o->off, 1024, "%s", val);
-            break;
-        case T_FLAG: *(int *)(base + o->off) = 1; break;
-        case T_NOFLAG: *(int *)(base + o->off) = 0; break;
-        default:
-            switch ((int)o->off) {
-            case S_HELP: return 1;
-            case S_BACKEND:
-                if (strcmp(val, "cpu") && strcmp(val, "cuda")) {
-                    daoe_errf(err, errlen, "--backend: '%s' is not cpu|cuda", val);
-                    return -1;
-                }
-                snprintf(c->backend, sizeof c->backend, "%s", val);
-                break;
-            case S_PRECISION:
-                if (!strcmp(val, "fp32")) c->precision = DAOE_FP32;
-                else if (!strcmp(val, "tf32")) c->precision = DAOE_TF32;
-                else if (!strcmp(val, "bf16")) c->precision = DAOE_BF16;
-                else {
-                    daoe_errf(err, errlen, "--precision: '%s' is not fp32|tf32|bf16", val);
-                    return -1;
-                }
-                break;
-            case S_OPTIMIZER:
-                if (!daoe_optimizer_find(val)) {
-                    daoe_errf(err, errlen, "--optimizer: '%s' is not %s", val, daoe_optimizer_choices());
-                    return -1;
-                }
-                snprintf(c->optimizer, sizeof c->optimizer, "%s", val);
-                break;
-            case S_SCHEDULE:
-                if (!strcmp(val, "cosine")) c->schedule = DAOE_SCHED_COSINE;
-                else if (!strcmp(val, "constant")) c->schedule = DAOE_SCHED_CONSTANT;
-                else {
-                    daoe_errf(err, errlen, "--schedule: '%s' is not cosine|constant", val);
-                    return -1;
-                }
-                break;
-            case S_MEMBERS:
-                if (parse_list(name, val, daoe_member_names, DAOE_K, &c->members, member_order, &nmember_order,
-                               err, errlen))
-                    return -1;
-                if (!c->members) {
-                    daoe_errf(err, errlen, "--members: at least one member needed");
-                    return -1;
-                }
-                members_given = 1;
-                break;
-            case S_FEATURES: {
-                int ord[DAOE_NFEAT], n;
-                if (parse_list(name, val, daoe_feature_names, DAOE_NFEAT, &c->features, ord, &n, err, errlen))
-                    return -1;
-                break;
-            }
-            case S_CONTROLLER:
-                if (!strcmp(val, "fixed")) c->controller = DAOE_CTRL_FIXED;
-                else if (!strcmp(val, "hypergrad")) c->controller = DAOE_CTRL_HYPERGRAD;
-                else {
-                    daoe_errf(err, errlen, "--controller: '%s' is not fixed|hypergrad", val);
-                    return -1;
-                }
-                break;
-            case S_HYPERGRAD:
-                if (!strcmp(val, "cos")) c->hyper_raw = 0;
-                else if (!strcmp(val, "raw")) c->hyper_raw = 1;
-                else {
-                    daoe_errf(err, errlen, "--hypergrad: '%s' is not cos|raw", val);
-                    return -1;
-                }
-                break;
-            case S_ALPHA_INIT: {
-                char buf[256];
-                snprintf(buf, sizeof buf, "%s", val);
-                alpha_n = 0;
-                for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
-                    if (alpha_n >= DAOE_K) {
-                        daoe_errf(err, errlen, "--alpha-init: more than %d values", DAOE_K);
-                        return -1;
-                    }
-                    if (parse_double(name, tok, 0.0, 1.0, &alpha_vals[alpha_n++], err, errlen)) return -1;
-                }
-                c->alpha_init_set = 1;
-                break;
-            }
-            case S_WDMODE_SGD: if (parse_wdmode(name, val, &c->opt.sgd.decoupled, err, errlen)) return -1; break;
-            case S_WDMODE_ADAM: if (parse_wdmode(name, val, &c->opt.adam.decoupled, err, errlen)) return -1; break;
-            case S_WDMODE_RMS: if (parse_wdmode(name, val, &c->opt.rms.decoupled, err, errlen)) return -1; break;
-            case S_WDMODE_LION: if (parse_wdmode(name, val, &c->opt.lion.decoupled, err, errlen)) return -1; break;
-            }
-        }
+        hp_store(&c->opt, &daoe_hparams[mh], g->generic_val[h]);
     }
-    /* ---- resolve the optimizer and its members */
+    if (c->opt.sgd.nesterov && (c->opt.sgd.momentum <= 0.0f || c->opt.sgd.dampening != 0.0f)) {
+        daoe_errf(err, errlen, "--nesterov needs momentum > 0 and zero dampening");
+        return -1;
+    }
+    if (c->alpha_init_set) {
+        daoe_errf(err, errlen, "--alpha-init is for --optimizer daoe");
+        return -1;
+    }
+    for (int i = 0; i < DAOE_K; i++) c->alpha_init[i] = i == m ? 1.0f : 0.0f;
+    return 0;
+}
+
+/* The ensemble takes each member's own flags only. */
+static int check_ensemble(daoe_config *c, char *err, size_t errlen) {
+    daoe_config_flags *g = &c->given;
+    if (g->generic_given) {
+        daoe_errf(err, errlen, "with --optimizer daoe, set each member's own flags "
+                               "(--sgd-lr, --adam-beta1, ...) instead of the generic ones");
+        return -1;
+    }
+    if (!g->members_given) {
+        g->nmember_order = 0;
+        for (int i = 0; i < DAOE_K; i++)
+            if ((c->members >> i) & 1u) g->member_order[g->nmember_order++] = i;
+    }
+    return 0;
+}
+
+/* The ensemble's alpha: uniform over the members unless --alpha-init (in --members order). */
+static int resolve_alpha(daoe_config *c, char *err, size_t errlen) {
+    const daoe_config_flags *g = &c->given;
+    int K = __builtin_popcount(c->members);
+    for (int i = 0; i < DAOE_K; i++) c->alpha_init[i] = ((c->members >> i) & 1u) ? 1.0f / (float)K : 0.0f;
+    if (!c->alpha_init_set) return 0;
+    if (g->alpha_n != g->nmember_order) {
+        daoe_errf(err, errlen, "--alpha-init: %d values for %d members", g->alpha_n, g->nmember_order);
+        return -1;
+    }
+    double s = 0;
+    for (int i = 0; i < g->alpha_n; i++) s += g->alpha_vals[i];
+    if (fabs(s - 1.0) > 1e-6) {
+        daoe_errf(err, errlen, "--alpha-init: values sum to %g, not 1", s);
+        return -1;
+    }
+    if (c->controller == DAOE_CTRL_HYPERGRAD)
+        for (int i = 0; i < g->alpha_n; i++)
+            if (g->alpha_vals[i] <= 0.0) {
+                daoe_errf(err, errlen, "--alpha-init: zeros need --controller fixed "
+                                       "(the hypergradient controller starts from log alpha)");
+                return -1;
+            }
+    for (int i = 0; i < g->alpha_n; i++) c->alpha_init[g->member_order[i]] = (float)g->alpha_vals[i];
+    return 0;
+}
+
+int daoe_config_validate(daoe_config *c, int flags, char *err, size_t errlen) {
     const daoe_optimizer_info *oi = daoe_optimizer_find(c->optimizer);
-    int daoe = oi->member < 0;
-    if (!daoe) {
-        int m = oi->member;
-        if (members_given) {
-            daoe_errf(err, errlen, "--members is for --optimizer daoe");
-            return -1;
-        }
-        c->members = 1u << m;
-        c->controller = DAOE_CTRL_NONE;
-        if (oi->decoupled) {
-            c->opt.adam.decoupled = 1;
-            if (!wd_given[DAOE_ADAM]) c->opt.adam.wd = 0.05f;
-        }
-        static const int applies[DAOE_K][G_N] = {
-            /* LR MOM WD NEST DAMP B1 B2 EPS ALPHA CENT WDMODE */
-            {1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1},
-            {1, 0, 1, 0, 0, 1, 1, 1, 0, 0, 1},
-            {1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1},
-            {1, 0, 1, 0, 0, 1, 1, 0, 0, 0, 1}};
-        static const char *gname[G_N] = {"lr", "momentum", "wd", "nesterov", "dampening", "beta1", "beta2",
-                                         "eps", "alpha", "centered", "wd-mode"};
-        for (int g = 0; g < G_N; g++) {
-            if (!gset[g]) continue;
-            if (!applies[m][g]) {
-                daoe_errf(err, errlen, "--%s does not apply to --optimizer %s", gname[g], c->optimizer);
-                return -1;
-            }
-            float v = (float)gval[g];
-            switch (m) {
-            case DAOE_SGD:
-                if (g == G_LR) c->opt.sgd.lr = v;
-                if (g == G_MOMENTUM) c->opt.sgd.momentum = v;
-                if (g == G_WD) c->opt.sgd.wd = v;
-                if (g == G_NESTEROV) c->opt.sgd.nesterov = 1;
-                if (g == G_DAMPENING) c->opt.sgd.dampening = v;
-                if (g == G_WDMODE) c->opt.sgd.decoupled = (int)v;
-                break;
-            case DAOE_ADAM:
-                if (g == G_LR) c->opt.adam.lr = v;
-                if (g == G_WD) c->opt.adam.wd = v;
-                if (g == G_BETA1) c->opt.adam.beta1 = v;
-                if (g == G_BETA2) c->opt.adam.beta2 = v;
-                if (g == G_EPS) c->opt.adam.eps = v;
-                if (g == G_WDMODE) c->opt.adam.decoupled = (int)v;
-                break;
-            case DAOE_RMSPROP:
-                if (g == G_LR) c->opt.rms.lr = v;
-                if (g == G_MOMENTUM) c->opt.rms.momentum = v;
-                if (g == G_WD) c->opt.rms.wd = v;
-                if (g == G_EPS) c->opt.rms.eps = v;
-                if (g == G_ALPHA) c->opt.rms.alpha = v;
-                if (g == G_CENTERED) c->opt.rms.centered = 1;
-                if (g == G_WDMODE) c->opt.rms.decoupled = (int)v;
-                break;
-            default:
-                if (g == G_LR) c->opt.lion.lr = v;
-                if (g == G_WD) c->opt.lion.wd = v;
-                if (g == G_BETA1) c->opt.lion.beta1 = v;
-                if (g == G_BETA2) c->opt.lion.beta2 = v;
-                if (g == G_WDMODE) c->opt.lion.decoupled = (int)v;
-                break;
-            }
-        }
-        if (c->opt.sgd.nesterov && (c->opt.sgd.momentum <= 0.0f || c->opt.sgd.dampening != 0.0f)) {
-            daoe_errf(err, errlen, "--nesterov needs momentum > 0 and zero dampening");
-            return -1;
-        }
-        if (c->alpha_init_set) {
-            daoe_errf(err, errlen, "--alpha-init is for --optimizer daoe");
-            return -1;
-        }
-    } else {
-        for (int g = 0; g < G_N; g++)
-            if (gset[g]) {
-                daoe_errf(err, errlen, "with --optimizer daoe, set each member's own flags "
-                                       "(--sgd-lr, --adam-beta1, ...) instead of the generic ones");
-                return -1;
-            }
-        if (!members_given) {
-            nmember_order = 0;
-            for (int i = 0; i < DAOE_K; i++) member_order[nmember_order++] = i;
-        }
+    if (!oi) {
+        daoe_errf(err, errlen, "--optimizer: '%s' is not %s", c->optimizer, daoe_optimizer_choices());
+        return -1;
     }
-    for (int i = 0; i < DAOE_K; i++)
-        if (member_set[i] && !(c->members & (1u << i))) {
+    int ensemble = oi->member < 0;
+    if (ensemble ? check_ensemble(c, err, errlen) : resolve_single(c, oi, err, errlen)) return -1;
+    for (int h = 0; h < daoe_n_hparams; h++) {
+        int i = daoe_hparams[h].member;
+        if (((c->given.hp_given >> h) & 1u) && !(c->members & (1u << i))) {
             daoe_errf(err, errlen, "--%s-* given but %s is not a member (see --members / --optimizer)",
                       daoe_member_names[i], daoe_member_names[i]);
             return -1;
         }
-    /* alpha: uniform over members unless --alpha-init */
-    int K = 0;
-    for (int i = 0; i < DAOE_K; i++) K += (c->members >> i) & 1u;
-    for (int i = 0; i < DAOE_K; i++) c->alpha_init[i] = ((c->members >> i) & 1u) ? 1.0f / (float)K : 0.0f;
-    if (!daoe) {
-        for (int i = 0; i < DAOE_K; i++) c->alpha_init[i] = ((c->members >> i) & 1u) ? 1.0f : 0.0f;
     }
-    if (c->alpha_init_set) {
-        if (alpha_n != nmember_order) {
-            daoe_errf(err, errlen, "--alpha-init: %d values for %d members", alpha_n, nmember_order);
+    if (ensemble && resolve_alpha(c, err, errlen)) return -1;
+    if (flags & DAOE_VALIDATE_RUN) {
+        if (!c->out[0]) {
+            daoe_errf(err, errlen, "--out DIR is required");
             return -1;
         }
-        double s = 0;
-        for (int i = 0; i < alpha_n; i++) s += alpha_vals[i];
-        if (fabs(s - 1.0) > 1e-6) {
-            daoe_errf(err, errlen, "--alpha-init: values sum to %g, not 1", s);
+        if (!c->data[0]) {
+            daoe_errf(err, errlen, "no data folder: give --data DIR or set CIFAR10_DIR");
             return -1;
         }
-        if (c->controller == DAOE_CTRL_HYPERGRAD) {
-            for (int i = 0; i < alpha_n; i++)
-                if (alpha_vals[i] <= 0.0) {
-                    daoe_errf(err, errlen, "--alpha-init: zeros need --controller fixed "
-                                           "(the hypergradient controller starts from log alpha)");
-                    return -1;
-                }
-        }
-        for (int i = 0; i < alpha_n; i++) c->alpha_init[member_order[i]] = (float)alpha_vals[i];
-    }
-    /* ---- cross-checks */
-    if (!c->out[0]) {
-        daoe_errf(err, errlen, "--out DIR is required");
-        return -1;
-    }
-    if (!c->data[0]) {
-        daoe_errf(err, errlen, "no data folder: give --data DIR or set CIFAR10_DIR");
-        return -1;
     }
     if (!strcmp(c->backend, "cpu") && c->precision != DAOE_FP32) {
         daoe_errf(err, errlen, "--precision tf32/bf16 needs --backend cuda (the CPU path is fp32)");
@@ -559,72 +666,44 @@ int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t e
     return 0;
 }
 
+int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t errlen) {
+    int rc = daoe_config_parse_flags(c, argc, argv, err, errlen);
+    if (rc) return rc;
+    return daoe_config_validate(c, DAOE_VALIDATE_RUN, err, errlen);
+}
+
+int daoe_config_from_flags(daoe_config *c, const char *flags, char *err, size_t errlen) {
+    char buf[2048], *argv[128];
+    int argc = 0;
+    argv[argc++] = "config";
+    snprintf(buf, sizeof buf, "%s", flags);
+    for (char *t = strtok(buf, " "); t && argc < 128; t = strtok(NULL, " ")) argv[argc++] = t;
+    int rc = daoe_config_parse_flags(c, argc, argv, err, errlen);
+    if (rc > 0) daoe_errf(err, errlen, "--help is not a setting");
+    if (rc) return -1;
+    return daoe_config_validate(c, 0, err, errlen);
+}
+
 /* ------------------------------------------------------------------ JSON */
 static cJSON *member_json(const daoe_config *c, int i) {
     cJSON *o = cJSON_CreateObject();
-    switch (i) {
-    case DAOE_SGD:
-        cJSON_AddNumberToObject(o, "lr", c->opt.sgd.lr);
-        cJSON_AddNumberToObject(o, "momentum", c->opt.sgd.momentum);
-        cJSON_AddNumberToObject(o, "dampening", c->opt.sgd.dampening);
-        cJSON_AddNumberToObject(o, "wd", c->opt.sgd.wd);
-        cJSON_AddBoolToObject(o, "nesterov", c->opt.sgd.nesterov);
-        cJSON_AddStringToObject(o, "wd_mode", c->opt.sgd.decoupled ? "decoupled" : "coupled");
-        break;
-    case DAOE_ADAM:
-        cJSON_AddNumberToObject(o, "lr", c->opt.adam.lr);
-        cJSON_AddNumberToObject(o, "beta1", c->opt.adam.beta1);
-        cJSON_AddNumberToObject(o, "beta2", c->opt.adam.beta2);
-        cJSON_AddNumberToObject(o, "eps", c->opt.adam.eps);
-        cJSON_AddNumberToObject(o, "wd", c->opt.adam.wd);
-        cJSON_AddStringToObject(o, "wd_mode", c->opt.adam.decoupled ? "decoupled" : "coupled");
-        break;
-    case DAOE_RMSPROP:
-        cJSON_AddNumberToObject(o, "lr", c->opt.rms.lr);
-        cJSON_AddNumberToObject(o, "alpha", c->opt.rms.alpha);
-        cJSON_AddNumberToObject(o, "eps", c->opt.rms.eps);
-        cJSON_AddNumberToObject(o, "wd", c->opt.rms.wd);
-        cJSON_AddNumberToObject(o, "momentum", c->opt.rms.momentum);
-        cJSON_AddBoolToObject(o, "centered", c->opt.rms.centered);
-        cJSON_AddStringToObject(o, "wd_mode", c->opt.rms.decoupled ? "decoupled" : "coupled");
-        break;
-    default:
-        cJSON_AddNumberToObject(o, "lr", c->opt.lion.lr);
-        cJSON_AddNumberToObject(o, "beta1", c->opt.lion.beta1);
-        cJSON_AddNumberToObject(o, "beta2", c->opt.lion.beta2);
-        cJSON_AddNumberToObject(o, "wd", c->opt.lion.wd);
-        cJSON_AddStringToObject(o, "wd_mode", c->opt.lion.decoupled ? "decoupled" : "coupled");
-        break;
+    daoe_opt_cfg *oc = (daoe_opt_cfg *)&c->opt;
+    for (int h = 0; h < daoe_n_hparams; h++) {
+        const daoe_hparam *p = &daoe_hparams[h];
+        if (p->member != i) continue;
+        char key[64];
+        snprintf(key, sizeof key, "%s", p->name);
+        for (char *k = key; *k; k++)
+            if (*k == '-') *k = '_';
+        if (p->type == DAOE_HP_FLOAT) cJSON_AddNumberToObject(o, key, *hp_float(oc, p));
+        else if (p->type == DAOE_HP_FLAG) cJSON_AddBoolToObject(o, key, *hp_int(oc, p));
+        else cJSON_AddStringToObject(o, key, choice_name(WDMODES, *hp_int(oc, p)));
     }
     return o;
 }
 
-char *daoe_config_json(const daoe_config *c, const char *extra) {
-    cJSON *o = cJSON_CreateObject();
-    static const char *prec[] = {"fp32", "tf32", "bf16"};
-    static const char *ctrl[] = {"none", "fixed", "hypergrad"};
-    cJSON_AddStringToObject(o, "optimizer", c->optimizer);
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
-    cJSON_AddRawToObject(o, "seed", seed);
-    cJSON_AddStringToObject(o, "data", c->data);
-    cJSON_AddStringToObject(o, "out", c->out);
-    cJSON_AddStringToObject(o, "backend", c->backend);
-    cJSON_AddStringToObject(o, "precision", prec[c->precision]);
-    cJSON_AddBoolToObject(o, "deterministic", c->deterministic);
-    cJSON_AddNumberToObject(o, "epochs", c->epochs);
-    cJSON_AddNumberToObject(o, "batch", c->batch);
-    cJSON_AddNumberToObject(o, "width", c->width);
-    cJSON_AddStringToObject(o, "schedule", c->schedule == DAOE_SCHED_COSINE ? "cosine" : "constant");
-    cJSON_AddNumberToObject(o, "warmup_epochs", c->warmup_epochs);
-    cJSON_AddNumberToObject(o, "train_subset", c->train_subset);
-    cJSON_AddNumberToObject(o, "val", c->val);
-    cJSON_AddNumberToObject(o, "test_subset", c->test_subset);
-    cJSON_AddNumberToObject(o, "threads", c->threads);
-    cJSON_AddBoolToObject(o, "augment", c->augment);
-    cJSON_AddBoolToObject(o, "shuffle", c->shuffle);
-    cJSON_AddStringToObject(o, "init_from", c->init_from);
-    cJSON_AddNumberToObject(o, "trace_every", c->trace_every);
+/* members, member_settings and alpha_init of the members present */
+static void members_json(cJSON *o, const daoe_config *c) {
     cJSON *mem = cJSON_AddArrayToObject(o, "members");
     cJSON *hp = cJSON_AddObjectToObject(o, "member_settings");
     cJSON *a0 = cJSON_AddArrayToObject(o, "alpha_init");
@@ -634,15 +713,41 @@ char *daoe_config_json(const daoe_config *c, const char *extra) {
             cJSON_AddItemToObject(hp, daoe_member_names[i], member_json(c, i));
             cJSON_AddItemToArray(a0, cJSON_CreateNumber(c->alpha_init[i]));
         }
-    cJSON *fe = cJSON_AddArrayToObject(o, "features");
-    for (int f = 0; f < DAOE_NFEAT; f++)
-        if ((c->features >> f) & 1u) cJSON_AddItemToArray(fe, cJSON_CreateString(daoe_feature_names[f]));
-    cJSON_AddStringToObject(o, "controller", ctrl[c->controller]);
-    cJSON_AddStringToObject(o, "hypergrad", c->hyper_raw ? "raw" : "cos");
-    cJSON_AddNumberToObject(o, "meta_lr", c->meta_lr);
-    cJSON_AddNumberToObject(o, "tau", c->tau);
-    cJSON_AddNumberToObject(o, "meta_every", c->meta_every);
-    cJSON_AddNumberToObject(o, "alpha_ema", c->alpha_ema);
+}
+
+static void option_json(cJSON *o, const daoe_config *c, const optdef *d) {
+    const char *k = d->json;
+    switch (d->type) {
+    case T_INT: cJSON_AddNumberToObject(o, k, *FIELD(c, d, const int)); break;
+    case T_DBL: cJSON_AddNumberToObject(o, k, *FIELD(c, d, const double)); break;
+    case T_U64: {
+        char seed[32];
+        snprintf(seed, sizeof seed, "%llu", (unsigned long long)*FIELD(c, d, const uint64_t));
+        cJSON_AddRawToObject(o, k, seed);
+        break;
+    }
+    case T_STR: case T_NAME: case T_OPTIMIZER: cJSON_AddStringToObject(o, k, FIELD(c, d, const char)); break;
+    case T_FLAG: case T_NOFLAG: cJSON_AddBoolToObject(o, k, *FIELD(c, d, const int)); break;
+    case T_CHOICE: {
+        const char *n = choice_name(d->choices, *FIELD(c, d, const int));
+        cJSON_AddStringToObject(o, k, n ? n : "none"); /* controller of a single optimizer */
+        break;
+    }
+    case T_MEMBERS: members_json(o, c); break;
+    case T_FEATURES: {
+        cJSON *fe = cJSON_AddArrayToObject(o, k);
+        for (int f = 0; f < DAOE_NFEAT; f++)
+            if ((c->features >> f) & 1u) cJSON_AddItemToArray(fe, cJSON_CreateString(daoe_feature_names[f]));
+        break;
+    }
+    default: break;
+    }
+}
+
+char *daoe_config_json(const daoe_config *c, const char *extra) {
+    cJSON *o = cJSON_CreateObject();
+    for (size_t k = 0; k < NOPTS; k++)
+        if (OPTS[k].json) option_json(o, c, &OPTS[k]);
     if (extra && extra[0]) {
         cJSON *x = cJSON_Parse(extra);
         if (x) {

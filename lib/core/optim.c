@@ -4,6 +4,7 @@
 #include "daoe/train.h"
 #include "daoe/util.h"
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 static float *zalloc(daoe_backend *be, size_t n) { return be->alloc(be, n * sizeof(float)); }
@@ -96,9 +97,11 @@ int daoe_opt_state_list(const daoe_opt *o, daoe_state_buf *out, int max) {
     ADD("optim.lion.exp_avg", o->bufs.lion_m, f, "F32");
     ADD("optim.features.grad_ema_m", o->bufs.fe_m, f, "F32");
     ADD("optim.features.grad_ema_v", o->bufs.fe_v, f, "F32");
-    static const char *dn[DAOE_K] = {"optim.daoe.d_sgd", "optim.daoe.d_adam", "optim.daoe.d_rmsprop",
-                                     "optim.daoe.d_lion"};
-    for (int i = 0; i < DAOE_K; i++) ADD(dn[i], o->bufs.d[i], h, "BF16");
+    static char dn[DAOE_K][48];
+    for (int i = 0; i < DAOE_K; i++) {
+        if (!dn[i][0]) snprintf(dn[i], sizeof dn[i], "optim.daoe.d_%s", daoe_member_names[i]);
+        ADD(dn[i], o->bufs.d[i], h, "BF16");
+    }
     ADD("controller.state", o->state, sizeof(daoe_ctrl_state), "U8");
 #undef ADD
     return k;

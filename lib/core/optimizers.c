@@ -3,12 +3,12 @@
 #include <string.h>
 
 const daoe_optimizer_info daoe_optimizers[] = {
-    {"sgd", "SGD", DAOE_SGD, 0},
-    {"adam", "Adam", DAOE_ADAM, 0},
-    {"adamw", "AdamW", DAOE_ADAM, 1},
-    {"rmsprop", "RMSProp", DAOE_RMSPROP, 0},
-    {"lion", "Lion", DAOE_LION, 0},
-    {"daoe", "DAO-E", -1, 0},
+    {"sgd", "SGD", DAOE_SGD, 0, 0},
+    {"adam", "Adam", DAOE_ADAM, 0, 0},
+    {"adamw", "AdamW", DAOE_ADAM, 1, 0.05f}, /* lr*wd = 5e-5, as SGD's 0.1 x 5e-4 */
+    {"rmsprop", "RMSProp", DAOE_RMSPROP, 0, 0},
+    {"lion", "Lion", DAOE_LION, 0, 0},
+    {"daoe", "DAO-E", -1, 0, 0},
 };
 const int daoe_n_optimizers = (int)(sizeof daoe_optimizers / sizeof daoe_optimizers[0]);
 const char *const daoe_member_names[DAOE_K] = {"sgd", "adam", "rmsprop", "lion"};

@@ -1,5 +1,10 @@
-/* Run configuration: every setting of a training run, its command-line
- * parsing (with range checks and one-line errors) and its JSON form. */
+/* Run configuration: every setting of a training run. Reading flags and
+ * checking a run are separate steps, so a test or a benchmark builds a
+ * configuration in code (daoe_config_defaults, daoe_config_set, then
+ * daoe_config_validate) without a command line. The settings themselves are
+ * declared in lib/core/config.c: one table of run options and one table of
+ * member hyper-parameters, from which flags, defaults, --help, config.json
+ * and the range checks all come. */
 #ifndef DAOE_CONFIG_H
 #define DAOE_CONFIG_H
 #include <stdint.h>
@@ -11,12 +16,40 @@
 
 enum { DAOE_SCHED_COSINE = 0, DAOE_SCHED_CONSTANT = 1 };
 
+/* One hyper-parameter of one ensemble member: flag --<member>-<name> (and
+ * the generic --<name> for a single optimizer), JSON key <name> with '-' as
+ * '_' under member_settings.<member>. */
+enum { DAOE_HP_FLOAT, DAOE_HP_FLAG, DAOE_HP_WDMODE };
+typedef struct {
+    int member;         /* DAOE_SGD.. */
+    const char *name;   /* "lr", "wd-mode", ... */
+    int type;           /* DAOE_HP_* */
+    size_t off;         /* of the float or int in daoe_opt_cfg */
+    double def, lo, hi; /* default (flags, wd-mode: 0/1) and accepted range */
+    const char *help;
+} daoe_hparam;
+extern const daoe_hparam daoe_hparams[];
+extern const int daoe_n_hparams;
+#define DAOE_MAX_HP 64
+
+/* What the flags said where daoe_config_validate still has to resolve it
+ * (generic flags, member order, --alpha-init values). */
+typedef struct {
+    uint64_t hp_given;                /* bit h: --<member>-<name> of daoe_hparams[h] given */
+    uint64_t generic_given;           /* bit h: generic --<name> given (h: the name's first entry) */
+    double generic_val[DAOE_MAX_HP];
+    int members_given;
+    int member_order[DAOE_K], nmember_order; /* --members as listed */
+    double alpha_vals[DAOE_K];
+    int alpha_n;
+} daoe_config_flags;
+
 typedef struct {
     char data[1024], out[1024], init_from[1024];
     char backend[16];
     daoe_precision precision;
     int deterministic;
-    char optimizer[16];  /* sgd adam adamw rmsprop lion daoe */
+    char optimizer[16];  /* a name in daoe_optimizers[] */
     uint64_t seed;
     int epochs, batch, width;
     int schedule;
@@ -39,17 +72,33 @@ typedef struct {
     int meta_every;
     float alpha_init[DAOE_K];
     int alpha_init_set;
+    daoe_config_flags given;
 } daoe_config;
 
 extern const char *const daoe_feature_names[DAOE_NFEAT];
 
 void daoe_config_defaults(daoe_config *c);
-/* Parses argv. Returns 0 on success, 1 when --help was printed, -1 on error
- * (message in err). */
+/* Sets one option by its flag name (no "--"), value NULL for a switch.
+ * Returns 0, 1 for "help", -1 on error (message in err). Range checks of
+ * single values happen here; combinations are daoe_config_validate's. */
+int daoe_config_set(daoe_config *c, const char *name, const char *value, char *err, size_t errlen);
+/* Reads argv's flags only. Returns 0, 1 when --help was given, -1 on error. */
+int daoe_config_parse_flags(daoe_config *c, int argc, char **argv, char *err, size_t errlen);
+/* Checks combinations and resolves the optimizer's members, the generic
+ * flags and alpha_init. DAOE_VALIDATE_RUN also requires --out and a data
+ * folder (a run of daoe-train). Returns 0 or -1 (err set). */
+enum { DAOE_VALIDATE_RUN = 1 };
+int daoe_config_validate(daoe_config *c, int flags, char *err, size_t errlen);
+/* The command line of daoe-train: parse_flags, then validate for a run. */
 int daoe_config_parse(daoe_config *c, int argc, char **argv, char *err, size_t errlen);
+/* For tests and benchmarks: space-separated flags (e.g. "--optimizer daoe
+ * --members sgd,adam") on top of c, then validate without run paths. */
+int daoe_config_from_flags(daoe_config *c, const char *flags, char *err, size_t errlen);
 void daoe_config_usage(FILE *f);
 /* JSON text (caller frees) of every setting; extra may add fields. */
 char *daoe_config_json(const daoe_config *c, const char *extra_json_fields);
 /* Base rate of member i (before the schedule). */
 float daoe_member_lr(const daoe_config *c, int i);
+/* Steps per epoch of the configured run (training split / batch). */
+int daoe_config_steps_per_epoch(const daoe_config *c);
 #endif

@@ -31,9 +31,9 @@ enum { DAOE_SGD = 0, DAOE_ADAM = 1, DAOE_RMSPROP = 2, DAOE_LION = 3, DAOE_K = 4 
 enum {
     DAOE_RED_GG = 0,
     DAOE_RED_GV = 1,
-    DAOE_RED_DOT = 2, /* 4 slots */
-    DAOE_RED_DN = 6,  /* 4 slots */
-    DAOE_NRED = 10
+    DAOE_RED_DOT = 2,                   /* DAOE_K slots */
+    DAOE_RED_DN = DAOE_RED_DOT + DAOE_K, /* DAOE_K slots */
+    DAOE_NRED = DAOE_RED_DN + DAOE_K
 };
 
 /* Per-step batch statistics written by the ops (load_batch, xent). */
@@ -99,7 +99,7 @@ DAOE_HD static DAOE_INLINE daoe_contrib daoe_fused_elem_k(const daoe_opt_cfg *cf
                                                        const daoe_opt_bufs *b, size_t j) {
     const float g = b->g[j], p = b->p[j];
     float sbuf = 0.0f, am = 0.0f, av = 0.0f, rv = 0.0f, rga = 0.0f, rbuf = 0.0f, lm = 0.0f;
-    float fm = 0.0f, fv = 0.0f, dprev[DAOE_K] = {0.0f, 0.0f, 0.0f, 0.0f}, d[DAOE_K] = {0.0f, 0.0f, 0.0f, 0.0f};
+    float fm = 0.0f, fv = 0.0f, dprev[DAOE_K] = {0.0f}, d[DAOE_K] = {0.0f};
     if ((m & (1u << DAOE_SGD)) && sgd_buf) sbuf = b->sgd_buf[j];
     if (m & (1u << DAOE_ADAM)) {
         am = b->adam_m[j];

@@ -12,6 +12,7 @@ typedef struct {
     const char *display;  /* "SGD", ... as in tables and figures */
     int member;           /* DAOE_SGD.. for an optimizer alone, -1 for the ensemble */
     int decoupled;        /* 1: forces decoupled weight decay (adamw) */
+    float wd;             /* with decoupled: the decay unless --wd / --<member>-wd says otherwise */
 } daoe_optimizer_info;
 
 extern const daoe_optimizer_info daoe_optimizers[];

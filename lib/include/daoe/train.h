@@ -1,9 +1,11 @@
-/* The training driver: optimizer setup on a backend, the schedule, and the
- * whole run behind daoe-train (data, epochs, evaluation, files, resume). */
+/* The optimizer on a backend (state buffers, schedule, per-step constants)
+ * and the whole run behind daoe-train (data, epochs, evaluation, files,
+ * resume). The session (session.h) bundles the pieces for one run. */
 #ifndef DAOE_TRAIN_H
 #define DAOE_TRAIN_H
 #include "config.h"
 #include "net.h"
+#include "session.h"
 
 /* Allocates the optimizer's state (zeroed) and controller on be for flat
  * buffers params/grads of n elements (nreal real parameters). */
@@ -23,18 +25,6 @@ typedef struct {
     const char *dtype;  /* F32, BF16 */
 } daoe_state_buf;
 int daoe_opt_state_list(const daoe_opt *o, daoe_state_buf *out, int max);
-
-/* One training step's device work on a batch already in net->x and net->y:
- * forward, cross-entropy, backward, the fused optimizer pass, the controller
- * and the weight refresh. Meant for be->run_step (ctx: a daoe_step that
- * outlives the call: graphs are keyed by it). */
-typedef struct {
-    daoe_backend *be;
-    daoe_net *net;
-    daoe_opt *opt;
-    int batch;
-} daoe_step;
-void daoe_step_run(void *ctx);
 
 /* Runs a whole training run as configured; returns the exit status
  * (0 finished, 1 error, 3 diverged). Errors go to stderr as one line. */
