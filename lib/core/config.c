@@ -148,8 +148,12 @@ static const optdef OPTS[] = {
     {"hypergrad", T_SPECIAL, S_HYPERGRAD, 0, 0, -1, -1, "cos|raw hypergradient signal (default cos)"},
     {"meta-lr", T_DBL, OFF(meta_lr), 0, 1e9, -1, -1, "C     meta-step budget per run: step = C/T (default 10)"},
     {"tau", T_DBL, OFF(tau), 1e-6, 1e6, -1, -1, "X     softmax temperature (default 1)"},
-    {"meta-every", T_INT, OFF(meta_every), 1, 1000000, -1, -1, "K     update the controller every K steps"},
-    {"alpha-ema", T_DBL, OFF(alpha_ema), 0, 0.999999, -1, -1, "X     EMA on alpha (default 0: off)"},
+    {"meta-every", T_INT, OFF(meta_every), 1, 1000000, -1, -1,
+     "K     one meta step every K steps, along the mean of the K meta-gradients (default 1)"},
+    {"alpha-ema", T_DBL, OFF(alpha_ema), 0, 0.999999, -1, -1,
+     "X     EMA on alpha: alpha = X alpha + (1-X) softmax (default 0: off); the meta-gradient includes the (1-X) factor"},
+    {"controller-hidden", T_INT, OFF(ctrl_hidden), 0, DAOE_CTRL_MAXH, -1, -1,
+     "H     hidden tanh layer of H units: z = W2 tanh(W1 f + b1) + b2 (default 0: linear z = W f + b)"},
     {"alpha-init", T_SPECIAL, S_ALPHA_INIT, 0, 0, -1, -1, "LIST  starting alpha per member (fixed: permanent)"},
     {"help", T_SPECIAL, S_HELP, 0, 0, -1, -1, "this text"},
 };
@@ -643,6 +647,7 @@ char *daoe_config_json(const daoe_config *c, const char *extra) {
     cJSON_AddNumberToObject(o, "tau", c->tau);
     cJSON_AddNumberToObject(o, "meta_every", c->meta_every);
     cJSON_AddNumberToObject(o, "alpha_ema", c->alpha_ema);
+    cJSON_AddNumberToObject(o, "controller_hidden", c->ctrl_hidden);
     if (extra && extra[0]) {
         cJSON *x = cJSON_Parse(extra);
         if (x) {
