@@ -177,6 +177,8 @@ static void test_equivalence(void) {
         {"--optimizer rmsprop", "--optimizer daoe --members rmsprop"},
         {"--optimizer lion", "--optimizer daoe --members lion"},
         {"--optimizer adam", "--optimizer daoe --members adam --hypergrad raw --meta-lr 1000 --tau 0.5"},
+        {"--optimizer rmsprop",
+         "--optimizer daoe --members rmsprop --controller-hidden 4 --meta-every 2 --alpha-ema 0.5 --meta-lr 1000"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) check_equal(pairs[i][0], pairs[i][1]);
     /* the comparison can fail: one-hot on Adam is not SGD */
@@ -520,10 +522,10 @@ static double loss_at(run *r) {
     return s / B;
 }
 
-static void test_hypergrad(int raw, int check_step) {
+static void test_hypergrad(int raw, int check_step, const char *extra) {
     run r;
     char args[256];
-    snprintf(args, sizeof args, "--optimizer daoe --hypergrad %s --meta-lr 20", raw ? "raw" : "cos");
+    snprintf(args, sizeof args, "--optimizer daoe --hypergrad %s --meta-lr 20 %s", raw ? "raw" : "cos", extra);
     if (run_init_b(&r, args, HG_STEPS, HG_BATCH)) return;
     hg_ctx hc;
     memset(&hc, 0, sizeof hc);
@@ -610,8 +612,8 @@ static void test_hypergrad(int raw, int check_step) {
     run_step(&r);
     const daoe_trace *row = &r.rows[check_step];
     double gnorm = exp((double)row->feat[DAOE_F_GNORM]);
-    printf("  %s, h at step %d (d_i of step %d): stored bf16 d: %zu/%zu = bf16(d), max rel err %.2e (< 2^-8)\n",
-           raw ? "raw" : "cos", check_step + 1, check_step, exact, total, worst_bf);
+    printf("  %s%s%s, h at step %d (d_i of step %d): stored bf16 d: %zu/%zu = bf16(d), max rel err %.2e (< 2^-8)\n",
+           raw ? "raw" : "cos", *extra ? " " : "", extra, check_step + 1, check_step, exact, total, worst_bf);
     for (int i = 0; i < DAOE_K; i++) {
         double want = raw ? fd[i] : fd[i] / (gnorm * dn[i]);
         double got = row->h[i];
@@ -652,9 +654,11 @@ int main(void) {
     test_features();
     printf("(d) hypergradient vs central finite differences of the next step's loss (width %d, batch %d)\n", WIDTH,
            HG_BATCH);
-    test_hypergrad(1, 1);
-    test_hypergrad(1, 3);
-    test_hypergrad(0, 3);
+    test_hypergrad(1, 1, "");
+    test_hypergrad(1, 3, "");
+    test_hypergrad(0, 3, "");
+    /* alpha from a hidden-layer controller (its own back-propagation: test_controller) */
+    test_hypergrad(0, 3, "--controller-hidden 4");
     be->free(be, images);
     be->free(be, labels);
     be->destroy(be);

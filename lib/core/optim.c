@@ -3,6 +3,7 @@
  * update rules themselves are in baselines/ and optim.h. */
 #include "daoe/train.h"
 #include "daoe/util.h"
+#include "daoe/rng.h"
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -52,6 +53,7 @@ void daoe_opt_setup(daoe_opt *o, daoe_backend *be, const daoe_config *cfg, float
     cc->tau = (float)cfg->tau;
     cc->meta_step = total_steps > 0 ? (float)(cfg->meta_lr / total_steps) : 0.0f;
     cc->alpha_ema = (float)cfg->alpha_ema;
+    cc->hidden = cfg->controller == DAOE_CTRL_HYPERGRAD ? cfg->ctrl_hidden : 0;
     memcpy(cc->alpha0, cfg->alpha_init, sizeof cc->alpha0);
     /* hypergrad from a non-uniform start: b = log(alpha0)*tau reproduces it */
     daoe_ctrl_state st;
@@ -59,6 +61,13 @@ void daoe_opt_setup(daoe_opt *o, daoe_backend *be, const daoe_config *cfg, float
     if (cc->rule == DAOE_CTRL_HYPERGRAD)
         for (int i = 0; i < DAOE_K; i++)
             if ((m >> i) & 1u) st.b[i] = log((double)cc->alpha0[i]) * cc->tau;
+    /* hidden layer: small random W1 (uniform +-0.5/sqrt(features), Philox keyed by the seed), b1 = 0,
+     * and a zero output layer, so alpha still starts at alpha0 */
+    for (int j = 0; j < cc->hidden; j++)
+        for (int f = 0; f < DAOE_NFEAT; f++) {
+            philox4x32_ctr_t r = daoe_philox(cfg->seed, (uint32_t)j, (uint32_t)f, 0, DAOE_STREAM_CTRL);
+            st.W1[j][f] = (2.0 * ((double)r.v[0] / 4294967296.0) - 1.0) * 0.5 / sqrt((double)DAOE_NFEAT);
+        }
     o->state = be->alloc(be, sizeof(daoe_ctrl_state));
     be->to_device(be, o->state, &st, sizeof st);
     o->consts = be->alloc(be, sizeof(daoe_step_consts));

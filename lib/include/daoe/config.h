@@ -69,6 +69,7 @@ typedef struct {
     int controller;      /* DAOE_CTRL_* */
     int hyper_raw;
     double meta_lr, tau, alpha_ema;
+    int ctrl_hidden;  /* hidden units of the controller, 0: linear */
     int meta_every;
     float alpha_init[DAOE_K];
     int alpha_init_set;

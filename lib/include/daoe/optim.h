@@ -197,11 +197,18 @@ typedef struct {
     float meta_step;    /* meta_lr / total_steps */
     float alpha_ema;    /* 0: off */
     float alpha0[DAOE_K]; /* starting (and, for fixed, permanent) alpha */
+    int hidden;         /* units of the hidden layer (--controller-hidden), 0: linear controller */
 } daoe_ctrl_cfg;
 
+#define DAOE_CTRL_MAXH 32 /* most hidden units */
+
 typedef struct {
+    /* linear: z = W f + b; with a hidden layer: z = V tanh(W1 f + b1) + b */
     double W[DAOE_K][DAOE_NFEAT], b[DAOE_K];
-    double gW[DAOE_K][DAOE_NFEAT], gb[DAOE_K];
+    double gW[DAOE_K][DAOE_NFEAT], gb[DAOE_K];  /* accumulated meta-gradients */
+    double W1[DAOE_CTRL_MAXH][DAOE_NFEAT], b1[DAOE_CTRL_MAXH], V[DAOE_K][DAOE_CTRL_MAXH];
+    double gW1[DAOE_CTRL_MAXH][DAOE_NFEAT], gb1[DAOE_CTRL_MAXH], gV[DAOE_K][DAOE_CTRL_MAXH];
+    double a_cur[DAOE_CTRL_MAXH], a_prev[DAOE_CTRL_MAXH]; /* hidden activations that produced soft_cur/prev */
     double wn[DAOE_NFEAT], wmean[DAOE_NFEAT], wm2[DAOE_NFEAT]; /* Welford */
     double loss_ema;
     double dn_prev[DAOE_K];          /* |d_i(t-1)|^2 */
@@ -211,7 +218,8 @@ typedef struct {
     float soft_prev[DAOE_K];         /* the same one step earlier */
     float f_prev[DAOE_NFEAT];
     int32_t t;                       /* passes done */
-    int32_t nacc;                    /* meta-gradients accumulated */
+    int32_t nacc;                    /* meta-gradients accumulated (finite ones) */
+    int32_t nmeta;                   /* steps since the last meta step */
 } daoe_ctrl_state;
 
 /* One row of the per-step trace (alpha.csv). */
@@ -246,6 +254,26 @@ DAOE_HD static inline void daoe_softmax(const daoe_ctrl_cfg *cfg, const double *
     for (int i = 0; i < DAOE_K; i++) out[i] = (float)(e[i] / sum);
 }
 
+/* The controller's logits z for standardised features f; a (hidden
+ * activations, hidden > 0 only) is written when not NULL. */
+DAOE_HD static inline void daoe_ctrl_logits(const daoe_ctrl_cfg *cfg, const daoe_ctrl_state *s, const float *f,
+                                            double *z, double *a) {
+    double act[DAOE_CTRL_MAXH];
+    for (int j = 0; j < cfg->hidden; j++) {
+        double u = s->b1[j];
+        for (int k = 0; k < DAOE_NFEAT; k++) u += s->W1[j][k] * f[k];
+        act[j] = tanh(u);
+        if (a) a[j] = act[j];
+    }
+    for (int i = 0; i < DAOE_K; i++) {
+        z[i] = s->b[i];
+        if (cfg->hidden > 0)
+            for (int j = 0; j < cfg->hidden; j++) z[i] += s->V[i][j] * act[j];
+        else
+            for (int k = 0; k < DAOE_NFEAT; k++) z[i] += s->W[i][k] * f[k];
+    }
+}
+
 /* After pass t: consume the reductions and batch statistics, update the
  * controller, write the trace row of step t, set alpha for pass t+1. */
 DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s,
@@ -278,23 +306,58 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
             tr->h[i] = (float)h[i];
             hbar += s->soft_prev[i] * h[i];
         }
+        /* back through the softmax; alpha-ema scales alpha's dependence on z by (1 - ema) */
+        double dz[DAOE_K], ok = 1.0;
         for (int i = 0; i < DAOE_K; i++) {
-            if (!((cfg->members >> i) & 1u)) continue;
-            double dz = s->soft_prev[i] * (h[i] - hbar) / cfg->tau;
-            if (!(dz == dz)) continue; /* a NaN hypergradient leaves W alone */
-            s->gb[i] += dz;
-            for (int f = 0; f < DAOE_NFEAT; f++) s->gW[i][f] += dz * s->f_prev[f];
+            dz[i] = ((cfg->members >> i) & 1u) ? s->soft_prev[i] * (h[i] - hbar) / cfg->tau : 0.0;
+            if (cfg->alpha_ema > 0.0f) dz[i] *= 1.0 - (double)cfg->alpha_ema;
+            if (!(dz[i] - dz[i] == 0.0)) ok = 0.0; /* NaN or Inf: this step gives no meta-gradient */
         }
-        if (++s->nacc >= cfg->meta_every) {
+        if (ok != 0.0) {
+            for (int i = 0; i < DAOE_K; i++) s->gb[i] += dz[i];
+            if (cfg->hidden > 0) {
+                /* z = V a + b, a = tanh(W1 f + b1): dV = dz a^T, da = V^T dz, du = da (1 - a^2) */
+                for (int j = 0; j < cfg->hidden; j++) {
+                    double da = 0.0, aj = s->a_prev[j];
+                    for (int i = 0; i < DAOE_K; i++) {
+                        s->gV[i][j] += dz[i] * aj;
+                        da += s->V[i][j] * dz[i];
+                    }
+                    double du = da * (1.0 - aj * aj);
+                    s->gb1[j] += du;
+                    for (int f = 0; f < DAOE_NFEAT; f++) s->gW1[j][f] += du * s->f_prev[f];
+                }
+            } else {
+                for (int i = 0; i < DAOE_K; i++)
+                    for (int f = 0; f < DAOE_NFEAT; f++) s->gW[i][f] += dz[i] * s->f_prev[f];
+            }
+            s->nacc++;
+        }
+        /* every meta_every steps: one step along the mean of the accumulated meta-gradients */
+        if (++s->nmeta >= cfg->meta_every) {
+            double step = s->nacc > 0 ? cfg->meta_step / (double)s->nacc : 0.0;
             for (int i = 0; i < DAOE_K; i++) {
-                s->b[i] -= cfg->meta_step * s->gb[i];
+                s->b[i] -= step * s->gb[i];
                 s->gb[i] = 0.0;
                 for (int f = 0; f < DAOE_NFEAT; f++) {
-                    s->W[i][f] -= cfg->meta_step * s->gW[i][f];
+                    s->W[i][f] -= step * s->gW[i][f];
                     s->gW[i][f] = 0.0;
+                }
+                for (int j = 0; j < cfg->hidden; j++) {
+                    s->V[i][j] -= step * s->gV[i][j];
+                    s->gV[i][j] = 0.0;
+                }
+            }
+            for (int j = 0; j < cfg->hidden; j++) {
+                s->b1[j] -= step * s->gb1[j];
+                s->gb1[j] = 0.0;
+                for (int f = 0; f < DAOE_NFEAT; f++) {
+                    s->W1[j][f] -= step * s->gW1[j][f];
+                    s->gW1[j][f] = 0.0;
                 }
             }
             s->nacc = 0;
+            s->nmeta = 0;
         }
     }
     /* 2. raw features of step t */
@@ -307,13 +370,9 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
     raw[DAOE_F_GVAR] = t >= 2 ? log(red[DAOE_RED_GV] / cfg->nparams) : nan_;
     {
         double loss = st[DAOE_ST_LOSS];
-        if (t == 1) {
-            raw[DAOE_F_LDELTA] = nan_;
-            s->loss_ema = loss;
-        } else {
-            raw[DAOE_F_LDELTA] = (s->loss_ema - loss) / s->loss_ema;
-            s->loss_ema = 0.9 * s->loss_ema + 0.1 * loss;
-        }
+        if (t == 1) s->loss_ema = loss; /* the EMA starts at the first loss: step 1's delta is 0 */
+        raw[DAOE_F_LDELTA] = (s->loss_ema - loss) / s->loss_ema;
+        s->loss_ema = 0.9 * s->loss_ema + 0.1 * loss;
     }
     raw[DAOE_F_PROGRESS] = cfg->total_steps > 0 ? 2.0 * (t - 1) / cfg->total_steps - 1.0 : 0.0;
     for (int f = 0; f < DAOE_NFEAT; f++) {
@@ -352,12 +411,10 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
         s->f_prev[f] = s->f_cur[f];
         s->f_cur[f] = fs[f];
     }
+    for (int j = 0; j < cfg->hidden; j++) s->a_prev[j] = s->a_cur[j];
     if (cfg->rule == DAOE_CTRL_HYPERGRAD) {
         double z[DAOE_K];
-        for (int i = 0; i < DAOE_K; i++) {
-            z[i] = s->b[i];
-            for (int f = 0; f < DAOE_NFEAT; f++) z[i] += s->W[i][f] * fs[f];
-        }
+        daoe_ctrl_logits(cfg, s, fs, z, s->a_cur);
         daoe_softmax(cfg, z, s->soft_cur);
         for (int i = 0; i < DAOE_K; i++)
             s->alpha[i] = cfg->alpha_ema > 0.0f

@@ -17,7 +17,7 @@
 #include <Random123/philox.h>
 #include "hd.h"
 
-enum { DAOE_STREAM_INIT = 1, DAOE_STREAM_SHUFFLE = 2, DAOE_STREAM_AUG = 3 };
+enum { DAOE_STREAM_INIT = 1, DAOE_STREAM_SHUFFLE = 2, DAOE_STREAM_AUG = 3, DAOE_STREAM_CTRL = 4 };
 
 DAOE_HD static inline philox4x32_ctr_t daoe_philox(uint64_t seed, uint32_t c0, uint32_t c1,
                                                    uint32_t c2, uint32_t stream) {
