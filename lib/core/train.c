@@ -139,17 +139,20 @@ static void alpha_header(daoe_strbuf *sb) {
     const char *grp[4] = {"alpha", "dnorm", "share", "h"};
     for (int g = 0; g < 4; g++)
         for (int i = 0; i < DAOE_K; i++) daoe_sb_printf(sb, ",%s_%s", grp[g], daoe_member_names[i]);
+    /* the controller's inputs: standardised and clipped (progress raw), 0 while undefined */
+    for (int f = 0; f < DAOE_NFEAT; f++) daoe_sb_printf(sb, ",in_%s", daoe_feature_names[f]);
     daoe_sb_printf(sb, "\n");
 }
 
-static void alpha_row(daoe_strbuf *sb, const daoe_trace *r, double sched) {
+/* A feature switched off (features bit clear) is written empty in both groups. */
+static void alpha_row(daoe_strbuf *sb, const daoe_trace *r, double sched, unsigned features) {
     daoe_sb_printf(sb, "%d,%d,%.6g,", r->t, r->epoch + 1, sched);
     fmt_num(sb, r->loss, "%.6g");
     daoe_sb_printf(sb, ",");
     fmt_num(sb, r->n > 0 ? r->correct / r->n : NAN, "%.6g");
     for (int f = 0; f < DAOE_NFEAT; f++) {
         daoe_sb_printf(sb, ",");
-        fmt_num(sb, r->feat[f], "%.6g");
+        if ((features >> f) & 1u) fmt_num(sb, r->feat[f], "%.6g");
     }
     const float *grp[4] = {r->alpha, r->dnorm, r->share, r->h};
     for (int g = 0; g < 4; g++)
@@ -157,6 +160,10 @@ static void alpha_row(daoe_strbuf *sb, const daoe_trace *r, double sched) {
             daoe_sb_printf(sb, ",");
             fmt_num(sb, grp[g][i], "%.6g");
         }
+    for (int f = 0; f < DAOE_NFEAT; f++) {
+        daoe_sb_printf(sb, ",");
+        if ((features >> f) & 1u) fmt_num(sb, r->fstd[f], "%.6g");
+    }
     daoe_sb_printf(sb, "\n");
 }
 
@@ -354,7 +361,7 @@ static void read_trace(trainer *tr, long last_read, long t, epoch_sums *es) {
         }
         memcpy(tr->alpha_last, r->alpha, sizeof tr->alpha_last);
         if (u % cfg->trace_every == 0 || u == 1)
-            alpha_row(&tr->lg.alpha, r, daoe_schedule_factor(cfg, u - 1, tr->T, tr->W));
+            alpha_row(&tr->lg.alpha, r, daoe_schedule_factor(cfg, u - 1, tr->T, tr->W), cfg->features);
         if (!tr->diverged && (!isfinite(r->loss) || !isfinite(r->feat[DAOE_F_GNORM]))) {
             tr->diverged = 1;
             tr->div_step = u;
