@@ -37,6 +37,7 @@
 #   DET_K (4), TORCH_EPOCHS (10), PAPER_RUN_S (estimate of one paper run when no K table)
 set -u
 cd "$(dirname "$0")/.." || exit 2
+REPO=$(pwd)
 T0=$(date +%s)
 DEADLINE=${DEADLINE:-550}
 RESERVE=${RESERVE:-20}
@@ -58,16 +59,16 @@ if [ -n "$DRY" ]; then
     KT_K=${KT_K:-"1 2"}; KT_IMAGES=${KT_IMAGES:-256}; KT_EPOCHS=${KT_EPOCHS:-2}; DET_K=${DET_K:-2}
     TRAIN_KT="--backend cpu --width 8 --batch 128 --val 0 --test-subset 128"
     TRAIN_DET="--backend cpu --width 8 --batch 128 --train-subset 256 --epochs 1 --val 0 --test-subset 128 --threads 1"
-    PROF_TUNE=(bench/profiles/tune.json --base devtest)
-    PROF_QUICK=(bench/profiles/devtest.json --lr-from results/tune/tuned.json)
-    PROF_PAPER=(bench/profiles/devtest.json --lr-from results/tune/tuned.json)
+    PROF_TUNE=("$REPO/bench/profiles/tune.json" --base devtest)
+    PROF_QUICK=("$REPO/bench/profiles/devtest.json" --lr-from results/tune/tuned.json)
+    PROF_PAPER=("$REPO/bench/profiles/devtest.json" --lr-from results/tune/tuned.json)
 else
     KT_K=${KT_K:-"1 2 4 8"}; KT_IMAGES=${KT_IMAGES:-12800}; KT_EPOCHS=${KT_EPOCHS:-3}; DET_K=${DET_K:-4}
     TRAIN_KT="--backend cuda --precision bf16 --width 64 --batch 128 --val 0 --test-subset 1000"
     TRAIN_DET="--backend cuda --precision bf16 --deterministic --width 64 --batch 128 --train-subset 5120 --epochs 1 --val 0 --test-subset 1000"
-    PROF_TUNE=(bench/profiles/tune.json)
-    PROF_QUICK=(bench/profiles/quick.json)
-    PROF_PAPER=(bench/profiles/paper.json)
+    PROF_TUNE=("$REPO/bench/profiles/tune.json")
+    PROF_QUICK=("$REPO/bench/profiles/quick.json")
+    PROF_PAPER=("$REPO/bench/profiles/paper.json")
 fi
 KT_OPTS=${KT_OPTS:-"sgd daoe"}
 KT_MPS=${KT_MPS:-1}
@@ -285,13 +286,13 @@ ktable_row() {
     say "ktable: $opt MPS $([ "$mps" = 1 ] && echo on || echo off) K=$K: $ok/$K runs, sum of steady img/s $steady (per run ${mn:-?}..${mx:-?}), end to end $e2e img/s, wall $wall s"
 }
 stage_ktable() {
-    local per=$(( ${KT_SECONDS:-25} ))
+    local per=${KT_SECONDS:-25}   # what one row may take
     printf '# K concurrent daoe-train runs on one %s, started together: %s, %s training images x %s epochs each, seeds 1..K.\n' \
         "$([ -n "$DRY" ] && echo "CPU (dry run)" || nvidia-smi --query-gpu=name --format=csv,noheader 2> /dev/null | head -1)" \
         "$TRAIN_KT" "$KT_IMAGES" "$KT_EPOCHS" > "$STATE/ktable.tsv"
     printf '# steady: sum over the runs of their mean images_per_second (training steps only) in epochs 2..; e2e: K x images x epochs / wall (start-up and evaluation included)\n' >> "$STATE/ktable.tsv"
     printf 'optimizer\tmps\tK\truns_ok\tsteady_img_s\tmin_run_img_s\tmax_run_img_s\te2e_img_s\twall_s\n' >> "$STATE/ktable.tsv"
-    local mps opt K modes=0
+    local mps opt K modes=0 complete=1
     [ -z "$DRY" ] && [ "$KT_MPS" = 1 ] && modes="0 1"
     [ -n "$DRY" ] && say "skipped: ktable with MPS: no GPU"
     for mps in $modes; do
@@ -299,7 +300,7 @@ stage_ktable() {
         for K in $KT_K; do
             [ "$mps" = 1 ] && [ "$K" = 1 ] && continue
             for opt in $KT_OPTS; do
-                need "$per" "ktable $opt MPS $mps K=$K" || break 3
+                need "$per" "ktable $opt MPS $mps K=$K" || { complete=0; break 3; }
                 ktable_row "$mps" "$opt" "$K"
             done
         done
@@ -318,7 +319,8 @@ stage_ktable() {
         printf '# chosen for the sweeps: K=%s MPS %s (mean steady img/s %s; the smallest K within 3%% of the best)\n' $best >> "$STATE/ktable.tsv"
         say "ktable: chosen K=$(cut -f1 "$STATE/ktable_best") MPS $(cut -f2 "$STATE/ktable_best")"
     fi
-    mark ktable
+    # a table cut short by the deadline is measured again by the next call
+    [ $complete = 1 ] && mark ktable
 }
 stage_determinism() {
     need 60 "determinism" || return 1
@@ -369,6 +371,16 @@ sweep_mps() {
     local m=${SWEEP_MPS:-$(cut -f2 "$STATE/ktable_best" 2> /dev/null)}
     [ -z "$DRY" ] && [ "$m" = on ]
 }
+# The sweeps run in $STATE (results/<profile> there, so that they outlive a
+# call whose tree is fresh), seeded with the tree's committed results/<profile>
+# (finished runs of earlier sessions are skipped); lr_from (results/tune/tuned.json)
+# resolves there too.
+RES=$STATE/results
+seed_results() {
+    [ -d "$RES/$1" ] && return 0
+    mkdir -p "$RES"
+    if [ -d "results/$1" ]; then cp -r "results/$1" "$RES/$1"; say "$1: seeded from the tree's results/$1 ($(ls -d results/$1/*/ 2> /dev/null | wc -l) run folders)"; fi
+}
 timing() {   # append a row to RESULTS/timings.tsv as Makefile.artifact does (REPRODUCE.md quotes it)
     [ -f "$1/timings.tsv" ] || printf '#step\tseconds\tfinished\thost\n' > "$1/timings.tsv"
     printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$(date -Iseconds)" "$(hostname)" >> "$1/timings.tsv"
@@ -378,36 +390,37 @@ run_sweep() {
     local name=$1 res=$2; shift 2
     local t0 t1 rc j
     j=$(sweep_jobs)
-    mkdir -p "$res"
+    seed_results "$name"
+    mkdir -p "$STATE/$res"
     sweep_mps && start_mps
-    say "$name: daoe-sweep $* --results $res $j (stops at the deadline; a later call or session resumes)"
+    say "$name: (in $STATE) daoe-sweep $* --results $res $j (stops at the deadline; a later call or session resumes)"
     t0=$(date +%s.%N)
-    timeout -s TERM -k 30 "$(tleft)" "$BIN/daoe-sweep" "$@" --results "$res" $j
+    (cd "$STATE" && timeout -s TERM -k 30 "$(tleft)" "$BIN/daoe-sweep" "$@" --results "$res" $j)
     rc=$?
     t1=$(date +%s.%N)
     stop_mps
-    timing "$res" sweep "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')"
-    say "$name: daoe-sweep exit $rc ($(ls -d "$res"/*/ 2> /dev/null | wc -l) run folders, $(grep -l '"finished"' "$res"/*/summary.json 2> /dev/null | wc -l) finished)"
+    timing "$STATE/$res" sweep "$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')"
+    say "$name: daoe-sweep exit $rc ($(ls -d "$STATE/$res"/*/ 2> /dev/null | wc -l) run folders, $(grep -l '"finished"' "$STATE/$res"/*/summary.json 2> /dev/null | wc -l) finished)"
     return $rc
 }
 stage_tune() {
     need 60 "tune" || return 1
     run_sweep tune results/tune "${PROF_TUNE[@]}" || return 1
     local t0; t0=$(date +%s.%N)
-    "$BIN/daoe-stats" results/tune > "$STATE/work/tune_stats.log" 2>&1 || { say "tune: daoe-stats failed: $(tail -2 "$STATE/work/tune_stats.log")"; return 1; }
-    timing results/tune stats "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')"
-    [ -f results/tune/tuned.json ] && say "tune: results/tune/tuned.json written: $(tr -d ' \n' < results/tune/tuned.json | head -c 400)"
+    (cd "$STATE" && "$BIN/daoe-stats" results/tune) > "$STATE/work/tune_stats.log" 2>&1 || { say "tune: daoe-stats failed: $(tail -2 "$STATE/work/tune_stats.log")"; return 1; }
+    timing "$RES/tune" stats "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.1f", b - a}')"
+    [ -f "$RES/tune/tuned.json" ] && say "tune: results/tune/tuned.json written: $(python3 -c 'import json, sys; w = json.load(open(sys.argv[1]))["winners"]; print(", ".join("%s %s" % (k, " ".join(v["args"])) for k, v in w.items() if v))' "$RES/tune/tuned.json" 2> /dev/null)"
     mark tune
 }
 tuned_sgd_lr() {
     python3 -c 'import json, sys
 a = json.load(open(sys.argv[1]))["winners"]["sgd"]["args"]
-print(a[a.index("--lr") + 1])' results/tune/tuned.json 2> /dev/null || echo 0.1
+print(a[a.index("--lr") + 1])' "$RES/tune/tuned.json" 2> /dev/null || echo 0.1
 }
 stage_torch() {
     if [ -n "$DRY" ]; then
         python3 -c 'import ast, sys; ast.parse(open(sys.argv[1]).read())' bench/torch_train.py && say "torch: bench/torch_train.py parses"
-        say "skipped: torch training: no GPU"; return 0
+        say "skipped: torch training: no GPU"; mark torch; return 0
     fi
     need 90 "torch" || return 1
     local lr t=$(( $(left) < 300 ? $(left) : 300 ))
@@ -418,12 +431,14 @@ stage_torch() {
     [ -f "$STATE/torch_train.json" ] && mark torch
 }
 stage_quick() {
-    [ -f results/tune/tuned.json ] || { say "skipped: quick: no results/tune/tuned.json (tune has not finished)"; return 1; }
+    seed_results tune
+    [ -f "$RES/tune/tuned.json" ] || { say "skipped: quick: no results/tune/tuned.json (tune has not finished)"; return 1; }
     need 60 "quick" || return 1
     run_sweep quick results/quick "${PROF_QUICK[@]}" && mark quick
 }
 stage_paper() {
-    [ -f results/tune/tuned.json ] || { say "skipped: paper: no results/tune/tuned.json"; return 1; }
+    seed_results tune
+    [ -f "$RES/tune/tuned.json" ] || { say "skipped: paper: no results/tune/tuned.json"; return 1; }
     # a paper run that cannot finish in this call is lost (its checkpoint is too large to carry back)
     local est=$PAPER_RUN_S
     if [ -z "$DRY" ] && [ -f "$STATE/ktable_scores" ] && [ -f "$STATE/ktable_best" ]; then
@@ -440,22 +455,37 @@ stage_paper() {
 finish() {
     say "packing the results into $OUT"
     local r=()
-    for p in tune quick paper; do [ -d results/$p ] && r+=(results/$p); done
-    [ ${#r[@]} -gt 0 ] && tar -c --exclude='*.safetensors' "${r[@]}" | xz -6 -T0 > "$OUT/results.tar.xz"
+    for p in tune quick paper; do [ -d "$RES/$p" ] && r+=("results/$p"); done
+    [ ${#r[@]} -gt 0 ] && (cd "$STATE" && tar -c --exclude='*.safetensors' "${r[@]}" | xz -6 -T0 > "$OUT/results.tar.xz")
     (cd "$STATE" && tar -c --exclude='*.safetensors' --exclude='checkpoint*' $(ls -d check work 2> /dev/null) ktable_scores ktable_best 2> /dev/null | xz -6 -T0 > "$OUT/checks.tar.xz")
     for f in ktable.tsv determinism.tsv torch_train.json; do [ -f "$STATE/$f" ] && cp "$STATE/$f" "$OUT/"; done
     echo "===================================================== summary (this call: $(elapsed) s)"
     echo "stages done on this machine: $(cd "$STATE/done" && ls 2> /dev/null | tr '\n' ' ')"
-    [ -f "$STATE/ktable.tsv" ] && column -t -s$'\t' < "$STATE/ktable.tsv" 2> /dev/null | grep -v '^# K\|^# steady'
+    if [ -f "$STATE/ktable.tsv" ]; then
+        if command -v column > /dev/null; then grep -v '^#' "$STATE/ktable.tsv" | column -t -s$'\t'
+        else grep -v '^#' "$STATE/ktable.tsv"; fi
+        grep '^# chosen\|^# MPS' "$STATE/ktable.tsv"
+    fi
     [ -f "$STATE/determinism.tsv" ] && grep -v '^#' "$STATE/determinism.tsv"
     [ -f "$STATE/torch_train.json" ] && python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("torch: final test acc %.4f, training %.1f s, wall %.1f s, %.0f img/s" % (r["final_test_acc"], r["train_seconds"], r["wall_seconds"], r["images_per_second"]))' "$STATE/torch_train.json"
     for p in tune quick paper; do
-        [ -d results/$p ] || continue
-        echo "results/$p: $(grep -l '"finished"' results/$p/*/summary.json 2> /dev/null | wc -l) finished runs:"
-        for s in results/$p/*/summary.json; do
+        [ -d "$RES/$p" ] || continue
+        echo "results/$p: $(grep -l '"finished"' "$RES/$p"/*/summary.json 2> /dev/null | wc -l) finished runs:"
+        for s in "$RES/$p"/*/summary.json; do
             [ -f "$s" ] && python3 -c 'import json, sys; r = json.load(open(sys.argv[1])); print("  %-22s %-9s test %.4f  val %.4f  %6.0f img/s  %6.1f s" % (sys.argv[1].split("/")[-2], r.get("status"), r.get("final_test_acc") or 0, r.get("final_val_acc") or 0, r.get("images_per_second") or 0, r.get("wall_seconds") or 0))' "$s" 2> /dev/null
         done
     done
+    [ -f "$STATE/torch_train.json" ] && python3 - "$STATE/torch_train.json" "$RES/quick" << 'PY'
+import glob, json, sys
+t = json.load(open(sys.argv[1]))
+runs = [json.load(open(p)) for p in sorted(glob.glob(sys.argv[2] + "/sgd-s*/summary.json"))]
+runs = [r for r in runs if r.get("status") == "finished"]
+if runs:
+    acc = sum(r["final_test_acc"] for r in runs) / len(runs)
+    wall = sum(r["wall_seconds"] for r in runs) / len(runs)
+    print("SGD, %d epochs: daoe-train (quick, %d seeds, concurrent runs) test acc %.4f, wall %.1f s per run; "
+          "PyTorch (alone) test acc %.4f, wall %.1f s" % (t["epochs"], len(runs), acc, wall, t["final_test_acc"], t["wall_seconds"]))
+PY
     echo "files in \$OUT: $(cd "$OUT" && ls | tr '\n' ' ')"
 }
 
@@ -472,7 +502,7 @@ main() {
         # what can run before the data are complete: check (the programs), ktable and determinism (the first files)
         if [ -z "$stages" ]; then
             [ -f "$STATE/programs_ok" ] && ! done_already check && stages=check
-            if [ -f "$STATE/partdata_ok" ]; then
+            if [ -z "$stages" ] && [ -f "$STATE/partdata_ok" ]; then
                 for s in ktable determinism; do done_already $s || stages="$stages $s"; done
             fi
         fi

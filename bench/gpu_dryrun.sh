@@ -115,9 +115,25 @@ done
 call "$((i + 1))-again" ""
 LOG=$WORK/out-$i/gpu_device.log
 grep -q "CIFAR-10: the six files have the official sha256" "$LOG" || fail "the official CIFAR-10 sums were not checked"
-for p in tune quick; do
-    tar -tJf "$WORK/out-$((i + 1))-again/results.tar.xz" | grep -q "^results/$p/sgd" || fail "results/$p missing from results.tar.xz"
+list=$(tar -tJf "$WORK/out-$((i + 1))-again/results.tar.xz")
+for p in tune quick paper; do
+    echo "$list" | grep -q "^results/$p/sgd.*/summary.json" || fail "results/$p missing from results.tar.xz"
 done
-tar -tJf "$WORK/out-$((i + 1))-again/results.tar.xz" | grep -q safetensors && fail "weights in results.tar.xz"
+echo "$list" | grep -q "^results/tune/tuned.json" || fail "results/tune/tuned.json missing from results.tar.xz"
+if echo "$list" | grep -q safetensors; then fail "weights in results.tar.xz"; fi
+# the returned files into a copy of the tree, as after a real session (statistics, figures, REPRODUCE.md)
+dev=$WORK/call-$((i + 1))-again
+mkdir -p "$WORK/build/stamps"
+[ -x "$SRC/build/bin/daoe-stats" ] && ln -sfn "$SRC/build/bin" "$WORK/build/bin"
+[ -x "$SRC/build-gpu/bin/daoe-stats" ] && [ ! -e "$WORK/build/bin" ] && ln -sfn "$SRC/build-gpu/bin" "$WORK/build/bin"
+if [ -e "$WORK/build/bin" ] && command -v gnuplot > /dev/null; then
+    (cd "$dev" && bench/gpu_results.sh "$WORK/out-$((i + 1))-again" --build "$WORK/build") > "$WORK/results.log" 2>&1 \
+        || { tail -20 "$WORK/results.log"; fail "bench/gpu_results.sh failed"; }
+    grep -q "report: REPRODUCE.md section quick updated" "$WORK/results.log" || fail "gpu_results.sh did not update REPRODUCE.md"
+    ls "$dev"/results/gpu_session/*/ktable.tsv > /dev/null || fail "gpu_results.sh: no results/gpu_session/*/ktable.tsv"
+    echo "gpu_results.sh: $(grep -c 'section .* updated' "$WORK/results.log") REPRODUCE.md sections updated in the copy $dev"
+else
+    echo "gpu_dryrun.sh: note: no daoe-stats build or no gnuplot here: bench/gpu_results.sh not tried"
+fi
 grep -q "identical final.safetensors" "$LOG" || fail "no determinism check"
 echo "gpu_dryrun.sh: OK ($NP parts, $((i + 1)) calls; returned files in $WORK/out-*)"
