@@ -161,15 +161,15 @@ early_extract() {
     rm -rf "$PK" "$PARTDATA" "$STATE/programs_ok" "$STATE/partdata_ok"; mkdir -p "$PK"
     cat "${names[@]}" | unxz 2> /dev/null | tar -x -C "$PK" 2> /dev/null
     echo $m > "$STATE/early_m"
-    local kind size want ok=() bad=0
+    local kind size want good=() bad=0
     while IFS=$'\t' read -r kind name size want; do
         [ "$kind" = file ] || continue
-        if [ -f "$PK/$name" ] && [ "$(sha "$PK/$name")" = "$want" ]; then ok+=("$name")
+        if [ -f "$PK/$name" ] && [ "$(sha "$PK/$name")" = "$want" ]; then good+=("$name")
         elif echo "$name" | grep -Eq '^(bin|tests|lib)/'; then bad=1; fi
     done < "$MAN"
-    say "parts 1..$m: ${#ok[@]} complete files, sha256 as in the manifest"
+    say "parts 1..$m: ${#good[@]} complete files, sha256 as in the manifest"
     [ $bad = 0 ] && touch "$STATE/programs_ok" && say "programs: sha256 ok"
-    local D=data/cifar-10-batches-bin f have=" ${ok[*]} "
+    local D=data/cifar-10-batches-bin f have=" ${good[*]} "
     case $have in *" $D/test_batch.bin "*) ;; *) return 0 ;; esac
     case $have in *" $D/data_batch_1.bin "*) ;; *) return 0 ;; esac
     case $have in *" $D/data_batch_2.bin "*) ;; *) return 0 ;; esac
@@ -383,7 +383,7 @@ seed_results() {
 }
 timing() {   # append a row to RESULTS/timings.tsv as Makefile.artifact does (REPRODUCE.md quotes it)
     [ -f "$1/timings.tsv" ] || printf '#step\tseconds\tfinished\thost\n' > "$1/timings.tsv"
-    printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$(date -Iseconds)" "$(hostname)" >> "$1/timings.tsv"
+    printf '%s\t%s\t%s\t%s\n' "$2" "$3" "$(date -Iseconds)" "$(uname -n)" >> "$1/timings.tsv"
 }
 # run_sweep NAME RESULTS PROFILE-ARGS...: daoe-sweep, stopped cleanly (SIGTERM) at the deadline
 run_sweep() {
@@ -491,7 +491,7 @@ PY
 
 main() {
     trap 'stop_mps' EXIT
-    say "gpu_device.sh ${DRY:+(DRY_RUN=$DRY) }on $(hostname), deadline $DEADLINE s, state $STATE, stages: ${*:-auto}"
+    say "gpu_device.sh ${DRY:+(DRY_RUN=$DRY) }on $(uname -n), deadline $DEADLINE s, state $STATE, stages: ${*:-auto}"
     [ -n "$DRY" ] || nvidia-smi --query-gpu=name,driver_version,memory.total,compute_mode,clocks.sm --format=csv 2>&1 | head -3
     store_parts || return 2
     local miss; miss=$(missing_parts | tr '\n' ' ')
