@@ -3,7 +3,7 @@
 # tests, compute-sanitizer memcheck, our benchmark and PyTorch's in the same
 # run, write logs under $OUT (default ./gpu_check_out) and print one table.
 #   bench/gpu_check.sh                 build in build-gpu/ with cmake
-#   bench/gpu_check.sh --prebuilt DIR  use DIR/{bin,tests,lib} built elsewhere
+#   bench/gpu_check.sh --prebuilt DIR  use DIR/{bin,tests,lib} built elsewhere (bench/gpu_pack.sh)
 # Stages have time limits so one hang cannot eat the whole budget.
 set -u
 cd "$(dirname "$0")/.."
@@ -16,12 +16,9 @@ stamp() { echo "[$(( $(date +%s) - t0 )) s] $*"; }
 nvidia-smi 2>&1 | head -12 || true
 if [ -n "$PRE" ]; then
     BIN=$PRE/bin; TESTS=$PRE/tests
-    # cuDNN and cuBLAS of this machine: the CUDA toolkit's or the pip wheels PyTorch uses
-    LIBS=$PRE/lib
-    for d in /usr/local/cuda/lib64 /usr/local/cuda/lib $(python3 -c 'import nvidia, os; p = list(nvidia.__path__)[0]; print(" ".join(os.path.join(p, x, "lib") for x in os.listdir(p)))' 2>/dev/null); do
-        [ -d "$d" ] && LIBS=$LIBS:$d
-    done
-    export LD_LIBRARY_PATH=$LIBS:${LD_LIBRARY_PATH:-}
+    # the packed libraries, then cuDNN and cuBLAS of this machine (the CUDA toolkit's or PyTorch's wheels)
+    . bench/gpu_env.sh
+    export LD_LIBRARY_PATH=$(daoe_gpu_libpath "$PRE"):${LD_LIBRARY_PATH:-}
 else
     stamp "building"
     cmake -S . -B build-gpu -DCMAKE_BUILD_TYPE=Release > "$OUT/build.log" 2>&1 && cmake --build build-gpu -j >> "$OUT/build.log" 2>&1 \

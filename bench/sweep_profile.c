@@ -64,13 +64,16 @@ static cJSON *load_profile(const char *path, const char *base_override, int dept
 static void check_keys(const cJSON *P, const char *path) {
     static const char *known_keys[] = {"name", "description", "notes", "base", "kind", "train", "optimizers", "seeds",
                                        "optimizer_args", "settings", "grid", "lr_from", "compare_to", "target_acc",
-                                       "jobs", "select_on", NULL};
+                                       "jobs", "select_on", "runs_per_gpu", NULL};
     for (const cJSON *e = P->child; e; e = e->next) {
         int ok = e->string[0] == '_';
         for (int k = 0; known_keys[k] && !ok; k++) ok = !strcmp(e->string, known_keys[k]);
         if (!ok) tool_die("%s: unknown profile key \"%s\" (known: name description notes base kind train optimizers seeds "
-                          "optimizer_args settings grid lr_from compare_to target_acc jobs select_on)", path, e->string);
+                          "optimizer_args settings grid lr_from compare_to target_acc jobs select_on runs_per_gpu)", path, e->string);
     }
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(P, "runs_per_gpu");
+    if (v && (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 64 || v->valuedouble != (double)v->valueint))
+        tool_die("%s: \"runs_per_gpu\" must be an integer from 1 to 64", path);
 }
 
 /* The profile with its bases merged, checked, named (default: the file name)
