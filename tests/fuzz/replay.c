@@ -42,6 +42,6 @@ int main(int argc, char **argv) {
         }
         if (dir) closedir(dir);
     }
-    printf("replay: %d input(s) ran without a crash\n", files);
+    fprintf(stderr, "replay: %d input(s) ran without a crash\n", files); /* stdout may be closed by the target */
     return bad;
 }
