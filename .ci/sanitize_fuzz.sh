@@ -36,6 +36,8 @@ fi
 # halt_on_error: the first report ends the program with an error, so its test fails
 export ASAN_OPTIONS=${ASAN_OPTIONS:-halt_on_error=1:abort_on_error=1:detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
+# leaks: the library and the tests are checked; the tools listed there are not yet
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/tests/sanitize/lsan.supp:print_suppressions=0}
 cmake -S . -B "$SAN_BUILD" -DCMAKE_BUILD_TYPE=Release -DDAOE_CUDA=OFF -DDAOE_SANITIZE=ON >/dev/null
 cmake --build "$SAN_BUILD" -j"$JOBS"
 say "sanitizer build done"
@@ -54,6 +56,7 @@ for t in safetensors cifar config profile; do
     extra=""
     # daoe-sweep leaves a rejected profile's memory to exit() (see fuzz_profile.c)
     [ "$t" = profile ] && extra="-detect_leaks=0"
+    [ -f "tests/fuzz/$t.dict" ] && extra="$extra -dict=tests/fuzz/$t.dict"
     asan=$ASAN_OPTIONS; [ "$t" = profile ] && asan=$ASAN_OPTIONS:detect_leaks=0
     log="$FUZZ_BUILD/fuzz_$t.log"
     rc=0

@@ -233,6 +233,7 @@ static void net_cases(void) {
     free(t);
     free(p);
     free(b);
+    daoe_net_free(&net);
 }
 
 int main(int argc, char **argv) {
