@@ -349,14 +349,18 @@ static void fmt_shape(char *out, size_t n, int ndim, const int64_t *shape) {
 
 const void *daoe_st_get(const daoe_st_file *f, const char *name, const char *dtype, int ndim,
                         const int64_t *shape, char *err, size_t errlen) {
+    /* the name may come from the file (daoe_st_name): printed safely */
+    char nm[72];
+    shown(name, nm);
     st_entry *e = find(f, name);
     if (!e) {
-        daoe_errf(err, errlen, "%s: tensor %s missing", f->path, name);
+        daoe_errf(err, errlen, "%s: tensor %s missing", f->path, nm);
         return NULL;
     }
     if (strcmp(e->dtype, dtype)) {
-        char d[72];
-        daoe_errf(err, errlen, "%s: tensor %s: dtype %s, expected %s", f->path, name, shown(e->dtype, d), dtype);
+        char d[72], want[72];
+        daoe_errf(err, errlen, "%s: tensor %s: dtype %s, expected %s", f->path, nm, shown(e->dtype, d),
+                  shown(dtype, want));
         return NULL;
     }
     int same = e->ndim == ndim;
@@ -365,7 +369,7 @@ const void *daoe_st_get(const daoe_st_file *f, const char *name, const char *dty
         char a[256], b[256];
         fmt_shape(a, sizeof a, e->ndim, e->shape);
         fmt_shape(b, sizeof b, ndim, shape);
-        daoe_errf(err, errlen, "%s: tensor %s: shape %s, expected %s", f->path, name, a, b);
+        daoe_errf(err, errlen, "%s: tensor %s: shape %s, expected %s", f->path, nm, a, b);
         return NULL;
     }
     const uint8_t *p = f->data + e->begin;
