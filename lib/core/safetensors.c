@@ -101,9 +101,7 @@ void daoe_st_close(daoe_st_file *f) {
     free(f);
 }
 
-/* a tensor name from the file, safe to print on one line: at most 64
- * characters, control and non-ASCII bytes as '?' */
-static const char *shown(const char *s, char out[72]) {
+const char *daoe_st_printable(const char *s, char out[DAOE_ST_PRINTABLE]) {
     size_t i = 0;
     for (; s[i] && i < 64; i++) out[i] = (s[i] >= 32 && s[i] < 127) ? s[i] : '?';
     if (s[i]) out[i++] = '.', out[i++] = '.', out[i++] = '.';
@@ -121,8 +119,8 @@ static int json_count(const cJSON *v, uint64_t *out) {
 }
 
 static int check_entry(daoe_st_file *f, cJSON *e, st_entry *t, char *err, size_t errlen) {
-    char nm[72];
-    shown(e->string, nm);
+    char nm[DAOE_ST_PRINTABLE];
+    daoe_st_printable(e->string, nm);
     if (!cJSON_IsObject(e)) {
         daoe_errf(err, errlen, "%s: tensor %s: header entry is not a JSON object", f->path, nm);
         return -1;
@@ -136,8 +134,8 @@ static int check_entry(daoe_st_file *f, cJSON *e, st_entry *t, char *err, size_t
     }
     size_t es = daoe_dtype_size(dt->valuestring);
     if (!es) {
-        char d[72];
-        daoe_errf(err, errlen, "%s: tensor %s: unknown dtype \"%s\"", f->path, nm, shown(dt->valuestring, d));
+        char d[DAOE_ST_PRINTABLE];
+        daoe_errf(err, errlen, "%s: tensor %s: unknown dtype \"%s\"", f->path, nm, daoe_st_printable(dt->valuestring, d));
         return -1;
     }
     if (!cJSON_IsArray(sh)) {
@@ -213,13 +211,13 @@ static int check_layout(daoe_st_file *f, char *err, size_t errlen) {
         return 0;
     }
     st_entry **s = daoe_xmalloc(sizeof *s * (size_t)f->n);
-    char n1[72], n2[72];
+    char n1[DAOE_ST_PRINTABLE], n2[DAOE_ST_PRINTABLE];
     int rc = -1;
     for (int i = 0; i < f->n; i++) s[i] = &f->ent[i];
     qsort(s, (size_t)f->n, sizeof *s, by_name);
     for (int i = 1; i < f->n; i++)
         if (!strcmp(s[i - 1]->name, s[i]->name)) {
-            daoe_errf(err, errlen, "%s: tensor %s appears twice in the header", f->path, shown(s[i]->name, n1));
+            daoe_errf(err, errlen, "%s: tensor %s appears twice in the header", f->path, daoe_st_printable(s[i]->name, n1));
             goto done;
         }
     qsort(s, (size_t)f->n, sizeof *s, by_offset);
@@ -227,13 +225,13 @@ static int check_layout(daoe_st_file *f, char *err, size_t errlen) {
     for (int i = 0; i < f->n; i++) {
         if (s[i]->begin < pos) {
             daoe_errf(err, errlen, "%s: tensors %s [%zu, %zu) and %s [%zu, %zu) overlap", f->path,
-                      shown(s[i - 1]->name, n1), s[i - 1]->begin, s[i - 1]->end, shown(s[i]->name, n2),
+                      daoe_st_printable(s[i - 1]->name, n1), s[i - 1]->begin, s[i - 1]->end, daoe_st_printable(s[i]->name, n2),
                       s[i]->begin, s[i]->end);
             goto done;
         }
         if (s[i]->begin > pos) {
             daoe_errf(err, errlen, "%s: data bytes [%zu, %zu) before tensor %s belong to no tensor", f->path, pos,
-                      s[i]->begin, shown(s[i]->name, n1));
+                      s[i]->begin, daoe_st_printable(s[i]->name, n1));
             goto done;
         }
         pos = s[i]->end;
@@ -350,17 +348,17 @@ static void fmt_shape(char *out, size_t n, int ndim, const int64_t *shape) {
 const void *daoe_st_get(const daoe_st_file *f, const char *name, const char *dtype, int ndim,
                         const int64_t *shape, char *err, size_t errlen) {
     /* the name may come from the file (daoe_st_name): printed safely */
-    char nm[72];
-    shown(name, nm);
+    char nm[DAOE_ST_PRINTABLE];
+    daoe_st_printable(name, nm);
     st_entry *e = find(f, name);
     if (!e) {
         daoe_errf(err, errlen, "%s: tensor %s missing", f->path, nm);
         return NULL;
     }
     if (strcmp(e->dtype, dtype)) {
-        char d[72], want[72];
-        daoe_errf(err, errlen, "%s: tensor %s: dtype %s, expected %s", f->path, nm, shown(e->dtype, d),
-                  shown(dtype, want));
+        char d[DAOE_ST_PRINTABLE], want[DAOE_ST_PRINTABLE];
+        daoe_errf(err, errlen, "%s: tensor %s: dtype %s, expected %s", f->path, nm, daoe_st_printable(e->dtype, d),
+                  daoe_st_printable(dtype, want));
         return NULL;
     }
     int same = e->ndim == ndim;

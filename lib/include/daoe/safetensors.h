@@ -39,4 +39,8 @@ const void *daoe_st_get(const daoe_st_file *f, const char *name, const char *dty
 /* Stored shape of a tensor: 0, or -1 if absent or of more than 4 dimensions. */
 int daoe_st_shape(const daoe_st_file *f, const char *name, int *ndim, int64_t shape[4]);
 size_t daoe_dtype_size(const char *dtype);
+/* A name read from a file, safe to print on one line: at most 64 characters
+ * (then "..."), control and non-ASCII bytes as '?'. Returns out. */
+#define DAOE_ST_PRINTABLE 72
+const char *daoe_st_printable(const char *name, char out[DAOE_ST_PRINTABLE]);
 #endif
