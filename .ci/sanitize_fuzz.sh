@@ -9,11 +9,12 @@
 #      once fixed, so that fuzz_replay_<target> keeps checking it).
 # Installs its packages with apt-get when run as root (else prints the line).
 #   3. with VALGRIND=1: valgrind memcheck on a one-epoch DAO-E run (width 4).
-# Variables: FUZZ_SECONDS, VALGRIND, JOBS (build and test parallelism, default nproc),
+# Variables: FUZZ_SECONDS, FUZZ_TARGETS (default: all four), VALGRIND, JOBS (build and test parallelism, default nproc),
 # SAN_BUILD, FUZZ_BUILD (folders), CIFAR10_DIR (the data tests skip without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 FUZZ_SECONDS=${FUZZ_SECONDS:-50}
+FUZZ_TARGETS=${FUZZ_TARGETS:-safetensors cifar config profile}
 JOBS=${JOBS:-$(nproc 2>/dev/null || echo 2)}
 SAN_BUILD=${SAN_BUILD:-build-san}
 FUZZ_BUILD=${FUZZ_BUILD:-build-fuzz}
@@ -47,11 +48,11 @@ say "ctest -LE slow under ASan + UBSan passed"
 
 # ---- 2. fuzzing
 CC=clang-14 cmake -S . -B "$FUZZ_BUILD" -DCMAKE_BUILD_TYPE=Release -DDAOE_CUDA=OFF -DDAOE_FUZZ=ON >/dev/null
-cmake --build "$FUZZ_BUILD" -j"$JOBS" --target fuzz_safetensors fuzz_cifar fuzz_config fuzz_profile
+cmake --build "$FUZZ_BUILD" -j"$JOBS" --target $(for t in $FUZZ_TARGETS; do echo "fuzz_$t"; done)
 say "fuzz build done"
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1
 fail=0
-for t in safetensors cifar config profile; do
+for t in $FUZZ_TARGETS; do
     work="$FUZZ_BUILD/corpus/$t" crashes="$FUZZ_BUILD/crashes/$t"
     mkdir -p "$work" "$crashes"
     extra=""
