@@ -102,7 +102,7 @@ static char *fmt_value(const cJSON *v, const char *where) {
     if (cJSON_IsString(v)) return daoe_xstrdup(v->valuestring);
     if (cJSON_IsNumber(v)) {
         double d = v->valuedouble;
-        if (d == (double)(long long)d && d > -1e15 && d < 1e15) snprintf(buf, sizeof buf, "%lld", (long long)d);
+        if (d > -1e15 && d < 1e15 && d == (double)(long long)d) snprintf(buf, sizeof buf, "%lld", (long long)d);
         else snprintf(buf, sizeof buf, "%.10g", d);
         return daoe_xstrdup(buf);
     }
@@ -340,14 +340,17 @@ void sweep_expand(sweep_t *S) {
     const cJSON *seeds = cJSON_GetObjectItemCaseSensitive(P, "seeds");
     if (!cJSON_IsArray(seeds) || !cJSON_GetArraySize(seeds)) tool_die("%s: \"seeds\" must be a non-empty list", path);
     for (const cJSON *s = seeds->child; s; s = s->next)
-        if (!cJSON_IsNumber(s) || s->valuedouble < 0) tool_die("%s: seeds are non-negative integers", path);
+        /* integers the trainer takes exactly (below 2^53); tested before any conversion */
+        if (!cJSON_IsNumber(s) || !(s->valuedouble >= 0 && s->valuedouble < 9007199254740992.0) ||
+            s->valuedouble != (double)(unsigned long long)s->valuedouble)
+            tool_die("%s: seeds are integers from 0 to 2^53", path);
     S->backend = jstr(train, "backend", "cpu");
     const cJSON *ep = cJSON_GetObjectItemCaseSensitive(train, "epochs");
     int epochs = cJSON_IsNumber(ep) ? ep->valueint : 100;
     read_tuned(S);
     static setting_t set[MAXSETTINGS];
     int nset = collect_settings(S, set);
-    for (const cJSON *sd = seeds->child; sd; sd = sd->next)
+    for (const cJSON *sd = seeds->child; sd; sd = sd->next) {
         for (int k = 0; k < nset; k++) {
             const cJSON *ol = set[k].optimizers ? set[k].optimizers : optimizers;
             if (!cJSON_IsArray(ol) || !cJSON_GetArraySize(ol))
@@ -358,6 +361,7 @@ void sweep_expand(sweep_t *S) {
                 add_run(S, &set[k], (unsigned long long)sd->valuedouble, op->valuestring, epochs);
             }
         }
+    }
     for (const cJSON *e = S->tuned ? S->tuned_used->child : NULL; e; e = e->next)
         if (cJSON_IsNull(e))
             fprintf(stderr, "daoe-sweep: note: %s has no tuned rate for %s: the trainer's default is used\n",

@@ -9,8 +9,14 @@ import sys
 try:
     import numpy as np
     import torch
-except ImportError:
-    print("python3-torch not installed: skipping")
+except ImportError as e:
+    # a reference left by an earlier run must not be checked against this build
+    try:
+        os.remove(os.path.join(sys.argv[1], "golden_ref.safetensors"))
+    except (OSError, IndexError):
+        pass
+    print(f"SKIPPED: cannot import numpy/torch ({e}) with {sys.executable}; "
+          "install python3-torch and python3-numpy (make -f Makefile.artifact deps)")
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
@@ -39,5 +45,7 @@ for step in range(3):
     opt.step()
 for name, t in model.state_dict().items():
     out[f"final.{name}"] = t.detach().numpy() if t.dtype != torch.int64 else t.numpy()
-save_safetensors(os.path.join(d, "golden_ref.safetensors"), out, {"torch": torch.__version__})
+ref = os.path.join(d, "golden_ref.safetensors")
+save_safetensors(ref + ".part", out, {"torch": torch.__version__})
+os.replace(ref + ".part", ref)   # never a half-written reference under the final name
 print("wrote", os.path.join(d, "golden_ref.safetensors"), "torch", torch.__version__)

@@ -26,8 +26,14 @@ import sys
 try:
     import numpy as np
     import torch
-except ImportError:
-    print("python3-torch or numpy not installed: skipping")
+except ImportError as e:
+    # a reference left by an earlier run must not be checked against this build
+    try:
+        os.remove(sys.argv[1])
+    except (OSError, IndexError):
+        pass
+    print(f"SKIPPED: cannot import numpy/torch ({e}) with {sys.executable}; "
+          "install python3-torch and python3-numpy (make -f Makefile.artifact deps)")
     sys.exit(77)
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
@@ -191,6 +197,7 @@ meta = {"cases": ";".join(names), "steps": STEPS, "n": N, "seed": SEED, "torch":
 for name, args, _ in CASES:
     meta["args." + name] = args
 os.makedirs(os.path.dirname(os.path.abspath(sys.argv[1])), exist_ok=True)
-save_safetensors(sys.argv[1], out, meta)
+save_safetensors(sys.argv[1] + ".part", out, meta)
+os.replace(sys.argv[1] + ".part", sys.argv[1])   # never a half-written reference under the final name
 print(f"wrote {sys.argv[1]}: {len(names)} cases x {STEPS} steps x {N} elements, torch {torch.__version__}, "
       f"Lion elements excluded (c within rounding of 0): {unstable}")

@@ -50,6 +50,26 @@ int daoe_sha256_file(const char *path, char hex[65], char *err, size_t errlen) {
     return 0;
 }
 
+int daoe_cifar_parse(const char *name, const uint8_t *raw, size_t len, int nrec, uint8_t *images,
+                     int32_t *labels, char *err, size_t errlen) {
+    size_t expect = (size_t)nrec * DAOE_REC_BYTES;
+    if (len != expect) {
+        daoe_errf(err, errlen, "%s: %s: %zu bytes, expected %zu (%d records of %d bytes)", name,
+                  len < expect ? "truncated" : "wrong size", len, expect, nrec, DAOE_REC_BYTES);
+        return -1;
+    }
+    for (int r = 0; r < nrec; r++) {
+        const uint8_t *rec = raw + (size_t)r * DAOE_REC_BYTES;
+        if (rec[0] > 9) {
+            daoe_errf(err, errlen, "%s: record %d: label %d out of range 0-9 (corrupt file?)", name, r, rec[0]);
+            return -1;
+        }
+        labels[r] = rec[0];
+        memcpy(images + (size_t)r * DAOE_IMG_BYTES, rec + 1, DAOE_IMG_BYTES);
+    }
+    return 0;
+}
+
 static int read_batch(const char *dir, int fi, int verify, uint8_t *images, int32_t *labels,
                       char *err, size_t errlen) {
     char path[4096];
@@ -59,51 +79,32 @@ static int read_batch(const char *dir, int fi, int verify, uint8_t *images, int3
         daoe_errf(err, errlen, "%s: missing (%s)", path, strerror(errno));
         return -1;
     }
-    long expect = (long)DAOE_REC_BYTES * DAOE_FILE_RECORDS;
-    if (st.st_size != expect) {
-        if (st.st_size < expect)
-            daoe_errf(err, errlen, "%s: truncated: %lld bytes, expected %ld (%d records of %d bytes)",
-                      path, (long long)st.st_size, expect, DAOE_FILE_RECORDS, DAOE_REC_BYTES);
-        else
-            daoe_errf(err, errlen, "%s: wrong size: %lld bytes, expected %ld (%d records of %d bytes)",
-                      path, (long long)st.st_size, expect, DAOE_FILE_RECORDS, DAOE_REC_BYTES);
+    /* the size is checked before reading so that a wrong file costs no 30 MB read */
+    size_t expect = (size_t)DAOE_REC_BYTES * DAOE_FILE_RECORDS;
+    if (S_ISREG(st.st_mode) && (size_t)st.st_size != expect) {
+        daoe_errf(err, errlen, "%s: %s: %lld bytes, expected %zu (%d records of %d bytes)", path,
+                  (size_t)st.st_size < expect ? "truncated" : "wrong size", (long long)st.st_size, expect,
+                  DAOE_FILE_RECORDS, DAOE_REC_BYTES);
         return -1;
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        daoe_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    uint8_t *raw = daoe_xmalloc((size_t)expect);
-    size_t got = fread(raw, 1, (size_t)expect, f);
-    fclose(f);
-    if (got != (size_t)expect) {
-        daoe_errf(err, errlen, "%s: truncated: read %zu of %ld bytes", path, got, expect);
-        free(raw);
-        return -1;
-    }
-    for (int r = 0; r < DAOE_FILE_RECORDS; r++) {
-        const uint8_t *rec = raw + (size_t)r * DAOE_REC_BYTES;
-        if (rec[0] > 9) {
-            daoe_errf(err, errlen, "%s: record %d: label %d out of range 0-9 (corrupt file?)", path, r,
-                      rec[0]);
-            free(raw);
-            return -1;
-        }
-        labels[r] = rec[0];
-        memcpy(images + (size_t)r * DAOE_IMG_BYTES, rec + 1, DAOE_IMG_BYTES);
-    }
-    free(raw);
-    if (verify) {
+    size_t len;
+    uint8_t *raw = daoe_read_file(path, &len, err, errlen);
+    if (!raw) return -1;
+    int rc = daoe_cifar_parse(path, raw, len, DAOE_FILE_RECORDS, images, labels, err, errlen);
+    if (rc == 0 && verify) {
+        /* the bytes just loaded, not the file read again */
+        unsigned char md[32];
         char hex[65];
-        if (daoe_sha256_file(path, hex, err, errlen) != 0) return -1;
+        EVP_Digest(raw, len, md, NULL, EVP_sha256(), NULL);
+        for (int i = 0; i < 32; i++) sprintf(hex + 2 * i, "%02x", md[i]);
         if (strcmp(hex, daoe_cifar_sha256[fi]) != 0) {
             daoe_errf(err, errlen, "%s: sha256 %s differs from the official %s", path, hex,
                       daoe_cifar_sha256[fi]);
-            return -1;
+            rc = -1;
         }
     }
-    return 0;
+    free(raw);
+    return rc;
 }
 
 int daoe_cifar_load(const char *dir, int verify, daoe_cifar *out, char *err, size_t errlen) {

@@ -345,8 +345,9 @@ int daoe_net_load(const daoe_net *net, const char *path, float *params, float *b
         int known = 0;
         for (int j = 0; j < net->ntensors && !known; j++) known = !strcmp(net->tensors[j].name, nm);
         if (!known) {
+            char shown[DAOE_ST_PRINTABLE];
             daoe_errf(err, errlen, "%s: unexpected tensor %s (not a width-%d ResNet-18 checkpoint?)", path,
-                      nm, net->width);
+                      daoe_st_printable(nm, shown), net->width);
             goto done;
         }
     }

@@ -87,17 +87,28 @@ void *daoe_read_file(const char *path, size_t *len, char *err, size_t errlen) {
         daoe_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
         return NULL;
     }
-    if (fseek(f, 0, SEEK_END) != 0) goto fail;
-    long sz = ftell(f);
-    if (sz < 0 || fseek(f, 0, SEEK_SET) != 0) goto fail;
-    char *buf = daoe_xmalloc((size_t)sz + 1);
-    if (sz && fread(buf, 1, (size_t)sz, f) != (size_t)sz) {
+    /* the size of what was opened, and only a regular file has one (a
+     * directory or a pipe would give a meaningless or unbounded size) */
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0) goto fail;
+    if (!S_ISREG(st.st_mode)) {
+        daoe_errf(err, errlen, "%s: not a regular file", path);
+        fclose(f);
+        return NULL;
+    }
+    size_t sz = (size_t)st.st_size;
+    char *buf = daoe_xmalloc(sz + 1);
+    size_t got = sz ? fread(buf, 1, sz, f) : 0;
+    if (got != sz) {
+        if (!ferror(f)) daoe_errf(err, errlen, "%s: read %zu of %zu bytes (file shrank while read)", path, got, sz);
+        else daoe_errf(err, errlen, "%s: read failed: %s", path, strerror(errno));
         free(buf);
-        goto fail;
+        fclose(f);
+        return NULL;
     }
     buf[sz] = 0;
     fclose(f);
-    if (len) *len = (size_t)sz;
+    if (len) *len = sz;
     return buf;
 fail:
     daoe_errf(err, errlen, "%s: read failed: %s", path, strerror(errno));

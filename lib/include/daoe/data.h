@@ -33,6 +33,10 @@ extern const char *const daoe_cifar_sha256[6];
  * naming the file and the problem. */
 int daoe_cifar_load(const char *dir, int verify, daoe_cifar *out, char *err, size_t errlen);
 void daoe_cifar_free(daoe_cifar *d);
+/* One batch file's bytes (nrec records) into images [nrec][3072] and labels
+ * [nrec]: checks the length and every label; 0, or -1 with err naming name. */
+int daoe_cifar_parse(const char *name, const uint8_t *raw, size_t len, int nrec, uint8_t *images,
+                     int32_t *labels, char *err, size_t errlen);
 /* sha256 of a file as 64 hex chars; returns 0 or -1 (err set). */
 int daoe_sha256_file(const char *path, char hex[65], char *err, size_t errlen);
 #endif
