@@ -127,10 +127,10 @@ static void bench(daoe_precision prec, const char *optimizer, int width, int B, 
     int reps = 50;
     be->sync(be);
     double o0 = daoe_now();
-    for (int i = 0; i < reps; i++) be->opt_step(be, &ss->opt);
+    for (int i = 0; i < reps; i++) be->opt_step(be, &ss->opt, DAOE_PASS_UPDATE);
     be->sync(be);
     double t_o1 = daoe_now();
-    for (int i = 0; i < reps; i++) be->ctrl_step(be, &ss->opt);
+    for (int i = 0; i < reps; i++) be->ctrl_step(be, &ss->opt, DAOE_CTRL_STEP);
     be->sync(be);
     double ot = (t_o1 - o0) / reps, ct = (daoe_now() - t_o1) / reps, gbs = opt_bytes(&ss->opt) / ot / 1e9;
     printf("%-5s %-8s width %-3d batch %-4d %9.0f img/s %8.3f ms/step %7.1f TFLOP/s | opt pass %7.1f us %7.0f GB/s (%3.0f%% of copy), controller %5.1f us\n",
@@ -169,13 +169,13 @@ static void opt_sweep(double bw) {
         daoe_step_consts sc;
         daoe_step_consts_fill(&cfg, 5, 0, 100000, 0, &sc);
         be->to_device(be, o.consts, &sc, sizeof sc);
-        for (int i = 0; i < 3; i++) { be->opt_step(be, &o); be->ctrl_step(be, &o); }
+        for (int i = 0; i < 3; i++) { be->opt_step(be, &o, DAOE_PASS_UPDATE); be->ctrl_step(be, &o, DAOE_CTRL_STEP); }
         be->sync(be);
         double t0 = daoe_now();
-        for (int i = 0; i < 20; i++) be->opt_step(be, &o);
+        for (int i = 0; i < 20; i++) be->opt_step(be, &o, DAOE_PASS_UPDATE);
         be->sync(be);
         double t1 = daoe_now();
-        for (int i = 0; i < 20; i++) be->ctrl_step(be, &o);
+        for (int i = 0; i < 20; i++) be->ctrl_step(be, &o, DAOE_CTRL_STEP);
         be->sync(be);
         double t2 = daoe_now();
         double ko = (t1 - t0) / 20, kc = (t2 - t1) / 20, gb = opt_bytes(&o) / ko / 1e9;

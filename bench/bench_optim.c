@@ -204,8 +204,8 @@ int main(int argc, char **argv) {
             set_consts(be, &cfg[c], &o[c], r + warm + 1);
             be->sync(be);
             double t0 = daoe_now();
-            be->opt_step(be, &o[c]);
-            be->ctrl_step(be, &o[c]);
+            be->opt_step(be, &o[c], DAOE_PASS_UPDATE);
+            be->ctrl_step(be, &o[c], DAOE_CTRL_STEP);
             be->sync(be);
             if (r >= 0) t[c][r] = daoe_now() - t0;
         }

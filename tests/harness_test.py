@@ -375,7 +375,7 @@ def mtime(p):
 def test_sweep(bindir, work, src, data):
     sweep, stats = os.path.join(bindir, "daoe-sweep"), os.path.join(bindir, "daoe-stats")
     # the committed profiles expand as documented (no data needed for a dry run)
-    expect = {"paper": 25, "quick": 15, "smoke": 10, "ablation": 51, "tune": 15}
+    expect = {"paper": 25, "quick": 15, "smoke": 10, "ablation": 54, "tune": 15}
     for name, n in expect.items():
         rc, rows, txt = dry(sweep, os.path.join(src, "bench", "profiles", name + ".json"), "--results",
                             os.path.join(work, "none"))
@@ -386,6 +386,7 @@ def test_sweep(bindir, work, src, data):
        in rows["daoe-no-grad_var-s2"][1], "ablation: feature removal expands to --features")
     ok("--members sgd,adam,rmsprop" in rows.get("daoe-k3-no-lion-s0", ("", ""))[1], "ablation: K = 3")
     ok("--controller-hidden 8" in rows.get("daoe-hidden8-s0", ("", ""))[1], "ablation: hidden layer")
+    ok("--ctrl-pass two" in rows.get("daoe-two-pass-s0", ("", ""))[1], "ablation: two-pass controller")
     rc, rows, txt = dry(sweep, os.path.join(src, "bench", "profiles", "tune.json"), "--base", "smoke", "--results",
                         os.path.join(work, "none"))
     ok("sgd-lr0.3-s100" in rows and "--width 16" in rows["sgd-lr0.3-s100"][1] and

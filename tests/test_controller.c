@@ -2,7 +2,8 @@
  * reductions and batch statistics, without a network:
  *   (a) the meta-gradient it accumulates equals central finite differences of
  *       the surrogate L(theta) = sum_i softmax(z(theta; f)/tau)_i h_i, for the
- *       linear controller and for the hidden layer (every W1, b1, V, b entry);
+ *       linear controller and for the hidden layer (every W1, b1, V, b entry),
+ *       one pass (f one step behind) and two passes (f of the step it judges);
  *   (b) --meta-every k takes one step along the MEAN of the k meta-gradients;
  *   (c) a hypergradient that is Inf or NaN leaves the controller untouched;
  *   (d) loss_delta is defined (0) at step 1 and counted by the running statistics;
@@ -71,13 +72,22 @@ static void randomise(const daoe_ctrl_cfg *c, daoe_ctrl_state *s, uint64_t seed)
     for (int i = 0; i < DAOE_K; i++) s->alpha[i] = s->soft_cur[i];
 }
 
-static void run(const daoe_ctrl_cfg *c, daoe_ctrl_state *s, int steps, daoe_trace *rows) {
+/* steps t = s->t + 1 .. : one pass, or (c->two_pass) the halves around an update pass */
+static void step(const daoe_ctrl_cfg *c, daoe_ctrl_state *s, daoe_trace *rows) {
     double red[DAOE_NRED];
     float st[DAOE_NSTAT];
-    for (int t = 1; t <= steps; t++) {
-        synth(t, red, st);
+    int t = s->t + 1;
+    synth(t, red, st);
+    if (c->two_pass) {
+        daoe_ctrl_pre(c, s, red, st, 0, &rows[t - 1]);
+        daoe_ctrl_post(c, s, red, &rows[t - 1]);
+    } else {
         daoe_ctrl_update(c, s, red, st, 0, &rows[t - 1]);
     }
+}
+
+static void run(const daoe_ctrl_cfg *c, daoe_ctrl_state *s, int steps, daoe_trace *rows) {
+    for (int k = 0; k < steps; k++) step(c, s, rows);
 }
 
 /* the surrogate of (a) at the weights in s, with features f and signal h */
@@ -112,20 +122,19 @@ static double *weight(daoe_ctrl_state *s, int hidden, int k, double **acc) {
 
 /* (a): accumulate (meta_every large, so the weights stay put) and compare the
  * increment of step t with finite differences of the surrogate */
-static void test_fd(int hidden) {
+static void test_fd(int hidden, int two_pass) {
     daoe_ctrl_cfg c = make_cfg(hidden, 1000000, 0.0f);
+    c.two_pass = two_pass;
     daoe_ctrl_state s, before;
     daoe_trace rows[NSTEP];
     daoe_ctrl_init(&c, &s);
     randomise(&c, &s, 11 + hidden);
     run(&c, &s, NSTEP - 1, rows);
     before = s;
-    double red[DAOE_NRED];
-    float st[DAOE_NSTAT];
-    synth(NSTEP, red, st);
-    daoe_ctrl_update(&c, &s, red, st, 0, &rows[NSTEP - 1]);
-    /* the alpha judged at step NSTEP was produced from the features of step NSTEP-2 */
-    const float *f = rows[NSTEP - 3].fstd, *h = rows[NSTEP - 1].h;
+    step(&c, &s, rows);
+    /* the alpha judged at step NSTEP was produced from the features of step NSTEP-2
+     * (one pass: one step behind) or NSTEP-1 (two passes: no lag) */
+    const float *f = rows[NSTEP - (two_pass ? 2 : 3)].fstd, *h = rows[NSTEP - 1].h;
     double worst = 0.0;
     int n = 0;
     double *acc, *acc0;
@@ -142,8 +151,8 @@ static void test_fd(int hidden) {
         CHECK(e <= 1e-5, "%s: weight %d: accumulated %.9g, finite difference %.9g", hidden ? "hidden" : "linear", k,
               got, fd);
     }
-    printf("  (a) %s controller (H = %d): %d weights, meta-gradient vs finite differences: worst rel err %.2e (tol 1e-5)\n",
-           hidden ? "hidden-layer" : "linear", hidden, n, worst);
+    printf("  (a) %s controller (H = %d, %s): %d weights, meta-gradient vs finite differences: worst rel err %.2e (tol 1e-5)\n",
+           hidden ? "hidden-layer" : "linear", hidden, two_pass ? "two passes" : "one pass", n, worst);
     CHECK(n > 0, "no weight compared");
 }
 
@@ -243,8 +252,10 @@ static void test_ema(void) {
 
 int main(void) {
     printf("controller update rule on synthetic inputs\n");
-    test_fd(0);
-    test_fd(5);
+    test_fd(0, 0);
+    test_fd(5, 0);
+    test_fd(0, 1);
+    test_fd(5, 1);
     test_meta_every(0);
     test_meta_every(3);
     test_nonfinite(INFINITY);

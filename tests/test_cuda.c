@@ -379,7 +379,7 @@ static void run_opt(const op_case *c, double tol, uint64_t seed) {
         daoe_step_consts sc;
         daoe_step_consts_fill(&cfg, 1, 0, 100, 0, &sc);
         gpu->to_device(gpu, og.consts, &sc, sizeof sc);
-        GPU_OP(what, 0, bytes, (gpu->opt_step(gpu, &og), gpu->ctrl_step(gpu, &og)));
+        GPU_OP(what, 0, bytes, (gpu->opt_step(gpu, &og, DAOE_PASS_UPDATE), gpu->ctrl_step(gpu, &og, DAOE_CTRL_STEP)));
     }
     double worst_p = 0, worst_red = 0, worst_alpha = 0;
     for (int t = 1; t <= steps && !perf_iters; t++) {
@@ -393,10 +393,10 @@ static void run_opt(const op_case *c, double tol, uint64_t seed) {
         float st[DAOE_NSTAT] = {2.3f - 0.1f * t, 10, 0.9f, 0.01f * t, 1.0f, 128};
         memcpy(oc.stats, st, sizeof st);
         gpu->to_device(gpu, og.stats, st, sizeof st);
-        cpu->opt_step(cpu, &oc);
-        cpu->ctrl_step(cpu, &oc);
-        gpu->opt_step(gpu, &og);
-        gpu->ctrl_step(gpu, &og);
+        cpu->opt_step(cpu, &oc, DAOE_PASS_UPDATE);
+        cpu->ctrl_step(cpu, &oc, DAOE_CTRL_STEP);
+        gpu->opt_step(gpu, &og, DAOE_PASS_UPDATE);
+        gpu->ctrl_step(gpu, &og, DAOE_CTRL_STEP);
         worst_p = fmax(worst_p, dev_cmp(gp, cp, n));
         double rg[DAOE_NRED];
         gpu->to_host(gpu, rg, og.red, sizeof rg);

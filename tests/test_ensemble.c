@@ -99,9 +99,17 @@ static void run_step(run *r) {
     be->xent(be, r->B, 10, net->logits, net->y, net->dlogits, opt->stats);
     daoe_net_backward(net, r->B);
     if (r->hook) r->hook(r, t, 0, r->hctx);
-    be->opt_step(be, opt);
-    if (r->hook) r->hook(r, t, 1, r->hctx);
-    be->ctrl_step(be, opt);
+    if (opt->ctrl.two_pass) { /* as daoe_step_run: hook 1 before the controller moves */
+        be->opt_step(be, opt, DAOE_PASS_REDUCE);
+        if (r->hook) r->hook(r, t, 1, r->hctx);
+        be->ctrl_step(be, opt, DAOE_CTRL_PRE);
+        be->opt_step(be, opt, DAOE_PASS_UPDATE);
+        be->ctrl_step(be, opt, DAOE_CTRL_POST);
+    } else {
+        be->opt_step(be, opt, DAOE_PASS_UPDATE);
+        if (r->hook) r->hook(r, t, 1, r->hctx);
+        be->ctrl_step(be, opt, DAOE_CTRL_STEP);
+    }
     be->refresh_weights(be);
     net->num_batches_tracked++;
     be->to_host(be, &r->rows[t - 1], &opt->trace[(t - 1) % opt->trace_cap], sizeof(daoe_trace));
@@ -179,6 +187,7 @@ static void test_equivalence(void) {
         {"--optimizer adam", "--optimizer daoe --members adam --hypergrad raw --meta-lr 1000 --tau 0.5"},
         {"--optimizer rmsprop",
          "--optimizer daoe --members rmsprop --controller-hidden 4 --meta-every 2 --alpha-ema 0.5 --meta-lr 1000"},
+        {"--optimizer lion", "--optimizer daoe --members lion --ctrl-pass two --meta-lr 1000"},
     };
     for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) check_equal(pairs[i][0], pairs[i][1]);
     /* the comparison can fail: one-hot on Adam is not SGD */
@@ -659,6 +668,8 @@ int main(void) {
     test_hypergrad(0, 3, "");
     /* alpha from a hidden-layer controller (its own back-propagation: test_controller) */
     test_hypergrad(0, 3, "--controller-hidden 4");
+    /* the two-pass controller: the same signal, no lag in the step that uses it */
+    test_hypergrad(0, 3, "--ctrl-pass two");
     be->free(be, images);
     be->free(be, labels);
     be->destroy(be);

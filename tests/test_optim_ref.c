@@ -76,8 +76,8 @@ static void run_case(daoe_backend *be, const daoe_st_file *f, const char *name, 
         daoe_step_consts sc;
         daoe_step_consts_fill(&cfg, t, 0, steps, 0, &sc);
         be->to_device(be, opt.consts, &sc, sizeof sc);
-        be->opt_step(be, &opt);
-        be->ctrl_step(be, &opt);
+        be->opt_step(be, &opt, DAOE_PASS_UPDATE);
+        be->ctrl_step(be, &opt, DAOE_CTRL_STEP);
         be->to_host(be, ph, p, n * sizeof(float));
         const double *r = ref + (size_t)(t - 1) * n;
         double num = 0.0, den = 0.0, rel = 0.0;

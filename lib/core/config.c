@@ -97,6 +97,7 @@ static const choice PRECISIONS[] = {{"fp32", DAOE_FP32}, {"tf32", DAOE_TF32}, {"
 static const choice SCHEDULES[] = {{"cosine", DAOE_SCHED_COSINE}, {"constant", DAOE_SCHED_CONSTANT}, {NULL, 0}};
 static const choice CONTROLLERS[] = {{"fixed", DAOE_CTRL_FIXED}, {"hypergrad", DAOE_CTRL_HYPERGRAD}, {NULL, 0}};
 static const choice HYPERGRADS[] = {{"cos", 0}, {"raw", 1}, {NULL, 0}};
+static const choice CTRL_PASSES[] = {{"one", 0}, {"two", 1}, {NULL, 0}};
 static const choice WDMODES[] = {{"coupled", 0}, {"decoupled", 1}, {NULL, 0}};
 
 enum {
@@ -157,6 +158,8 @@ static const optdef OPTS[] = {
      "one meta step every K steps, along the mean of their K meta-gradients"},
     {"alpha-ema", T_DBL, OFF(alpha_ema), 0, 0, 0.999999, NULL, "alpha_ema", "X",
      "EMA on alpha: alpha = X alpha + (1-X) softmax (0: off); the meta-gradient includes the (1-X) factor"},
+    {"ctrl-pass", T_CHOICE, OFF(ctrl_two_pass), 0, 0, 0, CTRL_PASSES, "ctrl_pass", NULL,
+     "one: one fused pass, the controller one step behind; two: reductions, then the update with this step's alpha"},
     {"controller-hidden", T_INT, OFF(ctrl_hidden), 0, 0, DAOE_CTRL_MAXH, NULL, "controller_hidden", "H",
      "hidden tanh layer of H units: z = W2 tanh(W1 f + b1) + b2 (0: linear, z = W f + b)"},
     {"alpha-init", T_ALPHA_INIT, 0, 0, 0, 0, NULL, NULL, "LIST", "starting alpha per member (fixed: permanent)"},

@@ -54,6 +54,7 @@ void daoe_opt_setup(daoe_opt *o, daoe_backend *be, const daoe_config *cfg, float
     cc->meta_step = total_steps > 0 ? (float)(cfg->meta_lr / total_steps) : 0.0f;
     cc->alpha_ema = (float)cfg->alpha_ema;
     cc->hidden = cfg->controller == DAOE_CTRL_HYPERGRAD ? cfg->ctrl_hidden : 0;
+    cc->two_pass = cfg->controller == DAOE_CTRL_HYPERGRAD && cfg->ctrl_two_pass;
     memcpy(cc->alpha0, cfg->alpha_init, sizeof cc->alpha0);
     /* hypergrad from a non-uniform start: b = log(alpha0)*tau reproduces it */
     daoe_ctrl_state st;

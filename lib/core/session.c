@@ -14,8 +14,16 @@ void daoe_step_run(void *ctx) {
     daoe_net_forward(s->net, s->batch, 1);
     be->xent(be, s->batch, 10, s->net->logits, s->net->y, s->net->dlogits, s->opt->stats);
     daoe_net_backward(s->net, s->batch);
-    be->opt_step(be, s->opt);
-    be->ctrl_step(be, s->opt);
+    if (s->opt->ctrl.two_pass) {
+        /* reductions, alpha of this step from them and this batch, then the update */
+        be->opt_step(be, s->opt, DAOE_PASS_REDUCE);
+        be->ctrl_step(be, s->opt, DAOE_CTRL_PRE);
+        be->opt_step(be, s->opt, DAOE_PASS_UPDATE);
+        be->ctrl_step(be, s->opt, DAOE_CTRL_POST);
+    } else {
+        be->opt_step(be, s->opt, DAOE_PASS_UPDATE);
+        be->ctrl_step(be, s->opt, DAOE_CTRL_STEP);
+    }
     be->refresh_weights(be);
 }
 

@@ -196,7 +196,7 @@ static void machine_json(cJSON *o, daoe_backend *be) {
     cJSON_AddStringToObject(m, "device", be->desc);
 }
 
-static char *extra_json(daoe_backend *be, const daoe_net *net, int spe, long T) {
+static char *extra_json(const daoe_config *cfg, daoe_backend *be, const daoe_net *net, int spe, long T) {
     cJSON *o = cJSON_CreateObject();
     cJSON *v = cJSON_AddObjectToObject(o, "versions");
     cJSON_AddStringToObject(v, "daoe", DAOE_VERSION);
@@ -212,7 +212,9 @@ static char *extra_json(daoe_backend *be, const daoe_net *net, int spe, long T) 
     cJSON_AddNumberToObject(o, "parameters", (double)net->nparams_real);
     cJSON_AddNumberToObject(o, "steps_per_epoch", spe);
     cJSON_AddNumberToObject(o, "total_steps", (double)T);
-    cJSON_AddStringToObject(o, "controller_timing", "one pass, controller one step behind (SPEC 3.3)");
+    cJSON_AddStringToObject(o, "controller_timing", cfg->ctrl_two_pass && cfg->controller == DAOE_CTRL_HYPERGRAD
+                                                        ? "two passes: reductions, then the update with this step's alpha"
+                                                        : "one pass, controller one step behind (SPEC 3.3)");
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -228,7 +230,7 @@ static char *fingerprint(const daoe_config *cfg) {
 }
 
 static int write_config_json(trainer *tr) {
-    char *extra = extra_json(tr->s->be, &tr->s->net, tr->spe, tr->T);
+    char *extra = extra_json(&tr->s->cfg, tr->s->be, &tr->s->net, tr->spe, tr->T);
     char *cj = daoe_config_json(tr->cfg, extra);
     free(extra);
     int rc = write_text(tr->cfg->out, "config.json", cj, tr->err, sizeof tr->err);

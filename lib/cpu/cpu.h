@@ -68,6 +68,6 @@ void cpu_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, co
 void cpu_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y, float *dlogits, float *stats);
 
 /* opt.c */
-void cpu_opt_step(daoe_backend *be, daoe_opt *opt);
-void cpu_ctrl_step(daoe_backend *be, daoe_opt *opt);
+void cpu_opt_step(daoe_backend *be, daoe_opt *opt, int pass);
+void cpu_ctrl_step(daoe_backend *be, daoe_opt *opt, int phase);
 #endif

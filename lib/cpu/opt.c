@@ -22,6 +22,7 @@
     const daoe_step_consts scl = *sc;                                                                           \
     const daoe_opt_cfg cl = *cfg;                                                                               \
     const float al[DAOE_K] = {alpha[0], alpha[1], alpha[2], alpha[3]};                                          \
+    (void)al; /* the reduction pass applies no alpha */                                                     \
     float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0, s9 = 0;                      \
     _Pragma("omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7, s8, s9)") for (size_t j = lo; j < hi; j++) { \
         daoe_contrib r = CALL;                                                                                  \
@@ -59,6 +60,12 @@ static void opt_generic(const daoe_opt_cfg *cfg, const daoe_step_consts *sc, con
                                      &scl, al, &bl, j))
 }
 
+/* the reduction pass of the two-pass controller: nothing stored */
+static void opt_reduce(const daoe_opt_cfg *cfg, const daoe_step_consts *sc, const float *alpha,
+                       const daoe_opt_bufs *b, size_t lo, size_t hi, float *a) {
+    OPT_CHUNK_BODY(daoe_reduce_elem(&cl, &scl, &bl, j))
+}
+
 static opt_block_fn pick_opt(const daoe_opt_cfg *c) {
     static const struct { unsigned m; int sd, ema; opt_block_fn f; } tab[] = {
         {0xFu, 1, 1, opt_all_hyper}, {0xFu, 1, 0, opt_all_hyper_noema}, {0xFu, 0, 1, opt_all_fixed},
@@ -73,7 +80,7 @@ static opt_block_fn pick_opt(const daoe_opt_cfg *c) {
     return opt_generic;
 }
 
-void cpu_opt_step(daoe_backend *be, daoe_opt *o) {
+void cpu_opt_step(daoe_backend *be, daoe_opt *o, int pass) {
     (void)be;
     const size_t n = o->n, nblk = (n + OPT_BLOCK - 1) / OPT_BLOCK;
     double *part = daoe_xcalloc(nblk * DAOE_NRED, sizeof(double));
@@ -82,7 +89,9 @@ void cpu_opt_step(daoe_backend *be, daoe_opt *o) {
     float alpha[DAOE_K];
     memcpy(alpha, o->state->alpha, sizeof alpha);
     const daoe_opt_bufs b = o->bufs;
-    opt_block_fn f = getenv("DAOE_OPT_GENERIC") ? opt_generic : pick_opt(&cfg);
+    opt_block_fn f = pass == DAOE_PASS_REDUCE     ? opt_reduce
+                     : getenv("DAOE_OPT_GENERIC") ? opt_generic
+                                                  : pick_opt(&cfg);
 #pragma omp parallel for schedule(static)
     for (size_t blk = 0; blk < nblk; blk++) {
         double acc[DAOE_NRED] = {0};
@@ -102,8 +111,12 @@ void cpu_opt_step(daoe_backend *be, daoe_opt *o) {
     free(part);
 }
 
-void cpu_ctrl_step(daoe_backend *be, daoe_opt *o) {
+void cpu_ctrl_step(daoe_backend *be, daoe_opt *o, int phase) {
     (void)be;
-    int slot = o->state->t % o->trace_cap;
-    daoe_ctrl_update(&o->ctrl, o->state, o->red, o->stats, o->consts->epoch, &o->trace[slot]);
+    daoe_ctrl_state *s = o->state;
+    /* the row of the step that begins (STEP, PRE) or ends (POST) */
+    daoe_trace *tr = &o->trace[(phase == DAOE_CTRL_POST ? s->t - 1 : s->t) % o->trace_cap];
+    if (phase == DAOE_CTRL_PRE) daoe_ctrl_pre(&o->ctrl, s, o->red, o->stats, o->consts->epoch, tr);
+    else if (phase == DAOE_CTRL_POST) daoe_ctrl_post(&o->ctrl, s, o->red, tr);
+    else daoe_ctrl_update(&o->ctrl, s, o->red, o->stats, o->consts->epoch, tr);
 }

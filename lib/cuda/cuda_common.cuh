@@ -169,8 +169,8 @@ void cuda_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, c
 void cuda_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y, float *dlogits, float *stats);
 
 /* opt.cu */
-void cuda_opt_step(daoe_backend *be, daoe_opt *opt);
-void cuda_ctrl_step(daoe_backend *be, daoe_opt *opt);
+void cuda_opt_step(daoe_backend *be, daoe_opt *opt, int pass);
+void cuda_ctrl_step(daoe_backend *be, daoe_opt *opt, int phase);
 
 /* graph.cu */
 void cuda_run_step(daoe_backend *be, int key, void (*fn)(void *ctx), void *ctx);

@@ -121,9 +121,11 @@ struct daoe_backend {
 
     /* ---- optimizer: one fused pass (daoe_fused_elem on every element, reductions
      * into opt->red), then the controller (daoe_ctrl_update, trace row into
-     * opt->trace[(t-1) % trace_cap]). Both read their inputs from backend memory. */
-    void (*opt_step)(daoe_backend *be, daoe_opt *opt);
-    void (*ctrl_step)(daoe_backend *be, daoe_opt *opt);
+     * opt->trace[(t-1) % trace_cap]). Both read their inputs from backend memory.
+     * Two-pass controller: opt_step(REDUCE) (daoe_reduce_elem: reductions only),
+     * ctrl_step(PRE), opt_step(UPDATE), ctrl_step(POST) (daoe_ctrl_pre/_post). */
+    void (*opt_step)(daoe_backend *be, daoe_opt *opt, int pass);  /* DAOE_PASS_UPDATE or _REDUCE */
+    void (*ctrl_step)(daoe_backend *be, daoe_opt *opt, int phase); /* DAOE_CTRL_STEP, _PRE or _POST */
 
     /* ---- a training step body: the CPU calls fn(ctx); the GPU may capture it
      * as a graph on first use (per key) and replay it after. fn must only

@@ -70,6 +70,7 @@ typedef struct {
     int hyper_raw;
     double meta_lr, tau, alpha_ema;
     int ctrl_hidden;  /* hidden units of the controller, 0: linear */
+    int ctrl_two_pass; /* --ctrl-pass two */
     int meta_every;
     float alpha_init[DAOE_K];
     int alpha_init_set;

@@ -87,6 +87,15 @@ typedef struct {
  * store between two loads would serialise them (on the GPU this made the
  * K-member pass 10x slower than its bytes). The member rules work on local
  * copies of their state. */
+/* The feature extractor's EMAs of the raw gradient (0.9 / 0.999, SPEC 3.2):
+ * updates fm, fv and returns this element's vhat - mhat^2 (grad_var). */
+DAOE_HD static DAOE_INLINE float daoe_grad_ema(float g, const daoe_step_consts *sc, float *fm, float *fv) {
+    *fm = *fm + 0.1f * (g - *fm);
+    *fv = 0.999f * *fv + 0.001f * (g * g);
+    float mh = *fm / sc->fe_bc1;
+    return *fv / sc->fe_bc2 - mh * mh;
+}
+
 /* one element's contributions to the reductions (returned by value: it stays in registers) */
 typedef struct {
     float gg, gv, dot[DAOE_K], dn[DAOE_K];
@@ -120,13 +129,7 @@ DAOE_HD static DAOE_INLINE daoe_contrib daoe_fused_elem_k(const daoe_opt_cfg *cf
             if (m & (1u << i)) dprev[i] = daoe_bf16_to_f32(b->d[i][j]);
     /* compute; the contributions are selects, not conditional stores, so the
      * CPU loop vectorises */
-    float gv = 0.0f;
-    if (grad_ema) {
-        fm = fm + 0.1f * (g - fm);
-        fv = 0.999f * fv + 0.001f * (g * g);
-        float mh = fm / sc->fe_bc1;
-        gv = fv / sc->fe_bc2 - mh * mh;
-    }
+    float gv = grad_ema ? daoe_grad_ema(g, sc, &fm, &fv) : 0.0f;
     if (m & (1u << DAOE_SGD)) d[DAOE_SGD] = daoe_sgd_delta(&cfg->sgd, sc->lr[DAOE_SGD], sc->t == 1, sgd_buf, g, p, &sbuf);
     if (m & (1u << DAOE_ADAM))
         d[DAOE_ADAM] = daoe_adam_delta(&cfg->adam, sc->lr[DAOE_ADAM], sc->adam_bc1, sc->adam_bc2s, g, p, &am, &av);
@@ -167,6 +170,16 @@ DAOE_HD static DAOE_INLINE daoe_contrib daoe_fused_elem_k(const daoe_opt_cfg *cf
     return r;
 }
 
+/* a contribution as the DAOE_NRED floats of the reductions */
+DAOE_HD static inline void daoe_contrib_put(const daoe_contrib *r, float *c) {
+    c[DAOE_RED_GG] = r->gg;
+    c[DAOE_RED_GV] = r->gv;
+    for (int i = 0; i < DAOE_K; i++) {
+        c[DAOE_RED_DOT + i] = r->dot[i];
+        c[DAOE_RED_DN + i] = r->dn[i];
+    }
+}
+
 /* The same with the member set and flags taken from cfg. The explicit form
  * above lets a caller pass constants (the CPU loop's specialisations). */
 DAOE_HD static inline void daoe_fused_elem(const daoe_opt_cfg *cfg, const daoe_step_consts *sc,
@@ -174,12 +187,28 @@ DAOE_HD static inline void daoe_fused_elem(const daoe_opt_cfg *cfg, const daoe_s
                                            float *c) {
     daoe_contrib r = daoe_fused_elem_k(cfg, cfg->members, cfg->store_d, cfg->grad_ema, cfg->sgd_buf, cfg->rms_gavg,
                                        cfg->rms_buf, sc, alpha, b, j);
-    c[DAOE_RED_GG] = r.gg;
-    c[DAOE_RED_GV] = r.gv;
-    for (int i = 0; i < DAOE_K; i++) {
-        c[DAOE_RED_DOT + i] = r.dot[i];
-        c[DAOE_RED_DN + i] = r.dn[i];
+    daoe_contrib_put(&r, c);
+}
+
+/* The reduction pass of the two-pass controller (--ctrl-pass two): element j's
+ * g.g, grad_var and g . d_i(t-1), as the fused pass computes them, but nothing is
+ * stored (the update pass that follows does it, with the new alpha). */
+DAOE_HD static DAOE_INLINE daoe_contrib daoe_reduce_elem(const daoe_opt_cfg *cfg, const daoe_step_consts *sc,
+                                                       const daoe_opt_bufs *b, size_t j) {
+    const float g = b->g[j];
+    daoe_contrib r;
+    r.gg = g * g;
+    r.gv = 0.0f;
+    if (cfg->grad_ema) {
+        float fm = b->fe_m[j], fv = b->fe_v[j];
+        r.gv = daoe_grad_ema(g, sc, &fm, &fv);
     }
+    for (int i = 0; i < DAOE_K; i++) {
+        const int on = (cfg->members >> i) & 1u;
+        r.dot[i] = (on && cfg->store_d) ? g * daoe_bf16_to_f32(b->d[i][j]) : 0.0f;
+        r.dn[i] = 0.0f;
+    }
+    return r;
 }
 
 /* ---------------------------------------------------------------- controller */
@@ -198,7 +227,13 @@ typedef struct {
     float alpha_ema;    /* 0: off */
     float alpha0[DAOE_K]; /* starting (and, for fixed, permanent) alpha */
     int hidden;         /* units of the hidden layer (--controller-hidden), 0: linear controller */
+    int two_pass;       /* 1: reductions, then the update with this step's alpha (--ctrl-pass two) */
 } daoe_ctrl_cfg;
+
+/* what opt_step computes: the fused update (with reductions), or the reductions alone */
+enum { DAOE_PASS_UPDATE = 0, DAOE_PASS_REDUCE = 1 };
+/* what ctrl_step does: a one-pass controller step, or the halves around the update pass */
+enum { DAOE_CTRL_STEP = 0, DAOE_CTRL_PRE = 1, DAOE_CTRL_POST = 2 };
 
 #define DAOE_CTRL_MAXH 32 /* most hidden units */
 
@@ -274,14 +309,11 @@ DAOE_HD static inline void daoe_ctrl_logits(const daoe_ctrl_cfg *cfg, const daoe
     }
 }
 
-/* After pass t: consume the reductions and batch statistics, update the
- * controller, write the trace row of step t, set alpha for pass t+1. */
-DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s,
-                                            const double *red, const float *st, int32_t epoch,
-                                            daoe_trace *tr) {
-    const double nan_ = NAN;
+/* The pieces of a controller step (one pass or two, SPEC 3.3). */
+
+/* the trace row's header of step s->t + 1; returns that step number */
+DAOE_HD static inline int daoe_ctrl_begin(daoe_ctrl_state *s, const float *st, int32_t epoch, daoe_trace *tr) {
     int t = ++s->t; /* this pass's step number, 1-based */
-    double gnorm = sqrt(red[DAOE_RED_GG]);
     tr->t = t;
     tr->epoch = epoch;
     tr->loss = st[DAOE_ST_LOSS];
@@ -289,10 +321,18 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
     tr->n = st[DAOE_ST_N];
     for (int i = 0; i < DAOE_K; i++) {
         tr->alpha[i] = s->alpha[i];
-        tr->h[i] = (float)nan_;
+        tr->h[i] = (float)NAN;
     }
-    /* 1. hypergradient of alpha(t-1): dL_t/dalpha_i = g_t . d_i(t-1) */
-    if (cfg->rule == DAOE_CTRL_HYPERGRAD && t >= 2) {
+    return t;
+}
+
+/* the meta-gradient of the alpha that d_i(t-1) was applied with: dL_t/dalpha_i =
+ * g_t . d_i(t-1), through the softmax soft that produced it (from standardised
+ * features fin and hidden activations a) to the weights; a meta step every meta_every */
+DAOE_HD static inline void daoe_ctrl_meta(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const double *red,
+                                          const float *soft, const float *fin, const double *a, daoe_trace *tr) {
+    double gnorm = sqrt(red[DAOE_RED_GG]);
+    if (cfg->rule == DAOE_CTRL_HYPERGRAD && s->t >= 2) {
         double h[DAOE_K], hbar = 0.0;
         for (int i = 0; i < DAOE_K; i++) {
             h[i] = 0.0;
@@ -304,12 +344,12 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
                 h[i] = den > 0.0 ? dot / den : 0.0;
             }
             tr->h[i] = (float)h[i];
-            hbar += s->soft_prev[i] * h[i];
+            hbar += soft[i] * h[i];
         }
         /* back through the softmax; alpha-ema scales alpha's dependence on z by (1 - ema) */
         double dz[DAOE_K], ok = 1.0;
         for (int i = 0; i < DAOE_K; i++) {
-            dz[i] = ((cfg->members >> i) & 1u) ? s->soft_prev[i] * (h[i] - hbar) / cfg->tau : 0.0;
+            dz[i] = ((cfg->members >> i) & 1u) ? soft[i] * (h[i] - hbar) / cfg->tau : 0.0;
             if (cfg->alpha_ema > 0.0f) dz[i] *= 1.0 - (double)cfg->alpha_ema;
             if (!(dz[i] - dz[i] == 0.0)) ok = 0.0; /* NaN or Inf: this step gives no meta-gradient */
         }
@@ -318,18 +358,18 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
             if (cfg->hidden > 0) {
                 /* z = V a + b, a = tanh(W1 f + b1): dV = dz a^T, da = V^T dz, du = da (1 - a^2) */
                 for (int j = 0; j < cfg->hidden; j++) {
-                    double da = 0.0, aj = s->a_prev[j];
+                    double da = 0.0, aj = a[j];
                     for (int i = 0; i < DAOE_K; i++) {
                         s->gV[i][j] += dz[i] * aj;
                         da += s->V[i][j] * dz[i];
                     }
                     double du = da * (1.0 - aj * aj);
                     s->gb1[j] += du;
-                    for (int f = 0; f < DAOE_NFEAT; f++) s->gW1[j][f] += du * s->f_prev[f];
+                    for (int f = 0; f < DAOE_NFEAT; f++) s->gW1[j][f] += du * fin[f];
                 }
             } else {
                 for (int i = 0; i < DAOE_K; i++)
-                    for (int f = 0; f < DAOE_NFEAT; f++) s->gW[i][f] += dz[i] * s->f_prev[f];
+                    for (int f = 0; f < DAOE_NFEAT; f++) s->gW[i][f] += dz[i] * fin[f];
             }
             s->nacc++;
         }
@@ -360,7 +400,13 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
             s->nmeta = 0;
         }
     }
-    /* 2. raw features of step t */
+}
+
+/* the raw features of step t into the trace, standardised into fs */
+DAOE_HD static inline void daoe_ctrl_features(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const double *red,
+                                              const float *st, int t, float *fs, daoe_trace *tr) {
+    const double nan_ = NAN;
+    double gnorm = sqrt(red[DAOE_RED_GG]);
     double raw[DAOE_NFEAT];
     int def[DAOE_NFEAT];
     raw[DAOE_F_XMEAN] = st[DAOE_ST_XMEAN];
@@ -380,7 +426,6 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
         tr->feat[f] = (float)raw[f];
     }
     /* 3. standardise (Welford, value first), clip; progress is fed raw */
-    float fs[DAOE_NFEAT];
     for (int f = 0; f < DAOE_NFEAT; f++) {
         fs[f] = 0.0f;
         if (!def[f]) continue;
@@ -395,7 +440,11 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
         }
     }
     for (int f = 0; f < DAOE_NFEAT; f++) tr->fstd[f] = fs[f];
-    /* 4. norms and shares of this step's proposals */
+}
+
+/* the norms |d_i(t)| and the shares of the update applied with s->alpha */
+DAOE_HD static inline void daoe_ctrl_norms(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const double *red,
+                                           daoe_trace *tr) {
     double tot = 0.0;
     for (int i = 0; i < DAOE_K; i++) {
         double dn = sqrt(red[DAOE_RED_DN + i]);
@@ -405,13 +454,11 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
     for (int i = 0; i < DAOE_K; i++)
         tr->share[i] = ((cfg->members >> i) & 1u) && tot > 0.0 ? (float)(s->alpha[i] * tr->dnorm[i] / tot) : 0.0f;
     for (int i = 0; i < DAOE_K; i++) s->dn_prev[i] = red[DAOE_RED_DN + i];
-    /* 5. alpha for pass t+1 */
-    for (int i = 0; i < DAOE_K; i++) s->soft_prev[i] = s->soft_cur[i];
-    for (int f = 0; f < DAOE_NFEAT; f++) {
-        s->f_prev[f] = s->f_cur[f];
-        s->f_cur[f] = fs[f];
-    }
-    for (int j = 0; j < cfg->hidden; j++) s->a_prev[j] = s->a_cur[j];
+}
+
+/* alpha from standardised features fs (hypergrad; fixed keeps alpha0) */
+DAOE_HD static inline void daoe_ctrl_next_alpha(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const float *fs) {
+    for (int f = 0; f < DAOE_NFEAT; f++) s->f_cur[f] = fs[f];
     if (cfg->rule == DAOE_CTRL_HYPERGRAD) {
         double z[DAOE_K];
         daoe_ctrl_logits(cfg, s, fs, z, s->a_cur);
@@ -421,5 +468,43 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
                               ? cfg->alpha_ema * s->alpha[i] + (1.0f - cfg->alpha_ema) * s->soft_cur[i]
                               : s->soft_cur[i];
     }
+}
+
+/* One pass (the default): after pass t, which applied alpha(t) computed from
+ * batch t-1, consume its reductions and batch statistics: the meta-gradient of
+ * alpha(t-1) (one step behind), the trace row of step t, alpha(t+1) from batch t. */
+DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s,
+                                            const double *red, const float *st, int32_t epoch,
+                                            daoe_trace *tr) {
+    int t = daoe_ctrl_begin(s, st, epoch, tr);
+    daoe_ctrl_meta(cfg, s, red, s->soft_prev, s->f_prev, s->a_prev, tr);
+    float fs[DAOE_NFEAT];
+    daoe_ctrl_features(cfg, s, red, st, t, fs, tr);
+    daoe_ctrl_norms(cfg, s, red, tr);
+    for (int i = 0; i < DAOE_K; i++) s->soft_prev[i] = s->soft_cur[i];
+    for (int f = 0; f < DAOE_NFEAT; f++) s->f_prev[f] = s->f_cur[f];
+    for (int j = 0; j < cfg->hidden; j++) s->a_prev[j] = s->a_cur[j];
+    daoe_ctrl_next_alpha(cfg, s, fs);
+}
+
+/* Two passes (--ctrl-pass two), no lag: after the reduction pass of step t
+ * (g_t . d_i(t-1), |g_t|, grad_var; no update), the meta-gradient of alpha(t-1)
+ * through the softmax that produced it (still soft_cur), then alpha(t) from
+ * this batch's features, applied by the update pass that follows. */
+DAOE_HD static inline void daoe_ctrl_pre(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const double *red,
+                                         const float *st, int32_t epoch, daoe_trace *tr) {
+    int t = daoe_ctrl_begin(s, st, epoch, tr);
+    daoe_ctrl_meta(cfg, s, red, s->soft_cur, s->f_cur, s->a_cur, tr);
+    float fs[DAOE_NFEAT];
+    daoe_ctrl_features(cfg, s, red, st, t, fs, tr);
+    daoe_ctrl_next_alpha(cfg, s, fs);
+    for (int i = 0; i < DAOE_K; i++) tr->alpha[i] = s->alpha[i];
+}
+
+/* ... and after the update pass of step t: the norms and shares of its proposals
+ * into the same trace row, |d_i(t)| kept for the next step's cosine. */
+DAOE_HD static inline void daoe_ctrl_post(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const double *red,
+                                          daoe_trace *tr) {
+    daoe_ctrl_norms(cfg, s, red, tr);
 }
 #endif
