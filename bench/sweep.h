@@ -85,6 +85,8 @@ void sweep_resolve_profile(sweep_t *S, const opts_t *o);
 void sweep_expand(sweep_t *S);
 
 /* sweep_run.c */
+/* SIGINT, SIGTERM, SIGHUP (and SIGUSR1) to handler; NULL: they set g_stop */
+void sweep_catch_signals(void (*handler)(int), int usr1);
 int sweep_count_rows(const char *path);
 void sweep_probe_run(run_t *r, const opts_t *o);
 int sweep_to_run(const run_t *r);

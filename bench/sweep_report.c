@@ -1,6 +1,7 @@
 /* daoe-sweep: what it reports. results/<profile>/sweep.json (every run's
  * status and each invocation's times, rewritten whenever a run starts or
- * ends), the --dry-run listing on stdout and the closing lines on stderr. */
+ * ends), the --dry-run listing on stdout, the progress line with its ETA and
+ * the per-run and closing lines on stderr (for both engines). */
 #define _GNU_SOURCE
 #include "daoe/util.h"
 #include "sweep.h"

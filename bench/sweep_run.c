@@ -6,7 +6,8 @@
  * train.log, one GPU per slot with the cuda backend. The loop starts runs in
  * free slots, reaps finished ones and redraws a progress line (on a terminal)
  * every second; SIGINT/SIGTERM/SIGHUP stop the children, which resume on the
- * next invocation. */
+ * next invocation. The slurm engine (sweep_slurm.c) shares the state on
+ * disk, a run's preparation, command line and log, and how an ended run settles. */
 #define _GNU_SOURCE
 #include "daoe/util.h"
 #include "sweep.h"
@@ -24,6 +25,16 @@
 
 volatile sig_atomic_t g_stop = 0;
 static void on_signal(int s) { (void)s; g_stop = 1; }
+
+void sweep_catch_signals(void (*handler)(int), int usr1) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler ? handler : on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    if (usr1) sigaction(SIGUSR1, &sa, NULL);
+}
 
 /* ------------------------------------------------------------------ state on disk */
 /* data rows of a CSV file (0 when missing) */
@@ -374,12 +385,7 @@ static void stop_runs(sweep_t *S, int running) {
 
 /* Runs every selected pending run, S->jobs at a time, until all are done or a signal comes. */
 void sweep_schedule(sweep_t *S) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    sweep_catch_signals(NULL, 0);
 
     sched_t q = {0};
     q.slot_busy = daoe_xcalloc((size_t)S->jobs, sizeof(int));

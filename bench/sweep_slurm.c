@@ -447,8 +447,6 @@ static void poll_tasks(task_t *t, int n, const sweep_t *S) {
 }
 
 /* ------------------------------------------------------------------ following */
-static void on_stop(int s) { (void)s; g_stop = 1; }
-
 /* a task has ended: its run settles by its exit code (Slurm's, else the folder's) and summary.json */
 static void task_ended(sweep_t *S, progress_t *p, task_t *t) {
     run_t *r = &S->runs[t->run];
@@ -480,12 +478,7 @@ static void task_ended(sweep_t *S, progress_t *p, task_t *t) {
 }
 
 static void follow(sweep_t *S, task_t *t, int n) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    sweep_catch_signals(NULL, 0);
     progress_t p;
     sweep_progress_start(S, &p);
     p.lines = 1;
@@ -680,13 +673,7 @@ int sweep_slurm_task(int argc, char **argv) {
     if (r.state == ST_TODO) sweep_clear_outputs(&r);
     else printf("daoe-sweep task: resuming %s after epoch %d\n", r.id, r.done_epochs);
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_task_signal;
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    sweep_catch_signals(on_task_signal, 1);
     int fd = sweep_open_log(&r, targv);
     if (fd < 0) {
         printf("daoe-sweep task: %s\n", r.message);

@@ -145,10 +145,14 @@ echo "  scancel ${job}_0 after epoch $(rows sgd-s1)"
 wait_rows sgd-s2 2
 scancel --signal=USR1 --batch "${job}_1"
 echo "  SIGUSR1 to ${job}_1 after epoch $(rows sgd-s2)"
-# a requeued job waits (BeginTime) about two minutes before it may start again: not here
-for _ in $(seq 200); do
+# a requeued job waits (BeginTime) two minutes before it may start again: here 5 s (sooner,
+# Slurm may still refuse it: "job credential revoked")
+hurried=0
+for _ in $(seq 300); do
     kill -0 $follower 2>/dev/null || break
-    if squeue -h -j "$job" -o "%i %r" | grep -q "_1 BeginTime"; then scontrol update JobId="${job}_1" StartTime=now; fi
+    if [ $hurried = 0 ] && squeue -h -j "$job" -o "%i %r" | grep -q "_1 BeginTime"; then
+        scontrol update JobId="${job}_1" StartTime=now+5 && hurried=1
+    fi
     sleep 0.2
 done
 wait $follower
