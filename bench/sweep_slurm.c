@@ -327,6 +327,9 @@ static int submit(sweep_t *S, submit_t *b) {
     snprintf(d, sizeof d, "%s/slurm", S->o->results);
     tool_write_json(d, "submitted.json", j);
     cJSON_Delete(j);
+    if (strstr(b->commit, "+dirty"))
+        fprintf(stderr, "daoe-sweep: note: the build has uncommitted changes (%s): the tasks' commit check cannot tell "
+                        "two such builds apart\n", b->commit);
     fprintf(stderr, "daoe-sweep: submitted job %s: %d task(s), array %s, %d CPU(s)%s, %s, %s each; script %s\n",
             S->slurm_job, b->ntask, b->array, b->threads, strcmp(S->backend, "cuda") ? "" : ", 1 GPU", b->mem, b->time,
             b->script);

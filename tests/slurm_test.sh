@@ -170,4 +170,35 @@ cat long2.err
 grep -q "submitted job [0-9]*: 1 task(s)" long2.err || fail "the re-submission did not submit only the unfinished run"
 grep -q "resuming sgd-s1 after epoch [1-9]" "$res"/sgd-s1/slurm-*.log || { cat "$res"/sgd-s1/slurm-*.log; fail "sgd-s1 did not resume"; }
 same_bytes "$work/long-local" "$res" sgd-s1 sgd-s2
+echo "== the trainer's side of the signal contract (a stand-in: SIGUSR1 -> checkpoint, exit 4)"
+# daoe-train that checkpoints at the signal and exits 4 ("interrupted"), made from today's
+# trainer (stopped by SIGTERM after its last epoch checkpoint); the task alone, outside Slurm
+cat > standin.sh <<EOF
+#!/bin/bash
+"$bin/daoe-train" "\$@" & pid=\$!
+trap 'kill -TERM \$pid; wait \$pid; exit 4' USR1 TERM
+wait \$pid
+EOF
+chmod +x standin.sh
+commit=$(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))['commit'])" "$res/slurm/submitted.json")
+mapfile -t args < <(/usr/bin/python3 -c "import json,sys; print('\n'.join(json.load(open(sys.argv[1]))['args']))" \
+    "$res/sgd-s1/sweep_run.json")
+cres=$work/contract
+mkdir -p "$cres/sgd-s1"
+task=("$sweep" --slurm-task "$cres/sgd-s1" --commit "$commit" -- "$work/standin.sh" --data "$data" --out "$cres/sgd-s1"
+      --threads 1 --resume "${args[@]}")
+"${task[@]}" > contract1.out 2>&1 &
+tpid=$!
+res=$cres wait_rows sgd-s1 2
+kill -USR1 $tpid
+wait $tpid
+rc=$?
+cat contract1.out
+[ $rc = 4 ] && grep -q "exit 4 (interrupted)" contract1.out || fail "the task did not pass the warning on and end interrupted (exit $rc)"
+"${task[@]}" > contract2.out 2>&1 || { cat contract2.out; fail "the resumed task: exit $?"; }
+cat contract2.out
+grep -q "resuming sgd-s1 after epoch [1-9]" contract2.out || fail "the task did not resume"
+"${task[@]}" > contract3.out 2>&1 && grep -q "finished already" contract3.out || fail "a finished run was not left alone"
+same_bytes "$work/long-local" "$cres" sgd-s1
+
 echo "PASS: slurm engine ($(( $(date +%s) - t0 )) s in all)"
