@@ -343,7 +343,9 @@ typedef struct {
     int run;            /* index into S->runs */
     task_phase phase;
     char state[32];     /* Slurm's word: PENDING, RUNNING, COMPLETED, FAILED, CANCELLED, TIMEOUT, ... */
+    char exit[32];      /* Slurm's "code:signal" */
     int rc;             /* the task's exit code when ended (-1 unknown) */
+    int named;          /* this poll named it */
     int unknown_polls;  /* polls in a row that did not name the task */
     int ended_polls;    /* polls in a row that saw it ended (a requeue passes through an ended state) */
     int ended;          /* settled */
@@ -360,15 +362,14 @@ static task_phase phase_of(const char *st) {
     return st[0] ? T_ENDED : T_UNKNOWN;
 }
 
-static task_t *task_of(task_t *t, int n, const sweep_t *S, int idx) {
+static task_t *task_of(task_t *t, int n, int idx) {
     for (int i = 0; i < n; i++)
         if (t[i].run == idx) return &t[i];
-    (void)S;
     return NULL;
 }
 
 /* one record: the tasks named by spec ("3", "4-7%2", "1,3,5-9") get state and exit code */
-static void record(task_t *t, int n, const sweep_t *S, const char *spec, const char *state, const char *exitc) {
+static void record(task_t *t, int n, const char *spec, const char *state, const char *exitc) {
     char buf[8192], st[32];
     snprintf(buf, sizeof buf, "%s", spec);
     buf[strcspn(buf, "%]")] = 0;
@@ -380,11 +381,12 @@ static void record(task_t *t, int n, const sweep_t *S, const char *spec, const c
         long a = strtol(p, &e1, 10), b = dash ? strtol(dash + 1, &e2, 10) : a;
         if (e1 == p || (dash && e2 == dash + 1)) continue;
         for (long i = a; i <= b && i - a < 100000; i++) {
-            task_t *k = task_of(t, n, S, (int)i);
+            task_t *k = task_of(t, n, (int)i);
             if (!k) continue;
             snprintf(k->state, sizeof k->state, "%s", st);
+            snprintf(k->exit, sizeof k->exit, "%s", exitc ? exitc : "?");
             k->rc = exitc && *exitc ? atoi(exitc) : -1;
-            k->unknown_polls = -1; /* named this poll */
+            k->named = 1;
         }
     }
 }
@@ -396,7 +398,7 @@ static int query_sacct(task_t *t, int n, const sweep_t *S) {
     char out[1 << 16];
     char *argv[] = {"sacct", "-n", "-P", "-X", "-j", (char *)S->slurm_job, "-o", "JobID,State,ExitCode", NULL};
     int rc = run_capture(argv, out, sizeof out, 1);
-    if (rc != 0 || strstr(out, "disabled") || strstr(out, "rror")) {
+    if (rc != 0 || strstr(out, "disabled")) {
         disabled = 1;
         return -1;
     }
@@ -408,7 +410,7 @@ static int query_sacct(task_t *t, int n, const sweep_t *S) {
         *f1 = *f2 = 0;
         char spec[8192];
         snprintf(spec, sizeof spec, "%s", us + 1 + (us[1] == '['));
-        record(t, n, S, spec, f1 + 1, f2 + 1);
+        record(t, n, spec, f1 + 1, f2 + 1);
     }
     return 0;
 }
@@ -427,23 +429,21 @@ static void query_scontrol(task_t *t, int n, const sweep_t *S) {
         a[strcspn(a, " ")] = 0;
         s[strcspn(s, " ")] = 0;
         if (e) e += 10, e[strcspn(e, " ")] = 0;
-        record(t, n, S, a, s, e);
+        record(t, n, a, s, e);
     }
 }
 
 static void poll_tasks(task_t *t, int n, const sweep_t *S) {
-    for (int i = 0; i < n; i++)
-        if (!t[i].ended) t[i].state[0] = 0, t[i].unknown_polls = t[i].unknown_polls < 0 ? 0 : t[i].unknown_polls;
+    for (int i = 0; i < n; i++) t[i].state[0] = 0, t[i].named = 0;
     if (query_sacct(t, n, S) != 0) query_scontrol(t, n, S);
     else {
         int missing = 0;
-        for (int i = 0; i < n; i++) missing |= !t[i].ended && !t[i].state[0];
+        for (int i = 0; i < n; i++) missing |= !t[i].ended && !t[i].named;
         if (missing) query_scontrol(t, n, S); /* the database may lag behind the controller */
     }
     for (int i = 0; i < n; i++) {
         if (t[i].ended) continue;
-        if (t[i].unknown_polls >= 0) t[i].unknown_polls++;
-        else t[i].unknown_polls = 0;
+        t[i].unknown_polls = t[i].named ? 0 : t[i].unknown_polls + 1;
         t[i].phase = phase_of(t[i].state);
         t[i].ended_polls = t[i].phase == T_ENDED ? t[i].ended_polls + 1 : 0;
     }
@@ -465,8 +465,8 @@ static void task_ended(sweep_t *S, progress_t *p, task_t *t) {
         cJSON_Delete(s);
         snprintf(why, sizeof why, "ended (Slurm no longer knows task %s_%d)", S->slurm_job, t->run);
     } else if (rc == EXIT_INTERRUPTED)
-        snprintf(why, sizeof why, "Slurm state %s, exit 4: interrupted (re-submit to resume)", t->state);
-    else snprintf(why, sizeof why, "Slurm state %s, exit %d", t->state, rc);
+        snprintf(why, sizeof why, "Slurm state %s, exit %s: interrupted (re-submit to resume)", t->state, t->exit);
+    else snprintf(why, sizeof why, "Slurm state %s, exit %s", t->state, t->exit);
     t->ended = 1;
     r->ran = 1;
     snprintf(r->log_name, sizeof r->log_name, "slurm-%s_%d.log", S->slurm_job, t->run);
@@ -552,6 +552,11 @@ static int adopt(sweep_t *S, task_t **tp, int *np) {
     }
     fprintf(stderr, "daoe-sweep: job %s (submitted %s) is still queued: following its %d unfinished task(s); "
                     "cancel it with: scancel %s\n", job, jstr(j, "submitted", "?"), n, job);
+    int others = 0;
+    for (int i = 0; i < S->nruns; i++) others += sweep_to_run(&S->runs[i]) && !task_of(t, n, i);
+    if (others)
+        fprintf(stderr, "daoe-sweep: note: %d unfinished run(s) are not in job %s: run the same command again after it "
+                        "ends to submit them\n", others, job);
     cJSON_Delete(j);
     *tp = t;
     *np = n;
