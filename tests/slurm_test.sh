@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
 # daoe-sweep --engine slurm on a real one-node Slurm (tests/slurm_cluster.sh),
 # brought up in WORK and taken down at the end:
-#   - the dry run prints the batch script and the sbatch line and submits nothing
+#   - the dry run prints the batch script and the sbatch line and submits nothing; the
+#     paper profile asks for a GPU; --mem/--time/--account/--qos/--sbatch-arg and
+#     DAOE_SBATCH_ARGS reach the script and the sbatch line
 #   - a tiny sweep (width 4, 256 images, 1 epoch, 2 optimizers x 2 seeds) gives
 #     byte-identical final.safetensors to the local engine (same runs, 1 thread)
-#   - a second invocation submits nothing; a bad data folder is reported by run id with its log
+#   - a second invocation submits nothing; Ctrl-C stops following (exit 130) and the
+#     same command follows the queued job again; the states read through sacct (a
+#     stand-in: there is no accounting database here) give the same result
+#   - a bad data folder is reported by run id with its log
 #   - a task refuses a build whose git commit is not the submitted one
 #   - a task cancelled mid-run (scancel) and a task sent the time-limit warning
 #     (scancel --signal=USR1 --batch): the warned task requeues itself and
 #     finishes, the cancelled one is finished by a re-submission that resumes
 #     it from its checkpoint; both with the local engine's bytes
+#   - the task against a stand-in trainer that keeps the signal contract (SIGUSR1:
+#     checkpoint, exit 4): interrupted, resumed to the same bytes, then left alone
 # usage: slurm_test.sh BIN WORK SRC [DATA]; exit 77 (skipped) without root,
 # Slurm or the data.
 set -u
@@ -61,6 +68,14 @@ for want in "#SBATCH --array=0-3%2" "#SBATCH --cpus-per-task=1" "#SBATCH --signa
 done
 grep -q gres dry.out && fail "a CPU profile asks for a GPU"
 [ "$(jobs_queued)" = 0 ] && [ ! -e "$work/slurm" ] || fail "the dry run submitted or wrote something"
+"$sweep" "$src/bench/profiles/paper.json" --engine slurm --no-lr-from --results "$work/paper" --dry-run > paper.out \
+    || fail "paper dry run exit $?"
+grep -q "^#SBATCH --gres=gpu:1" paper.out && grep -q "^#SBATCH --array=0-24$" paper.out \
+    && grep -q "^#SBATCH --cpus-per-task=4" paper.out || { head -20 paper.out; fail "the paper profile's resources"; }
+"$sweep" tiny.json --engine slurm --results "$work/slurm" --mem 3G --time 2:00:00 --qos low --account acct \
+    --sbatch-arg --exclusive --dry-run > over.out || fail "dry run with overrides exit $?"
+grep -q "^#SBATCH --mem=3G" over.out && grep -q "^#SBATCH --time=2:00:00" over.out \
+    && grep -q -- "--nice=0 --account=acct --qos=low --exclusive" over.out || { cat over.out; fail "the overrides"; }
 
 echo "== slurm engine"
 ts=$(date +%s)
