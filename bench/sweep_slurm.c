@@ -306,7 +306,8 @@ static int submit(sweep_t *S, submit_t *b) {
     int rc = run_capture(argv, out, sizeof out, 1);
     out[strcspn(out, ";\n")] = 0;
     if (rc != 0 || !out[0] || strspn(out, "0123456789") != strlen(out)) {
-        fprintf(stderr, "daoe-sweep: sbatch failed (exit %d): %s\n", rc, out);
+        if (rc == 127) fprintf(stderr, "daoe-sweep: sbatch not found: --engine slurm runs on a Slurm login node\n");
+        else fprintf(stderr, "daoe-sweep: sbatch failed (exit %d): %s\n", rc, out);
         return -1;
     }
     snprintf(S->slurm_job, sizeof S->slurm_job, "%.30s", out);
