@@ -18,6 +18,9 @@
  * records every run's status and each invocation's times; it is rewritten
  * only when something ran (so make sees no change after a no-op).
  *
+ * With --engine slurm the runs go to a Slurm cluster instead, as one job
+ * array per sweep (sweep_slurm.c); the run folders are the same.
+ *
  * It does not compute statistics (daoe-stats) or draw figures (plots/).
  * This file holds the command line and main (parse, expand, schedule,
  * report); the rest is in sweep_*.c (see sweep.h). */
@@ -51,13 +54,23 @@ static void usage(FILE *f) {
             "  --dry-run           list the runs, their state and arguments; run nothing\n"
             "  --show              print the resolved profile (bases merged) and exit\n"
             "  --get KEY           print one key of the resolved profile (e.g. lr_from) and exit\n"
+            "  --engine local|slurm  run here (default) or submit one Slurm job array and follow it\n\n"
+            "with --engine slurm (-j K: at most K tasks at a time; --threads N: each task's threads\n"
+            "and --cpus-per-task; --dry-run prints the batch script and the sbatch line):\n"
+            "  --partition P, --account A, --qos Q   passed to sbatch\n"
+            "  --sbatch-arg ARG    one more sbatch option (repeatable; also $DAOE_SBATCH_ARGS, split on spaces)\n"
+            "  --mem M, --time T   memory and time limit per task (sbatch syntax; default: estimated\n"
+            "                      from the profile's size)\n"
+            "  --requeue-max N     times a task requeues itself after the time-limit warning (default 3)\n"
+            "  --poll SECONDS      how often to ask Slurm for the tasks' states (default 10)\n"
             "exit status: 0 every run finished or diverged, 1 some run failed or is stale,\n"
-            "2 bad command line or profile, 130 interrupted (re-run to resume).\n");
+            "2 bad command line or profile, 130 interrupted (re-run to resume; with slurm the tasks go on).\n");
 }
 
 /* the command line into o; exits on --help and on a bad command line */
 static void parse_flags(int argc, char **argv, opts_t *o) {
     memset(o, 0, sizeof *o);
+    o->requeue_max = -1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() tool_next_arg(argc, argv, &i)
@@ -76,6 +89,18 @@ static void parse_flags(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--dry-run") || !strcmp(a, "-n")) o->dry_run = 1;
         else if (!strcmp(a, "--show")) o->show = 1;
         else if (!strcmp(a, "--get")) o->get = NEXT();
+        else if (!strcmp(a, "--engine")) o->engine = NEXT();
+        else if (!strcmp(a, "--partition")) o->partition = NEXT();
+        else if (!strcmp(a, "--account")) o->account = NEXT();
+        else if (!strcmp(a, "--qos")) o->qos = NEXT();
+        else if (!strcmp(a, "--mem")) o->mem = NEXT();
+        else if (!strcmp(a, "--time")) o->time = NEXT();
+        else if (!strcmp(a, "--requeue-max")) o->requeue_max = tool_parse_int(a, NEXT(), 0, 1000);
+        else if (!strcmp(a, "--poll")) o->poll = tool_parse_double(a, NEXT(), 0.1, 3600);
+        else if (!strcmp(a, "--sbatch-arg")) {
+            if (o->nsbatch_args >= 32) tool_die("too many --sbatch-arg");
+            o->sbatch_args[o->nsbatch_args++] = NEXT();
+        }
         else tool_other_arg(a, usage, &o->profile_path, "profile");
 #undef NEXT
     }
@@ -83,6 +108,14 @@ static void parse_flags(int argc, char **argv, opts_t *o) {
         usage(stderr);
         exit(2);
     }
+    if (!o->engine) o->engine = "local";
+    if (strcmp(o->engine, "local") && strcmp(o->engine, "slurm"))
+        tool_die("--engine: '%s' is neither local nor slurm", o->engine);
+    int slurm = !strcmp(o->engine, "slurm");
+    if (!slurm && (o->partition || o->account || o->qos || o->mem || o->time || o->nsbatch_args))
+        tool_die("--partition, --account, --qos, --mem, --time and --sbatch-arg need --engine slurm");
+    if (o->requeue_max < 0) o->requeue_max = 3;
+    if (!o->poll) o->poll = 10;
 }
 
 /* --get KEY (for scripts such as Makefile.artifact: strings raw, other values
@@ -122,15 +155,19 @@ static void find_paths(opts_t *o, const char *name) {
 }
 
 int main(int argc, char **argv) {
+    /* an array task of the slurm engine (the batch script runs it) */
+    if (argc > 1 && !strcmp(argv[1], "--slurm-task")) return sweep_slurm_task(argc, argv);
     opts_t o;
     parse_flags(argc, argv, &o);
     sweep_t S = {0};
     sweep_resolve_profile(&S, &o);
     if (o.get || o.show) return print_profile(S.profile, &o);
     find_paths(&o, S.name);
+    if (!strcmp(o.engine, "slurm")) sweep_slurm_paths(&o);
     sweep_expand(&S);
     sweep_plan_jobs(&S);
     sweep_probe(&S);
+    if (!strcmp(o.engine, "slurm")) return sweep_slurm(&S);
     if (o.dry_run) return sweep_dry_run(&S);
     if (sweep_begin(&S) == 0) return S.nstale ? 1 : 0;
     sweep_schedule(&S);

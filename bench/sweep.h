@@ -1,7 +1,8 @@
 /* daoe-sweep's pieces (see daoe_sweep.c for what the tool does):
  *   sweep_profile.c  the profile: bases merged, checked; expanded into runs
  *   sweep_run.c      a run's state on disk, starting and reaping daoe-train, the schedule
- *   sweep_report.c   sweep.json, the dry-run listing, durations and times */
+ *   sweep_report.c   sweep.json, the dry-run listing, progress and ETA, durations and times
+ *   sweep_slurm.c    the slurm engine: a job array per sweep, followed; the task side */
 #ifndef DAOE_SWEEP_H
 #define DAOE_SWEEP_H
 #include <cjson/cJSON.h>
@@ -29,6 +30,7 @@ typedef struct {
     int exit_code;
     double seconds;        /* this invocation */
     char message[3000];
+    char log_name[64];     /* the log to look at when it failed (default train.log) */
     pid_t pid;
     int slot;
     double t0;
@@ -37,6 +39,11 @@ typedef struct {
 typedef struct {
     const char *profile_path, *results, *data, *train, *only, *base, *lr_from, *get;
     int jobs, threads, dry_run, retry_diverged, rerun_stale, no_lr_from, show;
+    /* --engine slurm */
+    const char *engine, *partition, *account, *qos, *mem, *time;
+    const char *sbatch_args[32];
+    int nsbatch_args, requeue_max;
+    double poll;
 } opts_t;
 
 typedef struct {
@@ -59,7 +66,17 @@ typedef struct {
     double t_start;
     int tty;               /* stderr is a terminal: a progress line */
     int ndone, nfailed, ndiverged_now;
+    char slurm_job[32];    /* the array job followed (slurm engine) */
 } sweep_t;
+
+/* this invocation's progress, for the progress line and the ETA */
+typedef struct {
+    int running, pending;
+    double units_total, units_done; /* epochs to run, epochs of the runs ended */
+    double last_draw;
+    int lines;                      /* not on a terminal: a line whenever the counts change */
+    int last_state[5];
+} progress_t;
 
 extern volatile sig_atomic_t g_stop;
 
@@ -68,6 +85,17 @@ void sweep_resolve_profile(sweep_t *S, const opts_t *o);
 void sweep_expand(sweep_t *S);
 
 /* sweep_run.c */
+/* SIGINT, SIGTERM, SIGHUP (and SIGUSR1) to handler; NULL: they set g_stop */
+void sweep_catch_signals(void (*handler)(int), int usr1);
+int sweep_count_rows(const char *path);
+void sweep_probe_run(run_t *r, const opts_t *o);
+int sweep_to_run(const run_t *r);
+void sweep_clear_outputs(const run_t *r);
+int sweep_prepare_run(const sweep_t *S, run_t *r);
+void sweep_train_argv(const sweep_t *S, run_t *r, char *threads, char **argv);
+void sweep_last_log_line(const run_t *r, char *out, size_t n);
+int sweep_open_log(run_t *r, char *const *argv);
+void sweep_settle(run_t *r, int rc, const char *why);
 void sweep_plan_jobs(sweep_t *S);
 void sweep_probe(sweep_t *S);
 int sweep_begin(sweep_t *S);
@@ -80,4 +108,13 @@ cJSON *run_json(const run_t *r);
 void write_sweep_json(const sweep_t *S, int final);
 int sweep_dry_run(const sweep_t *S);
 int sweep_report(sweep_t *S);
+const char *sweep_clear_line(const sweep_t *S);
+void sweep_progress_start(const sweep_t *S, progress_t *p);
+void sweep_run_ended(sweep_t *S, progress_t *p, run_t *r);
+void sweep_draw_progress(const sweep_t *S, progress_t *p);
+
+/* sweep_slurm.c */
+void sweep_slurm_paths(opts_t *o);
+int sweep_slurm(sweep_t *S);
+int sweep_slurm_task(int argc, char **argv);
 #endif

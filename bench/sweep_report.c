@@ -1,6 +1,7 @@
 /* daoe-sweep: what it reports. results/<profile>/sweep.json (every run's
  * status and each invocation's times, rewritten whenever a run starts or
- * ends), the --dry-run listing on stdout and the closing lines on stderr. */
+ * ends), the --dry-run listing on stdout, the progress line with its ETA and
+ * the per-run and closing lines on stderr (for both engines). */
 #define _GNU_SOURCE
 #include "daoe/util.h"
 #include "sweep.h"
@@ -102,6 +103,8 @@ static cJSON *invocation_json(const sweep_t *S, int final) {
     cJSON_AddStringToObject(me, "host", host);
     cJSON_AddNumberToObject(me, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
     cJSON_AddNumberToObject(me, "gpus", S->ngpu);
+    cJSON_AddStringToObject(me, "engine", S->o->engine ? S->o->engine : "local");
+    if (S->slurm_job[0]) cJSON_AddStringToObject(me, "slurm_job", S->slurm_job);
     return me;
 }
 
@@ -131,6 +134,73 @@ void write_sweep_json(const sweep_t *S, int final) {
     tool_write_json(S->o->results, "sweep.json", j);
     cJSON_Delete(j);
     cJSON_Delete(old);
+}
+
+/* ------------------------------------------------------------------ progress */
+const char *sweep_clear_line(const sweep_t *S) { return S->tty ? "\r\033[K" : ""; }
+
+static double run_test_acc(const run_t *r) {
+    char p[2300];
+    snprintf(p, sizeof p, "%s/summary.json", r->dir);
+    cJSON *s = tool_read_json(p, TOOL_JSON_QUIET);
+    double a = jnum(s, "final_test_acc");
+    cJSON_Delete(s);
+    return a != a ? -1 : a;
+}
+
+/* the epochs this invocation has to run */
+void sweep_progress_start(const sweep_t *S, progress_t *p) {
+    memset(p, 0, sizeof *p);
+    p->last_state[0] = -1;
+    for (int i = 0; i < S->nruns; i++)
+        if (sweep_to_run(&S->runs[i])) p->units_total += S->runs[i].epochs - S->runs[i].done_epochs;
+}
+
+/* A run of this invocation has ended (its state settled): the counts, a line, sweep.json. */
+void sweep_run_ended(sweep_t *S, progress_t *p, run_t *r) {
+    S->ndone++;
+    p->units_done += r->epochs - r->done_epochs;
+    char line[700], dur[32] = "";
+    if (r->seconds > 0) fmt_dur(dur, sizeof dur, r->seconds);
+    if (r->state == ST_FINISHED) snprintf(line, sizeof line, "finished  test acc %.4f  %s", run_test_acc(r), dur);
+    else if (r->state == ST_DIVERGED) {
+        S->ndiverged_now++;
+        snprintf(line, sizeof line, "DIVERGED (recorded, sweep goes on)  %s", dur);
+    } else {
+        S->nfailed++;
+        snprintf(line, sizeof line, "FAILED %.400s (log: %.200s/%.60s)", r->message, r->dir,
+                 r->log_name[0] ? r->log_name : "train.log");
+    }
+    fprintf(stderr, "%s[%d/%d] %s  %s\n", sweep_clear_line(S), S->ndone, S->ntodo, r->id, line);
+    write_sweep_json(S, 0);
+}
+
+/* Runs by state, epochs done (the running runs' epochs.csv rows count) and the ETA:
+ * on a terminal redrawn once a second, else (p->lines) a line whenever the counts change. */
+void sweep_draw_progress(const sweep_t *S, progress_t *p) {
+    double now = daoe_now();
+    int fin = S->ndone - S->nfailed - S->ndiverged_now;
+    int state[5] = {fin, p->running, p->pending, S->nfailed, S->ndiverged_now};
+    if (S->tty ? now - p->last_draw < 1.0 : !p->lines || !memcmp(state, p->last_state, sizeof state)) return;
+    p->last_draw = now;
+    memcpy(p->last_state, state, sizeof state);
+    double units = p->units_done;
+    for (int i = 0; i < S->nruns; i++)
+        if (S->runs[i].state == ST_RUNNING) {
+            char path[2300];
+            snprintf(path, sizeof path, "%s/epochs.csv", S->runs[i].dir);
+            int rows = sweep_count_rows(path) - S->runs[i].done_epochs;
+            if (rows > 0) units += rows;
+        }
+    double el = now - S->t_start;
+    char eta[32], els[32];
+    fmt_dur(els, sizeof els, el);
+    if (units > 0) fmt_dur(eta, sizeof eta, el * (p->units_total - units) / units);
+    else snprintf(eta, sizeof eta, "? (after the first epoch)");
+    fprintf(stderr, "%s[%s] %d finished, %d running, %d pending, %d failed, %d diverged of %d | %.0f/%.0f epochs | "
+            "%s elapsed | ETA %s%s",
+            S->tty ? "\r\033[K" : "", S->name, fin, p->running, p->pending, S->nfailed, S->ndiverged_now, S->ntodo,
+            units, p->units_total, els, eta, S->tty ? "" : "\n");
 }
 
 /* ------------------------------------------------------------------ stdout, stderr */

@@ -6,7 +6,8 @@
  * train.log, one GPU per slot with the cuda backend. The loop starts runs in
  * free slots, reaps finished ones and redraws a progress line (on a terminal)
  * every second; SIGINT/SIGTERM/SIGHUP stop the children, which resume on the
- * next invocation. */
+ * next invocation. The slurm engine (sweep_slurm.c) shares the state on
+ * disk, a run's preparation, command line and log, and how an ended run settles. */
 #define _GNU_SOURCE
 #include "daoe/util.h"
 #include "sweep.h"
@@ -25,12 +26,19 @@
 volatile sig_atomic_t g_stop = 0;
 static void on_signal(int s) { (void)s; g_stop = 1; }
 
-/* "\r\033[K" clears the progress line on a terminal */
-static const char *clear_line(const sweep_t *S) { return S->tty ? "\r\033[K" : ""; }
+void sweep_catch_signals(void (*handler)(int), int usr1) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler ? handler : on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    if (usr1) sigaction(SIGUSR1, &sa, NULL);
+}
 
 /* ------------------------------------------------------------------ state on disk */
 /* data rows of a CSV file (0 when missing) */
-static int count_rows(const char *path) {
+int sweep_count_rows(const char *path) {
     FILE *f = fopen(path, "r");
     if (!f) return 0;
     int n = 0, c, last = '\n';
@@ -58,11 +66,11 @@ static cJSON *run_file_json(const run_t *r, const char *name) {
     return tool_read_json(p, TOOL_JSON_QUIET);
 }
 
-static void probe_run(run_t *r, const opts_t *o) {
+void sweep_probe_run(run_t *r, const opts_t *o) {
     char p[2300];
     r->message[0] = 0;
     snprintf(p, sizeof p, "%s/epochs.csv", r->dir);
-    r->done_epochs = count_rows(p);
+    r->done_epochs = sweep_count_rows(p);
     cJSON *rec = run_file_json(r, "sweep_run.json");
     int stale = rec && !args_equal(r, rec);
     cJSON_Delete(rec);
@@ -75,19 +83,21 @@ static void probe_run(run_t *r, const opts_t *o) {
     else if (st && !stale && !strcmp(st, "diverged") && !o->retry_diverged) r->state = ST_DIVERGED;
     else {
         snprintf(p, sizeof p, "%s/checkpoint.safetensors", r->dir);
-        r->state = (!s && !stale && daoe_file_exists(p)) ? ST_RESUME : ST_TODO;
+        /* a run stopped by a signal says "interrupted" (or nothing): its checkpoint goes on */
+        int resumable = !s || !strcmp(st, "interrupted");
+        r->state = (resumable && !stale && daoe_file_exists(p)) ? ST_RESUME : ST_TODO;
         if (r->state != ST_RESUME) r->done_epochs = 0;
     }
     cJSON_Delete(s);
 }
 
-static int to_run(const run_t *r) { return r->selected && (r->state == ST_TODO || r->state == ST_RESUME); }
+int sweep_to_run(const run_t *r) { return r->selected && (r->state == ST_TODO || r->state == ST_RESUME); }
 
 /* every run's state, and the selected runs counted by state */
 void sweep_probe(sweep_t *S) {
     for (int i = 0; i < S->nruns; i++) {
         run_t *r = &S->runs[i];
-        probe_run(r, S->o);
+        sweep_probe_run(r, S->o);
         if (!r->selected) {
             S->unsel++;
             continue;
@@ -103,7 +113,7 @@ void sweep_probe(sweep_t *S) {
 }
 
 /* A run that restarts from scratch must not leave the old result behind. */
-static void clear_outputs(const run_t *r) {
+void sweep_clear_outputs(const run_t *r) {
     const char *files[] = {"summary.json", "epochs.csv", "alpha.csv", "final.safetensors", "checkpoint.safetensors",
                            NULL};
     char p[2300];
@@ -161,7 +171,7 @@ void sweep_plan_jobs(sweep_t *S) {
 
 /* ------------------------------------------------------------------ one run */
 /* the trainer's command line: paths and threads from the sweep, then the run's arguments */
-static void train_argv(const sweep_t *S, run_t *r, char *threads, char **argv) {
+void sweep_train_argv(const sweep_t *S, run_t *r, char *threads, char **argv) {
     int n = 0;
     argv[n++] = (char *)S->o->train;
     argv[n++] = "--data";
@@ -176,7 +186,7 @@ static void train_argv(const sweep_t *S, run_t *r, char *threads, char **argv) {
 }
 
 /* train.log opened for appending, with a line naming the command; -1 (message set) on failure */
-static int open_log(run_t *r, char *const *argv) {
+int sweep_open_log(run_t *r, char *const *argv) {
     char p[2300];
     snprintf(p, sizeof p, "%s/train.log", r->dir);
     int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0644);
@@ -208,25 +218,31 @@ static void exec_train(const sweep_t *S, int slot, int fd, char *const *argv) {
     _exit(127);
 }
 
-/* sweep_run.json (what defines the result), then daoe-train in the background;
- * -1 (message set) when it could not start */
-static pid_t launch(sweep_t *S, run_t *r, int slot) {
+/* the run's folder, without an old result when it starts over, and its
+ * sweep_run.json (what defines the result); -1 (message set) on failure */
+int sweep_prepare_run(const sweep_t *S, run_t *r) {
     char err[1024];
     if (daoe_mkdir_p(r->dir, err, sizeof err) != 0) {
         snprintf(r->message, sizeof r->message, "%s", err);
         return -1;
     }
-    if (r->state == ST_TODO) clear_outputs(r);
+    if (r->state == ST_TODO) sweep_clear_outputs(r);
     cJSON *rec = run_json(r);
     cJSON_AddStringToObject(rec, "profile", S->name);
     cJSON_AddStringToObject(rec, "train", S->o->train);
     tool_write_json(r->dir, "sweep_run.json", rec);
     cJSON_Delete(rec);
+    return 0;
+}
+
+/* the prepared folder, then daoe-train in the background; -1 (message set) when it could not start */
+static pid_t launch(sweep_t *S, run_t *r, int slot) {
+    if (sweep_prepare_run(S, r) < 0) return -1;
 
     char *argv[MAXARGS + 16], threads[16];
     snprintf(threads, sizeof threads, "%d", S->threads_per_job);
-    train_argv(S, r, threads, argv);
-    int fd = open_log(r, argv);
+    sweep_train_argv(S, r, threads, argv);
+    int fd = sweep_open_log(r, argv);
     if (fd < 0) return -1;
     fflush(NULL);
     pid_t pid = fork();
@@ -246,7 +262,7 @@ static pid_t launch(sweep_t *S, run_t *r, int slot) {
     return pid;
 }
 
-static void last_log_line(const run_t *r, char *out, size_t n) {
+void sweep_last_log_line(const run_t *r, char *out, size_t n) {
     char p[2300], err[256];
     snprintf(p, sizeof p, "%s/train.log", r->dir);
     size_t len;
@@ -260,30 +276,30 @@ static void last_log_line(const run_t *r, char *out, size_t n) {
     free(t);
 }
 
-/* finished or diverged only when the exit status and summary.json agree */
-static void finish(run_t *r, int wstatus) {
-    r->seconds = daoe_now() - r->t0;
-    r->pid = 0;
+/* A run that ended with exit code rc: finished or diverged only when the
+ * exit status and summary.json agree, else failed (message: why, the log's last line). */
+void sweep_settle(run_t *r, int rc, const char *why) {
     cJSON *s = run_file_json(r, "summary.json");
     const char *st = s ? jstr(s, "status", "") : "";
-    if (WIFEXITED(wstatus)) r->exit_code = WEXITSTATUS(wstatus);
-    else r->exit_code = 128 + WTERMSIG(wstatus);
-    if (r->exit_code == 0 && !strcmp(st, "finished")) r->state = ST_FINISHED;
-    else if (r->exit_code == 3 && !strcmp(st, "diverged")) r->state = ST_DIVERGED;
+    r->exit_code = rc;
+    if (rc == 0 && !strcmp(st, "finished")) r->state = ST_FINISHED;
+    else if (rc == 3 && !strcmp(st, "diverged")) r->state = ST_DIVERGED;
     else {
         r->state = ST_FAILED;
         char line[400];
-        last_log_line(r, line, sizeof line);
-        snprintf(r->message, sizeof r->message, "exit %d: %.400s", r->exit_code, line);
+        sweep_last_log_line(r, line, sizeof line);
+        snprintf(r->message, sizeof r->message, "%.100s: %.400s", why, line);
     }
     cJSON_Delete(s);
 }
 
-static double run_test_acc(const run_t *r) {
-    cJSON *s = run_file_json(r, "summary.json");
-    double a = jnum(s, "final_test_acc");
-    cJSON_Delete(s);
-    return isnan(a) ? -1 : a;
+static void finish(run_t *r, int wstatus) {
+    r->seconds = daoe_now() - r->t0;
+    r->pid = 0;
+    int rc = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
+    char why[32];
+    snprintf(why, sizeof why, "exit %d", rc);
+    sweep_settle(r, rc, why);
 }
 
 /* ------------------------------------------------------------------ the schedule */
@@ -313,14 +329,14 @@ int sweep_begin(sweep_t *S) {
 
 typedef struct {
     int *slot_busy;
-    int running, next;
-    double units_total, units_done, last_draw; /* epochs to run, epochs of the runs reaped */
+    int next;
+    progress_t p;
 } sched_t;
 
 /* start runs in free slots */
 static void start_runs(sweep_t *S, sched_t *q) {
-    while (q->running < S->jobs && !g_stop) {
-        while (q->next < S->nruns && !to_run(&S->runs[q->next])) q->next++;
+    while (q->p.running < S->jobs && !g_stop) {
+        while (q->next < S->nruns && !sweep_to_run(&S->runs[q->next])) q->next++;
         if (q->next >= S->nruns) return;
         int slot = 0;
         while (q->slot_busy[slot]) slot++;
@@ -330,33 +346,19 @@ static void start_runs(sweep_t *S, sched_t *q) {
             r->ran = 1;
             S->nfailed++;
             S->ndone++;
-            fprintf(stderr, "%sdaoe-sweep: %s failed to start: %s\n", clear_line(S), r->id, r->message);
+            fprintf(stderr, "%sdaoe-sweep: %s failed to start: %s\n", sweep_clear_line(S), r->id, r->message);
             continue;
         }
         q->slot_busy[slot] = 1;
-        q->running++;
+        q->p.running++;
     }
 }
 
 static void reaped(sweep_t *S, sched_t *q, run_t *r, int wst) {
     q->slot_busy[r->slot] = 0;
-    q->running--;
-    int start_ep = r->done_epochs;
+    q->p.running--;
     finish(r, wst);
-    S->ndone++;
-    q->units_done += r->epochs - start_ep;
-    char line[700], dur[32];
-    fmt_dur(dur, sizeof dur, r->seconds);
-    if (r->state == ST_FINISHED) snprintf(line, sizeof line, "finished  test acc %.4f  %s", run_test_acc(r), dur);
-    else if (r->state == ST_DIVERGED) {
-        S->ndiverged_now++;
-        snprintf(line, sizeof line, "DIVERGED (recorded, sweep goes on)  %s", dur);
-    } else {
-        S->nfailed++;
-        snprintf(line, sizeof line, "FAILED %.400s (log: %.250s/train.log)", r->message, r->dir);
-    }
-    fprintf(stderr, "%s[%d/%d] %s  %s\n", clear_line(S), S->ndone, S->ntodo, r->id, line);
-    write_sweep_json(S, 0);
+    sweep_run_ended(S, &q->p, r);
 }
 
 static void reap_runs(sweep_t *S, sched_t *q) {
@@ -367,32 +369,10 @@ static void reap_runs(sweep_t *S, sched_t *q) {
             if (S->runs[i].pid == pid) reaped(S, q, &S->runs[i], wst);
 }
 
-/* on a terminal, once a second: runs and epochs done (the running runs' epochs.csv rows count), ETA */
-static void draw_progress(const sweep_t *S, sched_t *q) {
-    double now = daoe_now();
-    if (!S->tty || now - q->last_draw < 1.0) return;
-    q->last_draw = now;
-    double units = q->units_done;
-    for (int i = 0; i < S->nruns; i++)
-        if (S->runs[i].state == ST_RUNNING) {
-            char p[2300];
-            snprintf(p, sizeof p, "%s/epochs.csv", S->runs[i].dir);
-            int rows = count_rows(p) - S->runs[i].done_epochs;
-            if (rows > 0) units += rows;
-        }
-    double el = now - S->t_start;
-    char eta[32], els[32];
-    fmt_dur(els, sizeof els, el);
-    if (units > 0) fmt_dur(eta, sizeof eta, el * (q->units_total - units) / units);
-    else snprintf(eta, sizeof eta, "? (after the first epoch)");
-    fprintf(stderr, "\r\033[K[%s] %d/%d runs done, %d running, %d diverged, %d failed | %.0f/%.0f epochs | %s elapsed | ETA %s",
-            S->name, S->ndone, S->ntodo, q->running, S->ndiverged_now, S->nfailed, units, q->units_total, els, eta);
-}
-
 /* interrupted: stop the children; their runs stay pending and resume next time */
 static void stop_runs(sweep_t *S, int running) {
     fprintf(stderr, "%sdaoe-sweep: interrupted: stopping %d run(s); re-run the same command to resume\n",
-            clear_line(S), running);
+            sweep_clear_line(S), running);
     for (int i = 0; i < S->nruns; i++)
         if (S->runs[i].state == ST_RUNNING) kill(-S->runs[i].pid, SIGTERM);
     for (int i = 0; i < S->nruns; i++) {
@@ -410,26 +390,21 @@ static void stop_runs(sweep_t *S, int running) {
 
 /* Runs every selected pending run, S->jobs at a time, until all are done or a signal comes. */
 void sweep_schedule(sweep_t *S) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    sweep_catch_signals(NULL, 0);
 
     sched_t q = {0};
     q.slot_busy = daoe_xcalloc((size_t)S->jobs, sizeof(int));
-    for (int i = 0; i < S->nruns; i++)
-        if (to_run(&S->runs[i])) q.units_total += S->runs[i].epochs - S->runs[i].done_epochs;
+    sweep_progress_start(S, &q.p);
     write_sweep_json(S, 0);
     while (!g_stop) {
         start_runs(S, &q);
-        if (q.running == 0) break;
+        if (q.p.running == 0) break;
         reap_runs(S, &q);
-        draw_progress(S, &q);
+        q.p.pending = S->ntodo - S->ndone - q.p.running;
+        sweep_draw_progress(S, &q.p);
         struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (g_stop) stop_runs(S, q.running);
+    if (g_stop) stop_runs(S, q.p.running);
     free(q.slot_busy);
 }

@@ -7,4 +7,5 @@
 #include "../../bench/sweep_profile.c"
 #include "../../bench/sweep_run.c"
 #include "../../bench/sweep_report.c"
+#include "../../bench/sweep_slurm.c"
 #include "../../bench/daoe_sweep.c"
