@@ -1,14 +1,11 @@
 """PyTorch side of daoe-bench-cpu: the same training steps (forward, backward,
 SGD step) of the CIFAR ResNet-18 on random data; prints 'median_ms X'."""
 import argparse
-import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_resnet import ResNet18  # noqa: E402
+from torch_resnet import ResNet18
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--width", type=int, default=64)

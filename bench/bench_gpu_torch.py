@@ -5,14 +5,11 @@ and torch.compile of the AMP bf16 channels_last model. Timed with CUDA events
 after warm-up; prints img/s per mode and writes JSON lines with --json."""
 import argparse
 import json
-import os
-import sys
 import time
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from torch_resnet import ResNet18  # noqa: E402
+from torch_resnet import ResNet18
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--width", type=int, default=64)

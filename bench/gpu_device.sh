@@ -9,7 +9,7 @@
 # that short runs read, so the second call measures the K table and checks
 # determinism. The call that completes the set reassembles the archive,
 # checks the sha256 of the archive, of every file and the official sums of
-# the CIFAR-10 files (lib/core/data.c) before anything else trains, then runs
+# the CIFAR-10 files (lib/core/cifar10.sha256) before anything else trains, then runs
 # the stages not done yet, in order, while time remains:
 #   check        test_cuda, daoe-bench-gpu, compute-sanitizer memcheck (bench/gpu_check.sh)
 #   ktable       aggregate training img/s of K concurrent runs (bf16, real data, SGD and
@@ -197,7 +197,7 @@ reassemble() {
     verify_files '.' || return 1
     # the official CIFAR-10 sums, read from the source (not from the manifest)
     local sums i=0 f
-    sums=$(sed -n '/daoe_cifar_sha256\[6\]/,/;/p' lib/core/data.c | grep -o '[0-9a-f]\{64\}')
+    sums=$(cut -d' ' -f1 lib/core/cifar10.sha256)
     for f in data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin test_batch.bin; do
         i=$((i + 1))
         want=$(echo "$sums" | sed -n "${i}p")
@@ -207,7 +207,7 @@ reassemble() {
             else say "error: $f: sha256 $have is not the official $want"; return 1; fi
         fi
     done
-    [ -n "${DAOE_PACK_TEST:-}" ] || say "CIFAR-10: the six files have the official sha256 (lib/core/data.c)"
+    [ -n "${DAOE_PACK_TEST:-}" ] || say "CIFAR-10: the six files have the official sha256 (lib/core/cifar10.sha256)"
     touch "$STATE/pack_ok" "$STATE/programs_ok"
 }
 setup_env() {

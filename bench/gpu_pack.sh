@@ -11,7 +11,7 @@
 # device call carries one part (a call carries at most 64 MiB in all).
 # .devpack/MANIFEST.tsv holds the sha256 of every part, of the whole archive
 # and of every file; CIFAR-10 files are also checked against the official
-# sums in lib/core/data.c, here and on the device.
+# sums in lib/core/cifar10.sha256, here and on the device.
 #
 #   bench/gpu_pack.sh                      programs from build-gpu/, data from $CIFAR10_DIR
 #   bench/gpu_pack.sh --build DIR --data DIR --out DIR --part-size 60M --level 9
@@ -60,7 +60,7 @@ PROGRAMS=$have
 for f in $CIFAR; do [ -f "$DATA/$f" ] || die "$DATA/$f missing"; done
 if [ $OFFICIAL = 1 ]; then
     # the official sums, in the order of daoe_cifar_files
-    sums=$(sed -n '/daoe_cifar_sha256\[6\]/,/;/p' lib/core/data.c | grep -o '[0-9a-f]\{64\}')
+    sums=$(cut -d' ' -f1 lib/core/cifar10.sha256)
     i=0
     for f in $CIFAR; do
         i=$((i + 1))

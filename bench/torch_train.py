@@ -22,7 +22,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from torch_resnet import ResNet18  # noqa: E402
 
 # lib/core/data.c: daoe_cifar_mean / daoe_cifar_std

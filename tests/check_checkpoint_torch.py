@@ -11,7 +11,6 @@ try:
 except ImportError:
     print("python3-torch not installed: skipped")
     sys.exit(77)
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 from torch_resnet import ResNet18, state_dict_from_file  # noqa: E402
 
 path, width, data = sys.argv[1], int(sys.argv[2]), sys.argv[3]

@@ -36,7 +36,6 @@ except ImportError as e:
           "install python3-torch and python3-numpy (make -f Makefile.artifact deps)")
     sys.exit(77)
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "bench"))
 from torch_resnet import save_safetensors  # noqa: E402
 
 N = 4099      # odd, so no vector-width assumptions hide

@@ -32,7 +32,7 @@ done
 acc=$(sed -n 's/.*"final_test_acc":[[:space:]]*\([0-9.]*\).*/\1/p' "$W/summary.json")
 echo "final test accuracy $acc (must be above 0.35)"
 awk -v a="$acc" 'BEGIN{exit !(a > 0.35)}' || { echo "FAIL accuracy $acc <= 0.35"; fails=$((fails + 1)); }
-out=$(/usr/bin/python3 "$S/tests/check_checkpoint_torch.py" "$W/final.safetensors" 16 "$D" 2>&1)
+out=$(PYTHONPATH="$S/bench" /usr/bin/python3 "$S/tests/check_checkpoint_torch.py" "$W/final.safetensors" 16 "$D" 2>&1)
 prc=$?
 echo "$out" | tail -1
 if [ $prc -eq 0 ]; then

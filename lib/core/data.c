@@ -14,15 +14,12 @@
 const float daoe_cifar_mean[3] = {0.49139968f, 0.48215841f, 0.44653091f};
 const float daoe_cifar_std[3] = {0.24703223f, 0.24348513f, 0.26158784f};
 
-const char *const daoe_cifar_files[6] = {"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin",
-                                         "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"};
-const char *const daoe_cifar_sha256[6] = {
-    "cee916563c9f80d84e3cc88e17fdc0941787f1244f00a67874d45b261883ada5",
-    "a591ca11fa1708a91ee40f54b3da4784ccd871ecf2137de63f51ada8b3fa57ed",
-    "bbe8596564c0f86427f876058170b84dac6670ddf06d79402899d93ceea26f67",
-    "014e562d6e23c72197cc727519169a60359f5eccd8945ad5a09d710285ff4e48",
-    "755304fc0b379caeae8c14f0dac912fbc7d6cd469eb67a1029a08a39453a9add",
-    "8e2eb146ae340b09e24670f29cabc6326dba54da8789dab6768acf480273f65b"};
+/* the official files and their sha256, from lib/core/cifar10.sha256 (the one
+ * list, which Makefile.artifact and the GPU scripts read too; CMake turns it
+ * into daoe_cifar_sha256.h) */
+#include "daoe_cifar_sha256.h"
+const char *const daoe_cifar_files[6] = {DAOE_CIFAR_FILES};
+const char *const daoe_cifar_sha256[6] = {DAOE_CIFAR_SHA256};
 
 int daoe_sha256_file(const char *path, char hex[65], char *err, size_t errlen) {
     FILE *f = fopen(path, "rb");
