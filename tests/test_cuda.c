@@ -347,17 +347,11 @@ static void run_opt(const op_case *c, double tol, uint64_t seed) {
     const char *optimizer = c->arg[0], *extra = c->arg[1];
     daoe_config cfg;
     daoe_config_defaults(&cfg);
-    char err[256], o1[64], o2[64];
-    snprintf(o1, sizeof o1, "--optimizer=%s", optimizer);
-    char *argv[8] = {"x", "--out", "/tmp/x", "--data", "/tmp", o1, NULL, NULL};
-    int argc = 6;
-    if (extra) {
-        snprintf(o2, sizeof o2, "%s", extra);
-        argv[argc++] = o2;
-    }
-    if (daoe_config_parse(&cfg, argc, argv, err, sizeof err)) {
+    char err[256], flags[160];
+    snprintf(flags, sizeof flags, "--optimizer=%s %s", optimizer, extra ? extra : "");
+    if (daoe_config_from_flags(&cfg, flags, err, sizeof err)) {
         printf("config: %s\n", err);
-        CHECK(0, "config parse");
+        CHECK(0, "config %s", flags);
         return;
     }
     const size_t n = (size_t)c->d[0];
@@ -507,68 +501,50 @@ static int run_ops(int when) {
 /* ------------------------------------------------------------------ whole training steps
  * Kept apart from the op table: the backend, network and optimizer are put
  * together by hand here. */
-typedef struct {
-    daoe_backend *be;
-    daoe_net net;
-    daoe_opt opt;
-    int B;
-    uint8_t *img;
-    int32_t *lab, *idx;
-} runner;
-
-/* steps of width-W training on synthetic images; losses[] out, final params to host */
+/* steps of width-W training on synthetic images through a training session;
+ * losses[] out, final params to host. use_graph 0: the step body launched
+ * directly instead of through be->run_step (graph capture on the GPU). */
 static void train_steps(daoe_backend *be, const char *optimizer, int width, int steps, int use_graph, float *losses,
                         float **params_out, size_t *n_out) {
     /* gentle rates: at lr 0.1 this synthetic run is chaotic (two CPU thread counts part by 1e-2 within 6 steps) */
     const char *lr_opt = strcmp(optimizer, "daoe") ? "--lr=0.01" : "--sgd-lr=0.01";
-    const int NI = 512, B = 32;
-    runner r;
-    memset(&r, 0, sizeof r);
-    r.be = be;
-    r.B = B;
+    enum { NI = 512, B = 32 };
     daoe_config cfg;
     daoe_config_defaults(&cfg);
-    char err[256], o1[64];
-    snprintf(o1, sizeof o1, "--optimizer=%s", optimizer);
-    char *argv[] = {"x", "--out", "/tmp/x", "--data", "/tmp", o1, (char *)lr_opt};
-    if (daoe_config_parse(&cfg, 7, argv, err, sizeof err)) daoe_fatal("train_steps: %s", err);
-    daoe_net_layout(&r.net, width);
-    daoe_net_alloc(&r.net, be, B);
-    daoe_opt_setup(&r.opt, be, &cfg, r.net.params, r.net.grads, r.net.nparams, r.net.nparams_real, steps, 64);
-    float *hp = daoe_xmalloc(sizeof(float) * r.net.nparams), *hb = daoe_xmalloc(sizeof(float) * (r.net.nbufs + 1));
-    daoe_net_init_host(&r.net, 77, hp, hb);
-    be->to_device(be, r.net.params, hp, sizeof(float) * r.net.nparams);
-    be->to_device(be, r.net.bufs, hb, sizeof(float) * r.net.nbufs);
-    be->refresh_weights(be);
+    cfg.width = width;
+    cfg.batch = B;
+    cfg.seed = 77;
+    char flags[128], err[512];
+    snprintf(flags, sizeof flags, "--optimizer=%s %s", optimizer, lr_opt);
+    if (daoe_config_from_flags(&cfg, flags, err, sizeof err)) daoe_fatal("train_steps: %s", err);
+    daoe_session_opts so = {.be = be, .total_steps = steps, .trace_cap = 64, .graph_key = 1};
+    daoe_session *s = daoe_session_create(&cfg, &so, err, sizeof err);
+    if (!s) daoe_fatal("train_steps: %s", err);
     uint8_t *img = daoe_xmalloc((size_t)NI * 3072);
-    int32_t lab[512], idx[32];
+    int32_t lab[NI], idx[B];
     for (size_t i = 0; i < (size_t)NI * 3072; i++) img[i] = (uint8_t)(daoe_philox(9, (uint32_t)i, 0, 0, 1).v[0] & 255);
     for (int i = 0; i < NI; i++) lab[i] = (img[i * 3072] + img[i * 3072 + 1500]) % 10; /* learnable from pixels */
-    r.img = be->alloc(be, (size_t)NI * 3072);
-    be->to_device(be, r.img, img, (size_t)NI * 3072);
-    r.lab = (int32_t *)dev_copy(be, lab, sizeof lab);
-    r.idx = be->alloc(be, sizeof idx);
+    daoe_session_set_images(s, DAOE_SET_TRAIN, img, lab, NI);
     daoe_trace tr[64];
-    daoe_step step = {be, &r.net, &r.opt, B};
     for (int t = 1; t <= steps; t++) {
         for (int i = 0; i < B; i++) idx[i] = (int)((daoe_philox(1, (uint32_t)(t * B + i), 0, 0, 2).v[0]) % NI);
-        be->to_device(be, r.idx, idx, sizeof idx);
-        daoe_step_consts sc;
-        daoe_step_consts_fill(&cfg, t, 0, steps, 0, &sc);
-        be->to_device(be, r.opt.consts, &sc, sizeof sc);
-        be->load_batch(be, r.img, r.lab, r.idx, B, 1, 5, 0, r.net.x, r.net.y, r.opt.stats);
-        if (use_graph) be->run_step(be, 1, daoe_step_run, &step);
-        else daoe_step_run(&step);
-        be->to_host(be, tr, r.opt.trace, sizeof tr);
+        daoe_session_load_batch(s, DAOE_SET_TRAIN, idx, B, 0, 1);
+        if (use_graph) daoe_session_step(s, 0);
+        else {
+            daoe_session_begin_step(s, 0);
+            daoe_step_run(&s->step);
+            s->net.num_batches_tracked++;
+        }
+        daoe_session_read_trace(s, tr);
         losses[t - 1] = tr[(t - 1) % 64].loss;
     }
-    *n_out = r.net.nparams;
-    *params_out = daoe_xmalloc(sizeof(float) * r.net.nparams);
-    be->to_host(be, *params_out, r.net.params, sizeof(float) * r.net.nparams);
-    be->free(be, r.img); be->free(be, r.lab); be->free(be, r.idx);
-    daoe_opt_free(&r.opt, be);
-    daoe_net_free(&r.net);
-    free(hp); free(hb); free(img);
+    *n_out = s->net.nparams;
+    *params_out = daoe_xmalloc(sizeof(float) * s->net.nparams);
+    float *bufs = daoe_xmalloc(sizeof(float) * (s->net.nbufs + 1));
+    daoe_session_get_weights(s, *params_out, bufs);
+    free(bufs);
+    free(img);
+    daoe_session_free(s);
 }
 
 /* 20 training steps, width 16: GPU fp32 deterministic vs CPU (--quick: one

@@ -17,6 +17,7 @@
 /* one chunk, float sums into a[] (the caller adds chunks in double); local
  * copies of the configuration and pointers let the compiler see they do not
  * change inside the loop */
+_Static_assert(DAOE_K == 4 && DAOE_NRED == 10, "OPT_CHUNK_BODY spells out the four members and ten reductions");
 #define OPT_CHUNK_BODY(CALL)                                                                                    \
     const daoe_opt_bufs bl = *b;                                                                                \
     const daoe_step_consts scl = *sc;                                                                           \
