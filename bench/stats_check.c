@@ -2,8 +2,10 @@
  * fails when its mean final test accuracy falls below the reference's by more
  * than the reference's seed-to-seed spread allows (a one-sided t bound, at
  * least the margin), when it diverges where the reference did not, or when it
- * has no finished run. Prints a table on stdout, the failures on stderr;
- * exit 0 pass, 1 fail, 2 not comparable. */
+ * has no finished run. Prints a table on stdout with each group's minimum
+ * detectable drop (80 % power), the failures on stderr; exit 0 pass, 1 fail,
+ * 2 not comparable (other settings, or a reference group with fewer than two
+ * finished runs). */
 #define _GNU_SOURCE
 #include "daoe/util.h"
 #include "stats.h"
@@ -45,18 +47,23 @@ static double pooled_sd(const study_t *R, int *df) {
 }
 
 typedef struct {
-    double sp, tq, margin; /* pooled sd, t(1 - alpha, df), smallest drop reported */
+    double sp, tq, tpow, margin; /* pooled sd, t(1 - alpha, df), t(power, df), smallest drop reported */
     const char *new_dir;
 } rule_t;
+
+#define CHECK_POWER 0.8 /* the power at which the minimum detectable drop is quoted */
 
 /* one reference group: a table line; returns 1 and the reason in why when it fails */
 static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng, char *why, size_t n) {
     int n_new = ng ? ng->test.n : 0;
     double mn = ng ? ng->test.mean : NAN;
-    double allowed = rule->margin;
+    double allowed = rule->margin, mdd = NAN;
     if (isfinite(rule->sp) && n_new > 0) {
-        double stat = rule->tq * rule->sp * sqrt(1.0 / rg->test.n + 1.0 / n_new);
+        double se = rule->sp * sqrt(1.0 / rg->test.n + 1.0 / n_new);
+        double stat = rule->tq * se;
         if (stat > allowed) allowed = stat;
+        /* a true drop of mdd is flagged with probability CHECK_POWER (one-sided t, pooled sd) */
+        mdd = allowed + rule->tpow * se;
     }
     why[0] = 0;
     if (!ng || !n_new)
@@ -68,8 +75,8 @@ static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng,
                  rg->name, 100 * mn, n_new, 100 * (rg->test.mean - mn), 100 * rg->test.mean, rg->test.n, 100 * allowed);
     else if (ng->ndiv > 0 && rg->ndiv == 0)
         snprintf(why, n, "%s: %d of %d runs diverged (reference: 0 of %d)", rg->name, ng->ndiv, ng->nruns, rg->nruns);
-    printf("%-24s %5d %8.2f%% %5d %8.2f%% %+8.2f %8.2f  %s\n", rg->name, rg->test.n, 100 * rg->test.mean, n_new,
-           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, why[0] ? "FAIL" : "ok");
+    printf("%-24s %5d %8.2f%% %5d %8.2f%% %+8.2f %8.2f %8.2f  %s\n", rg->name, rg->test.n, 100 * rg->test.mean, n_new,
+           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, 100 * mdd, why[0] ? "FAIL" : "ok");
     return why[0] != 0;
 }
 
@@ -78,16 +85,26 @@ int check(const char *new_dir, const char *ref_dir, double alpha, double margin)
     load_study(&R, ref_dir, NULL, NAN);
     load_study(&N, new_dir, NULL, NAN);
     if (!R.ng) tool_die("%s: no runs in the reference", ref_dir);
+    /* a spread needs two runs: with fewer, no drop could be judged */
+    for (int k = 0; k < R.ng; k++)
+        if (R.g[k].test.n < 2) {
+            fprintf(stderr, "daoe-stats: check: the reference %s has %d finished run(s) of %s: at least 2 per group are "
+                            "needed to estimate the seed-to-seed spread\n", ref_dir, R.g[k].test.n, R.g[k].name);
+            return 2;
+        }
     if (not_comparable(&R, &N)) return 2;
     int df;
-    rule_t rule = {pooled_sd(&R, &df), NAN, margin, new_dir};
+    rule_t rule = {pooled_sd(&R, &df), NAN, NAN, margin, new_dir};
     rule.tq = df > 0 ? gsl_cdf_tdist_Pinv(1.0 - alpha, df) : NAN;
+    rule.tpow = df > 0 ? gsl_cdf_tdist_Pinv(CHECK_POWER, df) : NAN;
     printf("regression check: %s against the reference %s\n", new_dir, ref_dir);
     printf("rule: a group fails when mean_new < mean_ref - max(margin, t(1-alpha, df_ref) * s_ref * sqrt(1/n_ref + 1/n_new)),\n"
            "      or when it has diverged runs the reference had not, or no finished run.\n"
-           "      s_ref = pooled within-group sd of the reference = %.2f points (df_ref = %d), alpha = %g, margin = %.2f points\n",
+           "      s_ref = pooled within-group sd of the reference = %.2f points (df_ref = %d), alpha = %g, margin = %.2f points\n"
+           "      mdd80 = the drop caught with 80 %% power: allowed + t(0.8, df_ref) * s_ref * sqrt(1/n_ref + 1/n_new)\n",
            100 * rule.sp, df, alpha, 100 * margin);
-    printf("%-24s %5s %9s %5s %9s %8s %8s  %s\n", "group", "n_ref", "mean_ref", "n_new", "mean_new", "diff", "allowed", "verdict");
+    printf("%-24s %5s %9s %5s %9s %8s %8s %8s  %s\n", "group", "n_ref", "mean_ref", "n_new", "mean_new", "diff", "allowed",
+           "mdd80", "verdict");
     int fails = 0;
     daoe_strbuf msg = {0};
     for (int k = 0; k < R.ng; k++) {

@@ -298,6 +298,14 @@ def test_check(bindir, work, src):
     make_synthetic(wide, np.random.default_rng(7), groups, seeds=(0, 1), width=32)
     rc, out, err = run([stats, "--check", wide, "--reference", ref])
     ok(rc == 2 and "not comparable" in err, f"other width refused: exit {rc} {err}")
+    # the table quotes each group's minimum detectable drop (80 % power)
+    rc, out, err = run([stats, "--check", same, "--reference", ref])
+    ok("mdd80" in out and len([l for l in out.splitlines() if l.startswith("adam ")]) == 1, f"mdd80 column: {out}")
+    # a reference with one finished run in a group has no spread: refused
+    thin = os.path.join(work, "thin")
+    make_synthetic(thin, np.random.default_rng(7), groups, seeds=(0,))
+    rc, out, err = run([stats, "--check", same, "--reference", thin])
+    ok(rc == 2 and "at least 2 per group" in err, f"one-run reference refused: exit {rc} {err}")
     # the committed references: pass against themselves, fail when degraded
     rdir = os.path.join(src, "results", "reference")
     for name in sorted(os.listdir(rdir)) if os.path.isdir(rdir) else []:
