@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One-shot GPU check (issue 5): build (or use a prebuilt bundle), run the GPU
+# One-shot GPU check: build (or use a prebuilt bundle), run the GPU
 # tests, compute-sanitizer memcheck, our benchmark and PyTorch's in the same
 # run, write logs under $OUT (default ./gpu_check_out) and print one table.
 #   bench/gpu_check.sh                 build in build-gpu/ with cmake
