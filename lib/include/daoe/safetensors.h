@@ -31,4 +31,6 @@ const void *daoe_st_get(const daoe_st_file *f, const char *name, const char *dty
 /* Stored shape of a tensor: 0, or -1 if absent. */
 int daoe_st_shape(const daoe_st_file *f, const char *name, int *ndim, int64_t shape[4]);
 size_t daoe_dtype_size(const char *dtype);
+/* The raw bytes after the header (every tensor's data, in file order). */
+const void *daoe_st_data(const daoe_st_file *f, size_t *len);
 #endif
