@@ -19,6 +19,9 @@
 #include "daoe_git.h" /* generated at build time */
 #include <cjson/cJSON.h>
 #include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <math.h>
 #include <openssl/opensslv.h>
 #include <stdio.h>
@@ -70,6 +73,7 @@ typedef struct {
     double start_secs;
     int stop_sig, stop_step; /* a stop signal seen before step stop_step of the epoch */
     int already_done;     /* --resume of a finished run */
+    int lock_fd;          /* the output folder, flock-ed while the run writes there */
     long T, W;
     int32_t *perm;        /* [ntrain] this epoch's order */
     daoe_trace *ring;     /* [TRACE_CAP] host copy of the device trace */
@@ -457,6 +461,30 @@ static void remove_old_results(const char *out) {
 }
 
 /* ------------------------------------------------------------------ setup */
+/* One run at a time in a folder: a second one (a sweep restarted while the
+ * run it stopped still writes its checkpoint) waits for the first. */
+static int lock_out(trainer *tr) {
+    const char *out = tr->cfg->out;
+    tr->lock_fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tr->lock_fd < 0) {
+        daoe_errf(tr->err, sizeof tr->err, "%s: cannot open: %s", out, strerror(errno));
+        return DAOE_EXIT_ERROR;
+    }
+    if (flock(tr->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    fprintf(stderr, "daoe-train: %s: another daoe-train is writing there; waiting for it to stop\n", out);
+    while (flock(tr->lock_fd, LOCK_EX) != 0) {
+        if (errno != EINTR) {
+            daoe_errf(tr->err, sizeof tr->err, "%s: cannot lock: %s", out, strerror(errno));
+            return DAOE_EXIT_ERROR;
+        }
+        if (daoe_stop_requested()) {
+            fprintf(stderr, "daoe-train: stopped while waiting for %s\n", out);
+            return DAOE_EXIT_INTERRUPTED;
+        }
+    }
+    return 0;
+}
+
 /* 0, or the exit status (tr->already_done: --resume of an ended run) */
 static int setup(trainer *tr) {
     const daoe_config *cfg = tr->cfg;
@@ -471,6 +499,8 @@ static int setup(trainer *tr) {
     tr->T = tr->s->total_steps;
     tr->W = tr->s->warmup_steps;
     if (daoe_mkdir_p(cfg->out, tr->err, sizeof tr->err) != 0) return DAOE_EXIT_WRITE;
+    int ls = lock_out(tr);
+    if (ls) return ls;
     tr->fp = fingerprint(cfg);
     settings_digest(tr->fp, tr->fp_sha);
     remove_stale_temps(cfg->out);
@@ -757,6 +787,7 @@ static int finish(trainer *tr) {
 }
 
 static void teardown(trainer *tr) {
+    if (tr->lock_fd > 0) close(tr->lock_fd);
     free(tr->perm);
     free(tr->ring);
     free(tr->fp);
