@@ -470,13 +470,11 @@ static int lock_out(trainer *tr) {
         daoe_errf(tr->err, sizeof tr->err, "%s: cannot open: %s", out, strerror(errno));
         return DAOE_EXIT_ERROR;
     }
-    if (flock(tr->lock_fd, LOCK_EX | LOCK_NB) == 0) return 0;
+    /* a file system without folder locks (some NFS setups) runs unlocked */
+    if (flock(tr->lock_fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK) return 0;
     fprintf(stderr, "daoe-train: %s: another daoe-train is writing there; waiting for it to stop\n", out);
     while (flock(tr->lock_fd, LOCK_EX) != 0) {
-        if (errno != EINTR) {
-            daoe_errf(tr->err, sizeof tr->err, "%s: cannot lock: %s", out, strerror(errno));
-            return DAOE_EXIT_ERROR;
-        }
+        if (errno != EINTR) return 0;
         if (daoe_stop_requested()) {
             fprintf(stderr, "daoe-train: stopped while waiting for %s\n", out);
             return DAOE_EXIT_INTERRUPTED;
