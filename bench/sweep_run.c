@@ -138,7 +138,7 @@ static void probe_run(run_t *r, const opts_t *o) {
 
 static int to_run(const run_t *r) { return r->selected && (r->state == ST_TODO || r->state == ST_RESUME); }
 
-/* every run's state, and the selected runs counted by state */
+/* every run's state, and the selected runs counted by state; damaged folders reported */
 void sweep_probe(sweep_t *S) {
     for (int i = 0; i < S->nruns; i++) {
         run_t *r = &S->runs[i];
@@ -147,6 +147,7 @@ void sweep_probe(sweep_t *S) {
             S->unsel++;
             continue;
         }
+        if (!strncmp(r->message, "damaged", 7)) fprintf(stderr, "daoe-sweep: %s: %s\n", r->dir, r->message);
         switch (r->state) {
         case ST_TODO: case ST_RESUME: S->ntodo++; break;
         case ST_FINISHED: S->nfin++; break;
@@ -358,8 +359,6 @@ int sweep_begin(sweep_t *S) {
         if (S->runs[i].state == ST_STALE && S->runs[i].selected)
             fprintf(stderr, "daoe-sweep: stale: %s %s; delete the folder or pass --rerun-stale\n", S->runs[i].dir,
                     S->runs[i].message);
-        else if (S->runs[i].selected && !strncmp(S->runs[i].message, "damaged", 7))
-            fprintf(stderr, "daoe-sweep: %s: %s\n", S->runs[i].dir, S->runs[i].message);
     fprintf(stderr, "daoe-sweep: %s: %d runs, %d to run, %d finished, %d diverged (kept); -j %d, %d threads each\n",
             S->name, S->nruns, S->ntodo, S->nfin, S->ndiv, S->jobs, S->threads_per_job);
     if (S->ntodo == 0) {

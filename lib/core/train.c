@@ -331,6 +331,11 @@ static int load_runlog(trainer *tr, const daoe_st_file *f, const char *path, cha
     if (!p) return -1;
     lg->alpha.len = 0;
     daoe_sb_printf(&lg->alpha, "%.*s", (int)sh[0], (const char *)p);
+    /* checkpoints of an earlier version end at an epoch and lack these: the
+     * sums start at zero, alpha at both ends is the checkpoint's */
+    int nd;
+    int64_t s4[4];
+    if (daoe_st_shape(f, "log.epoch_sums", &nd, s4) != 0) return 0;
     sh[0] = NSUMS;
     const double *sums = log_tensor(f, path, "log.epoch_sums", "F64", 1, sh, err, errlen);
     sh[0] = DAOE_K;
@@ -346,9 +351,10 @@ static int load_runlog(trainer *tr, const daoe_st_file *f, const char *path, cha
     return 0;
 }
 
-/* a metadata number, checked */
-static int meta_num(const daoe_st_file *f, const char *key, double lo, double hi, double *out) {
+/* a metadata number, checked; absent: *out unchanged when optional */
+static int meta_num(const daoe_st_file *f, const char *key, double lo, double hi, int optional, double *out) {
     const char *v = daoe_st_meta(f, key);
+    if (!v && optional) return 0;
     if (!v || !v[0]) return -1;
     char *end;
     double x = strtod(v, &end);
@@ -363,11 +369,11 @@ static int load_checkpoint(trainer *tr, char *err, size_t errlen) {
     if (!f) return -1;
     int rc = -1;
     const char *cfp = daoe_st_meta(f, "config");
-    double t, ts, ti, es, secs;
-    if (!cfp || meta_num(f, "step", 0, (double)tr->T, &t) || meta_num(f, "train_seconds", 0, 1e300, &ts) ||
-        meta_num(f, "train_images", 0, 1e300, &ti) || meta_num(f, "epoch_step", 0, tr->spe - 1, &es) ||
-        meta_num(f, "epoch_seconds", 0, 1e300, &secs)) {
-        daoe_errf(err, errlen, "%s: not a daoe checkpoint of this version (metadata missing or malformed)", path);
+    double t, ts, ti, es = 0, secs = 0; /* epoch_*: absent in checkpoints of an earlier version */
+    if (!cfp || meta_num(f, "step", 0, (double)tr->T, 0, &t) || meta_num(f, "train_seconds", 0, 1e300, 0, &ts) ||
+        meta_num(f, "train_images", 0, 1e300, 0, &ti) || meta_num(f, "epoch_step", 0, tr->spe - 1, 1, &es) ||
+        meta_num(f, "epoch_seconds", 0, 1e300, 1, &secs)) {
+        daoe_errf(err, errlen, "%s: not a daoe checkpoint (metadata missing or malformed)", path);
     } else if (strcmp(cfp, tr->fp) != 0) {
         daoe_errf(err, errlen, "%s: written with other settings; use a new --out or delete the folder", path);
     } else if (daoe_session_load_state(tr->s, f, err, errlen) != 0) {
