@@ -12,20 +12,9 @@ T=$1
 W=$2
 MODE=$3
 shift 3
-D=${CIFAR10_DIR:-}
-if [ -z "$D" ] || [ ! -f "$D/test_batch.bin" ]; then echo "CIFAR10_DIR not set or empty: skipped"; exit 77; fi
-rm -rf "$W"
-mkdir -p "$W"
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "$0")/runs_common.sh"
 # 8 steps an epoch, 3 epochs: 24 steps, checkpoints after epochs 1 and 2
 C="--data $D --width 4 --train-subset 512 --batch 64 --epochs 3 --val 128 --test-subset 128 --threads 2 --trace-every 1 --checkpoint-minutes 0 --quiet"
-strip() { cut -d, -f1-8,12- "$1"; }
-same() { # same DIR REF: final weights, alpha.csv, epochs.csv without time columns
-    cmp -s "$1/final.safetensors" "$2/final.safetensors" && cmp -s "$1/alpha.csv" "$2/alpha.csv" &&
-        strip "$1/epochs.csv" > "$1.e" && strip "$2/epochs.csv" > "$2.e" && cmp -s "$1.e" "$2.e"
-}
 status_of() { sed -n 's/.*"status":[[:space:]]*"\([a-z]*\)".*/\1/p' "$1/summary.json" 2> /dev/null; }
 
 if [ "$MODE" = all ]; then
@@ -88,6 +77,4 @@ rc=0
 if [ $rc = 1 ] && grep -q "checkpoint.safetensors" "$W/damaged.err"; then ok "a truncated checkpoint is refused: $(cat "$W/damaged.err")"
 else bad "a truncated checkpoint: exit $rc: $(cat "$W/damaged.err")"; fi
 
-[ $fails = 0 ] && echo "all checks passed" && exit 0
-echo "$fails check(s) failed"
-exit 1
+finish

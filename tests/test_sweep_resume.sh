@@ -9,27 +9,16 @@
 # usage: test_sweep_resume.sh BINDIR WORKDIR  (CIFAR10_DIR)
 B=$1
 W=$2
-D=${CIFAR10_DIR:-}
-if [ -z "$D" ] || [ ! -f "$D/test_batch.bin" ]; then echo "CIFAR10_DIR not set or empty: skipped"; exit 77; fi
-rm -rf "$W"
-mkdir -p "$W"
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "$0")/runs_common.sh"
 P="$W/tiny.json"
 cat > "$P" << 'JSON'
 {"name": "tiny", "train": {"backend": "cpu", "width": 4, "batch": 64, "epochs": 4, "train_subset": 512, "val": 128,
  "test_subset": 128, "trace_every": 1, "checkpoint_minutes": 0}, "optimizers": ["sgd", "daoe"], "seeds": [0]}
 JSON
 sweep() { "$B/daoe-sweep" "$P" --data "$D" -j 1 --threads 2 --results "$@"; }
-strip() { cut -d, -f1-8,12- "$1"; }
-same_run() { # same_run DIR REF
-    cmp -s "$1/final.safetensors" "$2/final.safetensors" && cmp -s "$1/alpha.csv" "$2/alpha.csv" &&
-        strip "$1/epochs.csv" > "$W/a.e" && strip "$2/epochs.csv" > "$W/b.e" && cmp -s "$W/a.e" "$W/b.e"
-}
 all_same() { # all_same RESULTS WHAT
     for r in sgd-s0 daoe-s0; do
-        same_run "$1/$r" "$W/ref/$r" && ok "$2: $r identical to the uninterrupted sweep" || bad "$2: $r differs"
+        same "$1/$r" "$W/ref/$r" && ok "$2: $r identical to the uninterrupted sweep" || bad "$2: $r differs"
     done
 }
 sweep "$W/ref" 2> "$W/ref.err" || bad "reference sweep exit $?: $(tail -3 "$W/ref.err")"
@@ -95,6 +84,4 @@ if [ -f "$f" ]; then
     damage "a checkpoint with bad bytes" daoe-s0
 else bad "could not make a stopped run (no checkpoint)"; fi
 
-[ $fails = 0 ] && echo "all checks passed" && exit 0
-echo "$fails check(s) failed"
-exit 1
+finish

@@ -8,24 +8,16 @@
 # usage: test_write_errors.sh DAOE_TRAIN WORKDIR  (CIFAR10_DIR)
 T=$1
 W=$2
-D=${CIFAR10_DIR:-}
-if [ -z "$D" ] || [ ! -f "$D/test_batch.bin" ]; then echo "CIFAR10_DIR not set or empty: skipped"; exit 77; fi
-rm -rf "$W"
+# a mount an earlier, interrupted run of this test left behind goes first
+while mountpoint -q "$W/mnt" 2> /dev/null; do umount "$W/mnt" 2> /dev/null || umount -l "$W/mnt"; done
+. "$(dirname "$0")/runs_common.sh"
 mkdir -p "$W/mnt"
 M="$W/mnt"
 cleanup() { while mountpoint -q "$M" 2> /dev/null; do umount "$M" 2> /dev/null || umount -l "$M"; done; }
 trap cleanup EXIT INT TERM
 mount -t tmpfs -o size=64k tmpfs "$M" 2> /dev/null || { echo "cannot mount a tmpfs (not root?): skipped"; exit 77; }
 umount "$M"
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
 C="--data $D --width 4 --train-subset 512 --batch 64 --val 128 --test-subset 128 --threads 2 --trace-every 1 --checkpoint-minutes 0 --quiet --optimizer sgd"
-strip() { cut -d, -f1-8,12- "$1"; }
-same() {
-    cmp -s "$1/final.safetensors" "$2/final.safetensors" && cmp -s "$1/alpha.csv" "$2/alpha.csv" &&
-        strip "$1/epochs.csv" > "$1.e" && strip "$2/epochs.csv" > "$2.e" && cmp -s "$1.e" "$2.e"
-}
 # every file under a final name is whole: JSON parses, safetensors open, no temporaries
 whole() {
     for f in "$1"/*; do
@@ -80,6 +72,4 @@ rc=0
 "$T" --out "$W/ref3b" --epochs 3 $C 2> /dev/null
 [ $rc = 0 ] && same "$d" "$W/ref3b" && ok "read-only folder: resumed once writable: identical" || bad "read-only: resume afterwards exit $rc"
 
-[ $fails = 0 ] && echo "all checks passed" && exit 0
-echo "$fails check(s) failed"
-exit 1
+finish
