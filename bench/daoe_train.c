@@ -14,7 +14,7 @@ int main(int argc, char **argv) {
     }
     if (rc != 0) {
         fprintf(stderr, "daoe-train: error: %s\n", err);
-        return 2;
+        return DAOE_EXIT_USAGE;
     }
     return daoe_train_run(&cfg);
 }

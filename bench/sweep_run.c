@@ -9,6 +9,7 @@
  * next invocation. The slurm engine (sweep_slurm.c) shares the state on
  * disk, a run's preparation, command line and log, and how an ended run settles. */
 #define _GNU_SOURCE
+#include "daoe/session.h"
 #include "daoe/util.h"
 #include "sweep.h"
 #include "tool.h"
@@ -19,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,34 +68,85 @@ static cJSON *run_file_json(const run_t *r, const char *name) {
     return tool_read_json(p, TOOL_JSON_QUIET);
 }
 
+/* why a run folder's end cannot be trusted ("" when it can): summary.json,
+ * final.safetensors and the epochs.csv rows must agree */
+static void check_ended(const run_t *r, const cJSON *summary, char *why, size_t n) {
+    char p[2300], err[1024];
+    why[0] = 0;
+    const cJSON *done = cJSON_GetObjectItemCaseSensitive(summary, "epochs_completed");
+    snprintf(p, sizeof p, "%s/epochs.csv", r->dir);
+    int rows = sweep_count_rows(p);
+    if (!cJSON_IsNumber(done) || rows != done->valueint) {
+        snprintf(why, n, "epochs.csv has %d rows, summary.json says %d epochs", rows,
+                 cJSON_IsNumber(done) ? done->valueint : -1);
+        return;
+    }
+    if (strcmp(jstr(summary, "status", ""), "finished")) return;
+    if (rows != r->epochs) {
+        snprintf(why, n, "epochs.csv has %d rows for %d epochs", rows, r->epochs);
+        return;
+    }
+    snprintf(p, sizeof p, "%s/final.safetensors", r->dir);
+    daoe_st_file *f = daoe_st_open(p, err, sizeof err);
+    if (!f || daoe_st_count(f) == 0) snprintf(why, n, "%s", f ? "final.safetensors has no tensors" : err);
+    daoe_st_close(f);
+}
+
+/* "" when the checkpoint opens and its bytes match their digest */
+static void check_checkpoint(const char *path, char *why, size_t n) {
+    char err[1024];
+    why[0] = 0;
+    daoe_st_file *f = daoe_st_open(path, err, sizeof err);
+    if (!f || daoe_session_check_state(f, err, sizeof err) != 0) snprintf(why, n, "checkpoint: %s", err);
+    daoe_st_close(f);
+}
+
+/* A run's state from its folder. Nothing is trusted that does not check
+ * out: a damaged end (summary.json unreadable, epochs.csv short,
+ * final.safetensors broken) is resumed from a sound checkpoint or redone;
+ * a damaged checkpoint is redone. r->message says what was found. */
 void sweep_probe_run(run_t *r, const opts_t *o) {
-    char p[2300];
+    char p[2300], why[1400];
     r->message[0] = 0;
     snprintf(p, sizeof p, "%s/epochs.csv", r->dir);
     r->done_epochs = sweep_count_rows(p);
     cJSON *rec = run_file_json(r, "sweep_run.json");
     int stale = rec && !args_equal(r, rec);
     cJSON_Delete(rec);
-    cJSON *s = run_file_json(r, "summary.json");
-    const char *st = s ? jstr(s, "status", "") : NULL;
     if (stale && !o->rerun_stale) {
         r->state = ST_STALE;
         snprintf(r->message, sizeof r->message, "ran with other settings than the profile's");
-    } else if (st && !stale && !strcmp(st, "finished")) r->state = ST_FINISHED;
-    else if (st && !stale && !strcmp(st, "diverged") && !o->retry_diverged) r->state = ST_DIVERGED;
-    else {
-        snprintf(p, sizeof p, "%s/checkpoint.safetensors", r->dir);
-        /* a run stopped by a signal says "interrupted" (or nothing): its checkpoint goes on */
-        int resumable = !s || !strcmp(st, "interrupted");
-        r->state = (resumable && !stale && daoe_file_exists(p)) ? ST_RESUME : ST_TODO;
-        if (r->state != ST_RESUME) r->done_epochs = 0;
+        return;
+    }
+    snprintf(p, sizeof p, "%s/summary.json", r->dir);
+    int have_summary = daoe_file_exists(p);
+    cJSON *s = run_file_json(r, "summary.json");
+    const char *st = s ? jstr(s, "status", "") : NULL;
+    int ended = st && (!strcmp(st, "finished") || !strcmp(st, "diverged"));
+    why[0] = 0;
+    if (have_summary && !st) snprintf(why, sizeof why, "summary.json is not valid JSON");
+    else if (ended && !stale) check_ended(r, s, why, sizeof why);
+    if (ended && !stale && !why[0]) {
+        r->state = !strcmp(st, "finished") ? ST_FINISHED : o->retry_diverged ? ST_TODO : ST_DIVERGED;
+        if (r->state == ST_TODO) r->done_epochs = 0;
+        cJSON_Delete(s);
+        return;
     }
     cJSON_Delete(s);
+    snprintf(p, sizeof p, "%s/checkpoint.safetensors", r->dir);
+    char ck[1200] = "";
+    int have_ckpt = !stale && daoe_file_exists(p);
+    if (have_ckpt) check_checkpoint(p, ck, sizeof ck);
+    r->state = have_ckpt && !ck[0] ? ST_RESUME : ST_TODO;
+    if (r->state != ST_RESUME) r->done_epochs = 0;
+    if (why[0] || ck[0])
+        snprintf(r->message, sizeof r->message, "damaged: %s%s%s; %s", why, why[0] && ck[0] ? "; " : "", ck,
+                 r->state == ST_RESUME ? "resuming from the checkpoint" : "running it again");
 }
 
 int sweep_to_run(const run_t *r) { return r->selected && (r->state == ST_TODO || r->state == ST_RESUME); }
 
-/* every run's state, and the selected runs counted by state */
+/* every run's state, and the selected runs counted by state; damaged folders reported */
 void sweep_probe(sweep_t *S) {
     for (int i = 0; i < S->nruns; i++) {
         run_t *r = &S->runs[i];
@@ -102,6 +155,7 @@ void sweep_probe(sweep_t *S) {
             S->unsel++;
             continue;
         }
+        if (!strncmp(r->message, "damaged", 7)) fprintf(stderr, "daoe-sweep: %s: %s\n", r->dir, r->message);
         switch (r->state) {
         case ST_TODO: case ST_RESUME: S->ntodo++; break;
         case ST_FINISHED: S->nfin++; break;
@@ -203,10 +257,14 @@ int sweep_open_log(run_t *r, char *const *argv) {
 }
 
 /* in the child: its own process group (stopped as one), the log as stdout and stderr, one GPU */
-static void exec_train(const sweep_t *S, int slot, int fd, char *const *argv) {
+static void exec_train(const sweep_t *S, int slot, int fd, char *const *argv, pid_t parent) {
     setpgid(0, 0);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
+    signal(SIGHUP, SIG_DFL);
+    /* a sweep killed outright (SIGKILL) still stops its runs, which checkpoint */
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent) _exit(127);
     dup2(fd, 1);
     dup2(fd, 2);
     close(fd);
@@ -245,13 +303,14 @@ static pid_t launch(sweep_t *S, run_t *r, int slot) {
     int fd = sweep_open_log(r, argv);
     if (fd < 0) return -1;
     fflush(NULL);
+    pid_t parent = getpid();
     pid_t pid = fork();
     if (pid < 0) {
         close(fd);
         snprintf(r->message, sizeof r->message, "fork: %s", strerror(errno));
         return -1;
     }
-    if (pid == 0) exec_train(S, slot, fd, argv);
+    if (pid == 0) exec_train(S, slot, fd, argv, parent);
     close(fd);
     setpgid(pid, pid);
     r->pid = pid;
@@ -284,7 +343,10 @@ void sweep_settle(run_t *r, int rc, const char *why) {
     r->exit_code = rc;
     if (rc == 0 && !strcmp(st, "finished")) r->state = ST_FINISHED;
     else if (rc == 3 && !strcmp(st, "diverged")) r->state = ST_DIVERGED;
-    else {
+    else if (rc == 4) {
+        r->state = ST_RESUME; /* stopped by a signal: checkpointed, the next invocation resumes it */
+        snprintf(r->message, sizeof r->message, "interrupted (checkpoint written; resumes next time)");
+    } else {
         r->state = ST_FAILED;
         char line[400];
         sweep_last_log_line(r, line, sizeof line);
@@ -369,22 +431,23 @@ static void reap_runs(sweep_t *S, sched_t *q) {
             if (S->runs[i].pid == pid) reaped(S, q, &S->runs[i], wst);
 }
 
-/* interrupted: stop the children; their runs stay pending and resume next time */
+/* interrupted: SIGTERM to the children, which checkpoint at their next step
+ * and exit 4; their runs resume on the next invocation */
 static void stop_runs(sweep_t *S, int running) {
-    fprintf(stderr, "%sdaoe-sweep: interrupted: stopping %d run(s); re-run the same command to resume\n",
-            sweep_clear_line(S), running);
+    fprintf(stderr, "%sdaoe-sweep: interrupted: stopping %d run(s) (each checkpoints); re-run the same command to "
+                    "resume\n", sweep_clear_line(S), running);
     for (int i = 0; i < S->nruns; i++)
         if (S->runs[i].state == ST_RUNNING) kill(-S->runs[i].pid, SIGTERM);
     for (int i = 0; i < S->nruns; i++) {
         run_t *r = &S->runs[i];
         if (r->state != ST_RUNNING) continue;
         int wst;
-        waitpid(r->pid, &wst, 0);
+        while (waitpid(r->pid, &wst, 0) < 0 && errno == EINTR) {}
         r->seconds = daoe_now() - r->t0;
-        r->exit_code = 130;
+        r->exit_code = WIFEXITED(wst) ? WEXITSTATUS(wst) : 128 + WTERMSIG(wst);
         r->pid = 0;
-        r->state = ST_TODO;
-        snprintf(r->message, sizeof r->message, "interrupted");
+        r->state = ST_RESUME;
+        snprintf(r->message, sizeof r->message, "interrupted (exit %d)", r->exit_code);
     }
 }
 

@@ -4,8 +4,9 @@
 # runs with both builds on this machine, and compares them byte for byte:
 # final.safetensors and alpha.csv exactly, epochs.csv apart from its time
 # columns (seconds, train_seconds, images_per_second), config.json apart from
-# the git commit and the BLAS record's wording. Bits differ between CPU models
-# and thread counts, so the two builds run here, with the same threads.
+# the git commit, the BLAS record's wording and the environment record. Bits
+# differ between CPU models and thread counts, so the two builds run here,
+# with the same threads.
 #
 #   tests/same_results.sh COMMIT [--smoke] [--keep]
 #     COMMIT   the commit to compare with (e.g. the last one before a refactor)
@@ -57,7 +58,7 @@ strip_csv() { cut -d, -f1-8,12- "$1"; }
 strip_cfg() { /usr/bin/python3 -c '
 import json, sys
 d = json.load(open(sys.argv[1]))
-for k in ("versions", "blas", "machine", "out", "created"):
+for k in ("versions", "blas", "machine", "environment", "out", "created"):
     d.pop(k, None)
 print(json.dumps(d, sort_keys=True, indent=1))' "$1"; }
 fails=0

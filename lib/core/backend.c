@@ -3,7 +3,7 @@
 #include "daoe/util.h"
 #include <string.h>
 
-daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, int deterministic, int threads,
+daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, unsigned flags, int threads,
                                   char *err, size_t errlen) {
     if (!strcmp(name, "cpu")) {
         if (prec != DAOE_FP32) {
@@ -14,9 +14,9 @@ daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, int det
     }
     if (!strcmp(name, "cuda")) {
 #ifdef DAOE_HAVE_CUDA
-        return daoe_cuda_backend_create(prec, deterministic, err, errlen);
+        return daoe_cuda_backend_create(prec, flags, err, errlen);
 #else
-        (void)deterministic;
+        (void)flags;
         daoe_errf(err, errlen, "--backend cuda: this build has no CUDA support (configure with nvcc present)");
         return NULL;
 #endif

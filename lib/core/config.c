@@ -272,8 +272,11 @@ void daoe_config_usage(FILE *f) {
     fprintf(f,
             "usage: daoe-train --out DIR [--data DIR] [options]\n"
             "Trains the CIFAR ResNet-18 on CIFAR-10 and writes config.json, epochs.csv, alpha.csv,\n"
-            "summary.json and final.safetensors to --out. Exit status: 0 finished, 1 error,\n"
-            "2 bad command line, 3 diverged (NaN/Inf).\n\noptions:\n");
+            "summary.json and final.safetensors to --out.\n"
+            "SIGTERM, SIGINT or SIGUSR1: a checkpoint at the next step, then exit 4; --resume goes on.\n"
+            "Exit status: 0 finished (also: --resume of a finished run), 1 error, 2 bad command line,\n"
+            "3 diverged (NaN/Inf), 4 interrupted (checkpoint written; --resume finishes it),\n"
+            "5 an output file could not be written (full disk, read-only folder, quota).\n\noptions:\n");
     for (size_t k = 0; k < NOPTS; k++) {
         const optdef *o = &OPTS[k];
         const char *a = o->arg ? o->arg : "";

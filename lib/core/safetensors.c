@@ -389,3 +389,8 @@ int daoe_st_shape(const daoe_st_file *f, const char *name, int *ndim, int64_t sh
     *ndim = e->ndim;
     return 0;
 }
+
+const void *daoe_st_data(const daoe_st_file *f, size_t *len) {
+    *len = f->data_len;
+    return f->data;
+}

@@ -4,7 +4,12 @@
  *   epochs  train (steps, trace rows into alpha.csv, divergence check),
  *           evaluate, log (epochs.csv, alpha.csv), checkpoint;
  *   finish  summary.json and final.safetensors.
- * Every file is written atomically; NaN/Inf stops the run as "diverged". */
+ * Every file is written atomically (a write error: exit 5, the old file
+ * kept); NaN/Inf stops the run as "diverged". SIGTERM/SIGINT/SIGUSR1 stop it
+ * at the next step with a checkpoint (exit 4). A checkpoint holds everything
+ * the rest of the run depends on, the epoch log and alpha.csv's text
+ * included, so a run killed at any moment and resumed ends with the same
+ * bytes: rows written after the checkpoint are rewritten from it. */
 #define _GNU_SOURCE
 #include "daoe/train.h"
 #include "daoe/data.h"
@@ -13,6 +18,10 @@
 #include "daoe/util.h"
 #include "daoe_git.h" /* generated at build time */
 #include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <math.h>
 #include <openssl/opensslv.h>
 #include <stdio.h>
@@ -42,11 +51,13 @@ typedef struct {
     double train_seconds, train_images;
 } runlog;
 
-/* one epoch's means over its trace rows */
+/* one epoch's sums over its trace rows (a checkpoint inside an epoch keeps
+ * them as the F64 vector log.epoch_sums: loss, correct, n, nrec, alpha, share) */
 typedef struct {
     double loss, correct, n, alpha[DAOE_K], share[DAOE_K];
     long nrec;
 } epoch_sums;
+#define NSUMS (4 + 2 * DAOE_K)
 
 typedef struct {
     const daoe_config *cfg;
@@ -54,8 +65,15 @@ typedef struct {
     daoe_session *s;
     runlog lg;
     char *fp;             /* the settings a checkpoint must match */
+    char fp_sha[65];      /* its sha256, in summary.json */
     char ckpt[2048];
     int spe, nsplit, ntrain, start_epoch;
+    int start_step;       /* steps of start_epoch done before a resume inside it */
+    epoch_sums start_sums;
+    double start_secs;
+    int stop_sig, stop_step; /* a stop signal seen before step stop_step of the epoch */
+    int already_done;     /* --resume of a finished run */
+    int lock_fd;          /* the output folder, flock-ed while the run writes there */
     long T, W;
     int32_t *perm;        /* [ntrain] this epoch's order */
     daoe_trace *ring;     /* [TRACE_CAP] host copy of the device trace */
@@ -107,10 +125,11 @@ static void json_num(cJSON *o, const char *k, double v) {
     else cJSON_AddNullToObject(o, k);
 }
 
+/* 0, or DAOE_EXIT_WRITE with err set */
 static int write_text(const char *dir, const char *name, const char *text, char *err, size_t errlen) {
     char path[2048];
     snprintf(path, sizeof path, "%s/%s", dir, name);
-    return daoe_write_file_atomic(path, text, strlen(text), err, errlen);
+    return daoe_write_file_atomic(path, text, strlen(text), err, errlen) == 0 ? 0 : DAOE_EXIT_WRITE;
 }
 
 /* ------------------------------------------------------------------ CSV text */
@@ -196,6 +215,18 @@ static void machine_json(cJSON *o, daoe_backend *be) {
     cJSON_AddStringToObject(m, "device", be->desc);
 }
 
+/* The environment switches that change how a run computes (null: unset). */
+static void environment_json(cJSON *o) {
+    static const char *const names[] = {"DAOE_NO_GRAPH",  "DAOE_OPT_GENERIC", "DAOE_CUDNN_SEARCH",
+                                        "DAOE_DEBUG_SYNC", "DAOE_BLAS_AUTO",   "OPENBLAS_CORETYPE"};
+    cJSON *e = cJSON_AddObjectToObject(o, "environment");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *v = getenv(names[i]);
+        if (v) cJSON_AddStringToObject(e, names[i], v);
+        else cJSON_AddNullToObject(e, names[i]);
+    }
+}
+
 static char *extra_json(const daoe_config *cfg, daoe_backend *be, const daoe_net *net, int spe, long T) {
     cJSON *o = cJSON_CreateObject();
     cJSON *v = cJSON_AddObjectToObject(o, "versions");
@@ -208,6 +239,7 @@ static char *extra_json(const daoe_config *cfg, daoe_backend *be, const daoe_net
     cJSON_AddStringToObject(v, "git_commit", DAOE_GIT_COMMIT);
     cJSON_AddStringToObject(v, "compiler", __VERSION__);
     machine_json(o, be);
+    environment_json(o);
     if (be->describe) be->describe(be, o);
     cJSON_AddNumberToObject(o, "parameters", (double)net->nparams_real);
     cJSON_AddNumberToObject(o, "steps_per_epoch", spe);
@@ -229,6 +261,12 @@ static char *fingerprint(const daoe_config *cfg) {
     return daoe_config_json(&c, NULL);
 }
 
+static void settings_digest(const char *fp, char hex[65]) {
+    const void *p = fp;
+    size_t n = strlen(fp);
+    daoe_sha256_chunks(&p, &n, 1, hex);
+}
+
 static int write_config_json(trainer *tr) {
     char *extra = extra_json(&tr->s->cfg, tr->s->be, &tr->s->net, tr->spe, tr->T);
     char *cj = daoe_config_json(tr->cfg, extra);
@@ -239,42 +277,98 @@ static int write_config_json(trainer *tr) {
 }
 
 /* ------------------------------------------------------------------ checkpoints */
-static int save_checkpoint(trainer *tr) {
+/* The state after step lg->t: es and secs are the sums and train seconds of
+ * the epoch's first epoch_step steps (0: at an epoch boundary). */
+static int save_checkpoint(trainer *tr, int epoch_step, const epoch_sums *es, double secs) {
     const runlog *lg = &tr->lg;
-    daoe_st_tensor extra[2] = {
+    double sums[NSUMS] = {0};
+    if (es) {
+        sums[0] = es->loss, sums[1] = es->correct, sums[2] = es->n, sums[3] = (double)es->nrec;
+        memcpy(sums + 4, es->alpha, sizeof es->alpha);
+        memcpy(sums + 4 + DAOE_K, es->share, sizeof es->share);
+    }
+    daoe_st_tensor extra[5] = {
         {"log.epochs", "F64", 2, {lg->nrows, NCOL}, lg->rows},
         {"log.alpha_csv", "U8", 1, {(int64_t)lg->alpha.len}, lg->alpha.s},
+        {"log.epoch_sums", "F64", 1, {NSUMS}, sums},
+        {"log.alpha_first", "F32", 1, {DAOE_K}, tr->alpha_first},
+        {"log.alpha_last", "F32", 1, {DAOE_K}, tr->alpha_last},
     };
-    char tstr[32], ts[64], ti[64];
+    char tstr[32], ts[64], ti[64], es_str[32], secs_str[64];
     snprintf(tstr, sizeof tstr, "%ld", lg->t);
     snprintf(ts, sizeof ts, "%.17g", lg->train_seconds);
     snprintf(ti, sizeof ti, "%.17g", lg->train_images);
+    snprintf(es_str, sizeof es_str, "%d", epoch_step);
+    snprintf(secs_str, sizeof secs_str, "%.17g", secs);
     const char *meta[] = {"format", "daoe-checkpoint", "config", tr->fp, "step", tstr, "train_seconds", ts,
-                          "train_images", ti, NULL};
-    return daoe_session_save_state(tr->s, tr->ckpt, extra, 2, meta, tr->err, sizeof tr->err);
+                          "train_images", ti, "epoch_step", es_str, "epoch_seconds", secs_str, NULL};
+    if (daoe_session_save_state(tr->s, tr->ckpt, extra, 5, meta, tr->err, sizeof tr->err) != 0)
+        return DAOE_EXIT_WRITE;
+    return 0;
 }
 
-/* the epoch log and the trace so far */
-static int load_runlog(const daoe_st_file *f, const char *path, runlog *lg, char *err, size_t errlen) {
+/* a tensor of the log: its bytes, or NULL with a message */
+static const void *log_tensor(const daoe_st_file *f, const char *path, const char *name, const char *dtype,
+                              int ndim, int64_t *shape, char *err, size_t errlen) {
     int nd;
     int64_t s2[4];
-    if (daoe_st_shape(f, "log.epochs", &nd, s2) != 0 || nd != 2 || s2[1] != NCOL) {
-        daoe_errf(err, errlen, "%s: tensor log.epochs missing or malformed", path);
-        return -1;
+    if (daoe_st_shape(f, name, &nd, s2) != 0 || nd != ndim) {
+        daoe_errf(err, errlen, "%s: tensor %s missing or malformed", path, name);
+        return NULL;
     }
-    const void *p = daoe_st_get(f, "log.epochs", "F64", 2, s2, err, errlen);
+    for (int d = 0; d < ndim; d++)
+        if (shape[d] < 0) shape[d] = s2[d];
+    return daoe_st_get(f, name, dtype, ndim, shape, err, errlen);
+}
+
+/* the epoch log, the trace so far, the partial epoch and alpha at both ends */
+static int load_runlog(trainer *tr, const daoe_st_file *f, const char *path, char *err, size_t errlen) {
+    runlog *lg = &tr->lg;
+    int64_t sh[2] = {-1, NCOL};
+    const void *p = log_tensor(f, path, "log.epochs", "F64", 2, sh, err, errlen);
     if (!p) return -1;
-    lg->rows = daoe_xmalloc(sizeof(double) * (size_t)(s2[0] + 1) * NCOL);
-    memcpy(lg->rows, p, sizeof(double) * (size_t)s2[0] * NCOL);
-    lg->nrows = (int)s2[0];
-    if (daoe_st_shape(f, "log.alpha_csv", &nd, s2) != 0 || nd != 1) {
-        daoe_errf(err, errlen, "%s: tensor log.alpha_csv missing or malformed", path);
+    if (sh[0] > tr->cfg->epochs) {
+        daoe_errf(err, errlen, "%s: log.epochs has %lld rows for %d epochs", path, (long long)sh[0],
+                  tr->cfg->epochs);
         return -1;
     }
-    p = daoe_st_get(f, "log.alpha_csv", "U8", 1, s2, err, errlen);
+    lg->rows = daoe_xmalloc(sizeof(double) * (size_t)(sh[0] + 1) * NCOL);
+    memcpy(lg->rows, p, sizeof(double) * (size_t)sh[0] * NCOL);
+    lg->nrows = (int)sh[0];
+    sh[0] = -1;
+    p = log_tensor(f, path, "log.alpha_csv", "U8", 1, sh, err, errlen);
     if (!p) return -1;
     lg->alpha.len = 0;
-    daoe_sb_printf(&lg->alpha, "%.*s", (int)s2[0], (const char *)p);
+    daoe_sb_printf(&lg->alpha, "%.*s", (int)sh[0], (const char *)p);
+    /* checkpoints of an earlier version end at an epoch and lack these: the
+     * sums start at zero, alpha at both ends is the checkpoint's */
+    int nd;
+    int64_t s4[4];
+    if (daoe_st_shape(f, "log.epoch_sums", &nd, s4) != 0) return 0;
+    sh[0] = NSUMS;
+    const double *sums = log_tensor(f, path, "log.epoch_sums", "F64", 1, sh, err, errlen);
+    sh[0] = DAOE_K;
+    const float *a0 = log_tensor(f, path, "log.alpha_first", "F32", 1, sh, err, errlen);
+    const float *a1 = log_tensor(f, path, "log.alpha_last", "F32", 1, sh, err, errlen);
+    if (!sums || !a0 || !a1) return -1;
+    epoch_sums *es = &tr->start_sums;
+    es->loss = sums[0], es->correct = sums[1], es->n = sums[2], es->nrec = (long)sums[3];
+    memcpy(es->alpha, sums + 4, sizeof es->alpha);
+    memcpy(es->share, sums + 4 + DAOE_K, sizeof es->share);
+    memcpy(tr->alpha_first, a0, sizeof tr->alpha_first);
+    memcpy(tr->alpha_last, a1, sizeof tr->alpha_last);
+    return 0;
+}
+
+/* a metadata number, checked; absent: *out unchanged when optional */
+static int meta_num(const daoe_st_file *f, const char *key, double lo, double hi, int optional, double *out) {
+    const char *v = daoe_st_meta(f, key);
+    if (!v && optional) return 0;
+    if (!v || !v[0]) return -1;
+    char *end;
+    double x = strtod(v, &end);
+    if (*end || !(x >= lo && x <= hi)) return -1;
+    *out = x;
     return 0;
 }
 
@@ -283,57 +377,173 @@ static int load_checkpoint(trainer *tr, char *err, size_t errlen) {
     daoe_st_file *f = daoe_st_open(path, err, errlen);
     if (!f) return -1;
     int rc = -1;
-    const char *cfp = daoe_st_meta(f, "config"), *st = daoe_st_meta(f, "step");
-    const char *ts = daoe_st_meta(f, "train_seconds"), *ti = daoe_st_meta(f, "train_images");
-    if (!cfp || !st || !ts || !ti) {
-        daoe_errf(err, errlen, "%s: not a daoe checkpoint (metadata missing)", path);
+    const char *cfp = daoe_st_meta(f, "config");
+    double t, ts, ti, es = 0, secs = 0; /* epoch_*: absent in checkpoints of an earlier version */
+    if (!cfp || meta_num(f, "step", 0, (double)tr->T, 0, &t) || meta_num(f, "train_seconds", 0, 1e300, 0, &ts) ||
+        meta_num(f, "train_images", 0, 1e300, 0, &ti) || meta_num(f, "epoch_step", 0, tr->spe - 1, 1, &es) ||
+        meta_num(f, "epoch_seconds", 0, 1e300, 1, &secs)) {
+        daoe_errf(err, errlen, "%s: not a daoe checkpoint (metadata missing or malformed)", path);
     } else if (strcmp(cfp, tr->fp) != 0) {
         daoe_errf(err, errlen, "%s: written with other settings; use a new --out or delete the folder", path);
-    } else if (daoe_session_load_state(tr->s, f, err, errlen) == 0 && load_runlog(f, path, &tr->lg, err, errlen) == 0) {
-        tr->lg.t = atol(st);
-        tr->lg.train_seconds = atof(ts);
-        tr->lg.train_images = atof(ti);
+    } else if (daoe_session_load_state(tr->s, f, err, errlen) != 0) {
+        char e2[1024];
+        snprintf(e2, sizeof e2, "%.1000s", err);
+        daoe_errf(err, errlen, "%s: %s", path, e2);
+    } else if (load_runlog(tr, f, path, err, errlen) == 0) {
+        tr->lg.t = (long)t;
+        tr->lg.train_seconds = ts;
+        tr->lg.train_images = ti;
+        tr->start_step = (int)es;
+        tr->start_secs = secs;
         tr->s->t = tr->lg.t;
-        rc = 0;
+        if (tr->lg.t != (long)tr->lg.nrows * tr->spe + tr->start_step)
+            daoe_errf(err, errlen, "%s: step %ld does not match epoch %d step %d", path, tr->lg.t, tr->lg.nrows,
+                      tr->start_step);
+        else rc = 0;
     }
     daoe_st_close(f);
     return rc;
 }
 
+/* --resume of a run that already ended: summary.json says finished (or
+ * diverged) with these settings and final.safetensors opens. 1 then, with the
+ * status to return in *status; 0 to train (a damaged end is reported). */
+static int ended_before(trainer *tr, int *status) {
+    char p[2300], e[1024];
+    snprintf(p, sizeof p, "%s/summary.json", tr->cfg->out);
+    if (!daoe_file_exists(p)) return 0;
+    char *text = daoe_read_file(p, NULL, e, sizeof e);
+    cJSON *j = text ? cJSON_Parse(text) : NULL;
+    free(text);
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(j, "status");
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(j, "settings_sha256");
+    int ended = 0;
+    if (!cJSON_IsString(st)) {
+        fprintf(stderr, "daoe-train: %s: damaged (not a summary); ignored\n", p);
+    } else if (strcmp(st->valuestring, "finished") && strcmp(st->valuestring, "diverged")) {
+        /* interrupted: the checkpoint goes on */
+    } else if (cJSON_IsString(sha) && strcmp(sha->valuestring, tr->fp_sha) != 0) {
+        daoe_errf(tr->err, sizeof tr->err, "--resume: %s: the run there ended with other settings; use a new "
+                  "--out or delete the folder", p);
+        *status = DAOE_EXIT_ERROR;
+        ended = 1;
+    } else if (!strcmp(st->valuestring, "diverged")) {
+        fprintf(stderr, "daoe-train: %s already ended: diverged (summary.json); nothing to do\n", tr->cfg->out);
+        *status = DAOE_EXIT_DIVERGED;
+        ended = 1;
+    } else {
+        snprintf(p, sizeof p, "%s/final.safetensors", tr->cfg->out);
+        daoe_st_file *f = daoe_st_open(p, e, sizeof e);
+        if (f && daoe_st_count(f) > 0) {
+            fprintf(stderr, "daoe-train: %s already finished (summary.json, final.safetensors); nothing to do\n",
+                    tr->cfg->out);
+            *status = 0;
+            ended = 1;
+        } else {
+            fprintf(stderr, "daoe-train: %s says finished but %s is damaged (%s); training again\n",
+                    tr->cfg->out, p, f ? "no tensors" : e);
+        }
+        daoe_st_close(f);
+    }
+    cJSON_Delete(j);
+    /* a kill after summary.json and before the checkpoint's removal leaves one behind */
+    if (ended && *status != DAOE_EXIT_ERROR && daoe_file_exists(tr->ckpt)) unlink(tr->ckpt);
+    return ended;
+}
+
+/* Temporary files of writes a kill interrupted ("NAME.tmp.PID"). */
+static void remove_stale_temps(const char *out) {
+    DIR *d = opendir(out);
+    if (!d) return;
+    struct dirent *ent;
+    char p[2300];
+    while ((ent = readdir(d)))
+        if (strstr(ent->d_name, ".tmp.")) {
+            snprintf(p, sizeof p, "%s/%s", out, ent->d_name);
+            unlink(p);
+        }
+    closedir(d);
+}
+
+/* A run that starts over leaves no earlier result behind. */
+static void remove_old_results(const char *out) {
+    const char *files[] = {"summary.json", "final.safetensors", "checkpoint.safetensors", NULL};
+    char p[2300];
+    for (int i = 0; files[i]; i++) {
+        snprintf(p, sizeof p, "%s/%s", out, files[i]);
+        unlink(p);
+    }
+}
+
 /* ------------------------------------------------------------------ setup */
+/* One run at a time in a folder: a second one (a sweep restarted while the
+ * run it stopped still writes its checkpoint) waits for the first. */
+static int lock_out(trainer *tr) {
+    const char *out = tr->cfg->out;
+    tr->lock_fd = open(out, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tr->lock_fd < 0) {
+        daoe_errf(tr->err, sizeof tr->err, "%s: cannot open: %s", out, strerror(errno));
+        return DAOE_EXIT_ERROR;
+    }
+    /* a file system without folder locks (some NFS setups) runs unlocked */
+    if (flock(tr->lock_fd, LOCK_EX | LOCK_NB) == 0 || errno != EWOULDBLOCK) return 0;
+    fprintf(stderr, "daoe-train: %s: another daoe-train is writing there; waiting for it to stop\n", out);
+    while (flock(tr->lock_fd, LOCK_EX) != 0) {
+        if (errno != EINTR) return 0;
+        if (daoe_stop_requested()) {
+            fprintf(stderr, "daoe-train: stopped while waiting for %s\n", out);
+            return DAOE_EXIT_INTERRUPTED;
+        }
+    }
+    return 0;
+}
+
+/* 0, or the exit status (tr->already_done: --resume of an ended run) */
 static int setup(trainer *tr) {
     const daoe_config *cfg = tr->cfg;
     char e[2048];
-    if (daoe_cifar_load(cfg->data, cfg->verify, &tr->data, tr->err, sizeof tr->err) != 0) return -1;
+    if (daoe_cifar_load(cfg->data, cfg->verify, &tr->data, tr->err, sizeof tr->err) != 0) return DAOE_EXIT_ERROR;
     tr->nsplit = 50000 - cfg->val;
     tr->ntrain = cfg->train_subset ? cfg->train_subset : tr->nsplit;
     daoe_session_opts so = {.trace_cap = TRACE_CAP};
     tr->s = daoe_session_create(cfg, &so, tr->err, sizeof tr->err);
-    if (!tr->s) return -1;
+    if (!tr->s) return DAOE_EXIT_ERROR;
     tr->spe = tr->s->steps_per_epoch;
     tr->T = tr->s->total_steps;
     tr->W = tr->s->warmup_steps;
-    if (daoe_mkdir_p(cfg->out, tr->err, sizeof tr->err) != 0) return -1;
+    if (daoe_mkdir_p(cfg->out, tr->err, sizeof tr->err) != 0) return DAOE_EXIT_WRITE;
+    int ls = lock_out(tr);
+    if (ls) return ls;
     tr->fp = fingerprint(cfg);
+    settings_digest(tr->fp, tr->fp_sha);
+    remove_stale_temps(cfg->out);
     snprintf(tr->ckpt, sizeof tr->ckpt, "%s/checkpoint.safetensors", cfg->out);
+    daoe_session_alpha(tr->s, tr->alpha_first);
+    memcpy(tr->alpha_last, tr->alpha_first, sizeof tr->alpha_last);
+    int status = 0;
+    if (cfg->resume && ended_before(tr, &status)) {
+        tr->already_done = 1;
+        return status;
+    }
     if (cfg->resume && daoe_file_exists(tr->ckpt)) {
         if (load_checkpoint(tr, e, sizeof e) != 0) {
-            daoe_errf(tr->err, sizeof tr->err, "--resume: %s", e);
-            return -1;
+            daoe_errf(tr->err, sizeof tr->err, "--resume: %s (delete it to start over)", e);
+            return DAOE_EXIT_ERROR;
         }
         tr->start_epoch = tr->lg.nrows;
         if (!cfg->quiet)
-            fprintf(stderr, "daoe-train: resuming %s after epoch %d (step %ld)\n", cfg->out, tr->start_epoch,
-                    tr->lg.t);
+            fprintf(stderr, "daoe-train: resuming %s at epoch %d step %d (step %ld of the run)\n", cfg->out,
+                    tr->start_epoch + 1, tr->start_step, tr->lg.t);
     } else {
+        remove_old_results(cfg->out);
         alpha_header(&tr->lg.alpha);
     }
     tr->lg.rows = realloc(tr->lg.rows, sizeof(double) * NCOL * (size_t)(cfg->epochs + 1));
-    if (write_config_json(tr) != 0) return -1;
-    if (cfg->save_init && tr->start_epoch == 0) {
+    if (write_config_json(tr) != 0) return DAOE_EXIT_WRITE;
+    if (cfg->save_init && tr->lg.t == 0) {
         char path[2048];
         snprintf(path, sizeof path, "%s/init.safetensors", cfg->out);
-        if (daoe_session_save_weights(tr->s, path, tr->err, sizeof tr->err) != 0) return -1;
+        if (daoe_session_save_weights(tr->s, path, tr->err, sizeof tr->err) != 0) return DAOE_EXIT_WRITE;
     }
     daoe_session_set_images(tr->s, DAOE_SET_TRAIN, tr->data.train_images, tr->data.train_labels, tr->data.ntrain);
     daoe_session_set_images(tr->s, DAOE_SET_TEST, tr->data.test_images, tr->data.test_labels, tr->data.ntest);
@@ -341,8 +551,6 @@ static int setup(trainer *tr) {
     tr->ring = daoe_xmalloc(sizeof(daoe_trace) * TRACE_CAP);
     tr->tty = isatty(2) && !cfg->quiet;
     tr->t_run0 = tr->last_ckpt = daoe_now();
-    daoe_session_alpha(tr->s, tr->alpha_first);
-    memcpy(tr->alpha_last, tr->alpha_first, sizeof tr->alpha_last);
     return 0;
 }
 
@@ -381,15 +589,25 @@ static void progress(trainer *tr, int e, int s, long t, double t_tr0, const epoc
             tr->spe, es->nrec ? es->loss / es->nrec : NAN, rate, eta);
 }
 
-/* The training steps of epoch e; returns their seconds. */
-static double train_epoch(trainer *tr, int e, epoch_sums *es) {
+/* The training steps of epoch e from step s0 (es: the sums of the steps
+ * before it); returns their seconds. A stop signal ends it early at a step
+ * boundary (tr->stop_sig, tr->stop_step), every trace row read. */
+static double train_epoch(trainer *tr, int e, int s0, epoch_sums *es) {
     const int B = tr->s->batch;
     epoch_perm(tr->cfg->seed, e, tr->ntrain, tr->cfg->shuffle, tr->perm);
-    memset(es, 0, sizeof *es);
     long last_read = tr->lg.t;
     double t_tr0 = daoe_now();
-    for (int s = 0; s < tr->spe && !tr->diverged; s++) {
+    for (int s = s0; s < tr->spe && !tr->diverged; s++) {
+        int sig = daoe_stop_requested();
+        if (sig) {
+            if (tr->s->t > last_read) read_trace(tr, last_read, tr->s->t, es);
+            tr->lg.t = tr->s->t;
+            tr->stop_sig = sig;
+            tr->stop_step = s;
+            break;
+        }
         daoe_session_train_step(tr->s, tr->perm + (size_t)s * B, e);
+        daoe_test_kill("step", NULL);
         long t = tr->s->t;
         if (t % READ_EVERY == 0 || s == tr->spe - 1) {
             read_trace(tr, last_read, t, es);
@@ -439,7 +657,7 @@ static int log_epoch(trainer *tr, int e, const epoch_sums *es, double t_ep0, dou
     int wr = write_text(cfg->out, "epochs.csv", csv.s, tr->err, sizeof tr->err);
     daoe_sb_free(&csv);
     if (wr == 0) wr = write_text(cfg->out, "alpha.csv", lg->alpha.s, tr->err, sizeof tr->err);
-    if (wr != 0) return -1;
+    if (wr != 0) return wr;
     if (!cfg->quiet) {
         char eta[32];
         double done_frac = (double)(e + 1 - tr->start_epoch) / (cfg->epochs - tr->start_epoch);
@@ -452,28 +670,54 @@ static int log_epoch(trainer *tr, int e, const epoch_sums *es, double t_ep0, dou
     return 0;
 }
 
-/* Train, evaluate, log, checkpoint. Returns -1 on a write error; a diverged
- * epoch ends without a row. */
+static char *summary_json(trainer *tr, const char *status);
+
+/* A stop signal came: checkpoint, summary.json "interrupted", exit 4. */
+static int interrupted(trainer *tr, const epoch_sums *es, double secs) {
+    int rc = save_checkpoint(tr, tr->stop_step, es, secs);
+    if (rc) return rc;
+    char *js = summary_json(tr, "interrupted");
+    rc = write_text(tr->cfg->out, "summary.json", js, tr->err, sizeof tr->err);
+    free(js);
+    if (rc) return rc;
+    fprintf(stderr, "daoe-train: interrupted by signal %d at step %ld: checkpoint written; the same command with "
+                    "--resume goes on\n", tr->stop_sig, tr->lg.t);
+    return DAOE_EXIT_INTERRUPTED;
+}
+
+/* Train, evaluate, log, checkpoint. Returns 0 or the exit status (a write
+ * error, a stop signal); a diverged epoch ends without a row. */
 static int run_epoch(trainer *tr, int e) {
     double t_ep0 = daoe_now();
     epoch_sums es;
-    double tr_secs = train_epoch(tr, e, &es);
+    memset(&es, 0, sizeof es);
+    int s0 = 0;
+    double prev_secs = 0;
+    if (e == tr->start_epoch && tr->start_step > 0) {
+        es = tr->start_sums;
+        s0 = tr->start_step;
+        prev_secs = tr->start_secs;
+    }
+    double tr_secs = prev_secs + train_epoch(tr, e, s0, &es);
     if (tr->diverged) return 0;
-    if (log_epoch(tr, e, &es, t_ep0, tr_secs) != 0) return -1;
+    if (tr->stop_sig) return interrupted(tr, &es, tr_secs);
+    int rc = log_epoch(tr, e, &es, t_ep0, tr_secs);
+    if (rc) return rc;
     int last = e + 1 == tr->cfg->epochs;
     if (!last && daoe_now() - tr->last_ckpt >= 60.0 * tr->cfg->checkpoint_minutes) {
-        if (save_checkpoint(tr) != 0) return -1;
+        rc = save_checkpoint(tr, 0, NULL, 0);
+        if (rc) return rc;
         tr->last_ckpt = daoe_now();
     }
     return 0;
 }
 
 /* ------------------------------------------------------------------ finish */
-static char *summary_json(trainer *tr) {
+static char *summary_json(trainer *tr, const char *status) {
     const daoe_config *cfg = tr->cfg;
     const runlog *lg = &tr->lg;
     cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "status", tr->diverged ? "diverged" : "finished");
+    cJSON_AddStringToObject(o, "status", status);
     cJSON_AddStringToObject(o, "optimizer", cfg->optimizer);
     char seed[32];
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)cfg->seed);
@@ -517,32 +761,35 @@ static char *summary_json(trainer *tr) {
         }
     cJSON_AddStringToObject(o, "backend", cfg->backend);
     cJSON_AddStringToObject(o, "device", tr->s->be->desc);
+    cJSON_AddStringToObject(o, "settings_sha256", tr->fp_sha);
     char *js = cJSON_Print(o);
     cJSON_Delete(o);
     return js;
 }
 
-/* summary.json and final.safetensors (diverged: alpha.csv instead); returns the exit status */
+/* final.safetensors (diverged: alpha.csv instead), then summary.json, then
+ * the checkpoint goes; returns the exit status. A kill between these steps
+ * resumes from the checkpoint, or finds the run ended. */
 static int finish(trainer *tr) {
     const daoe_config *cfg = tr->cfg;
-    char *js = summary_json(tr);
-    int wr = 0;
+    int wr;
     if (!tr->diverged) {
         char path[2048];
         snprintf(path, sizeof path, "%s/final.safetensors", cfg->out);
-        wr = daoe_session_save_weights(tr->s, path, tr->err, sizeof tr->err);
+        wr = daoe_session_save_weights(tr->s, path, tr->err, sizeof tr->err) == 0 ? 0 : DAOE_EXIT_WRITE;
     } else {
-        char e[256];
-        write_text(cfg->out, "alpha.csv", tr->lg.alpha.s, e, sizeof e);
+        wr = write_text(cfg->out, "alpha.csv", tr->lg.alpha.s, tr->err, sizeof tr->err);
     }
-    if (wr == 0) wr = write_text(cfg->out, "summary.json", js, tr->err, sizeof tr->err);
+    if (wr) return wr;
+    char *js = summary_json(tr, tr->diverged ? "diverged" : "finished");
+    wr = write_text(cfg->out, "summary.json", js, tr->err, sizeof tr->err);
     free(js);
-    if (wr != 0) return -1;
+    if (wr) return wr;
     if (daoe_file_exists(tr->ckpt)) remove(tr->ckpt);
     if (tr->diverged) {
         fprintf(stderr, "daoe-train: diverged: non-finite loss or gradient at step %ld (epoch %ld); "
                         "summary.json says status \"diverged\"\n", tr->div_step, (tr->div_step - 1) / tr->spe + 1);
-        return 3;
+        return DAOE_EXIT_DIVERGED;
     }
     if (!cfg->quiet) {
         const runlog *lg = &tr->lg;
@@ -553,6 +800,7 @@ static int finish(trainer *tr) {
 }
 
 static void teardown(trainer *tr) {
+    if (tr->lock_fd > 0) close(tr->lock_fd);
     free(tr->perm);
     free(tr->ring);
     free(tr->fp);
@@ -567,13 +815,14 @@ int daoe_train_run(const daoe_config *cfg) {
     trainer tr;
     memset(&tr, 0, sizeof tr);
     tr.cfg = cfg;
+    daoe_stop_signals_install();
     int status = setup(&tr);
-    for (int e = tr.start_epoch; status == 0 && e < cfg->epochs && !tr.diverged; e++) status = run_epoch(&tr, e);
-    if (status == 0) status = finish(&tr);
-    if (status < 0) {
-        fprintf(stderr, "daoe-train: error: %s\n", tr.err);
-        status = 1;
+    if (!tr.already_done) {
+        for (int e = tr.start_epoch; status == 0 && e < cfg->epochs && !tr.diverged; e++)
+            status = run_epoch(&tr, e);
+        if (status == 0) status = finish(&tr);
     }
+    if (status == DAOE_EXIT_ERROR || status == DAOE_EXIT_WRITE) fprintf(stderr, "daoe-train: error: %s\n", tr.err);
     teardown(&tr);
     return status;
 }

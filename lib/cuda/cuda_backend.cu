@@ -33,7 +33,8 @@ extern "C" int daoe_cuda_device_count(void) {
     return n;
 }
 
-extern "C" daoe_backend *daoe_cuda_backend_create(daoe_precision prec, int deterministic, char *err, size_t errlen) {
+extern "C" daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned flags, char *err, size_t errlen) {
+    int deterministic = (flags & DAOE_BE_DETERMINISTIC) != 0;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
@@ -52,8 +53,8 @@ extern "C" daoe_backend *daoe_cuda_backend_create(daoe_precision prec, int deter
     im->prec = prec;
     im->bf16 = prec == DAOE_BF16;
     im->deterministic = deterministic;
-    const char *ds = getenv("DAOE_DEBUG_SYNC");
-    im->debug_sync = ds && ds[0] == '1';
+    const char *ds = getenv("DAOE_DEBUG_SYNC"); /* the environment switch still works beside --debug-sync */
+    im->debug_sync = (flags & DAOE_BE_DEBUG_SYNC) || (ds && ds[0] == '1');
     const char *search = getenv("DAOE_CUDNN_SEARCH");
     im->timed_search = !(search && !strcmp(search, "heuristic"));
     CUDA_CHECK(cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking));

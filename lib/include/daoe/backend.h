@@ -141,11 +141,15 @@ struct daoe_backend {
 
 /* name: "cpu" or "cuda". Returns NULL and writes a message to err when the
  * backend is unavailable (no GPU, built without CUDA, bad precision). */
-daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, int deterministic,
+/* daoe_backend_create flags (the CPU backend is deterministic and synchronous
+ * anyway): reproducible GPU algorithms; a synchronise after every launch. */
+enum { DAOE_BE_DETERMINISTIC = 1, DAOE_BE_DEBUG_SYNC = 2 };
+daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, unsigned flags,
                                   int threads, char *err, size_t errlen);
 daoe_backend *daoe_cpu_backend_create(int threads, char *err, size_t errlen);
 #ifdef DAOE_HAVE_CUDA
-daoe_backend *daoe_cuda_backend_create(daoe_precision prec, int deterministic, char *err,
+/* flags: DAOE_BE_* (1 alone is --deterministic, as older callers pass it) */
+daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned flags, char *err,
                                        size_t errlen);
 int daoe_cuda_device_count(void);
 #endif

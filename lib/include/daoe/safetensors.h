@@ -43,4 +43,6 @@ size_t daoe_dtype_size(const char *dtype);
  * (then "..."), control and non-ASCII bytes as '?'. Returns out. */
 #define DAOE_ST_PRINTABLE 72
 const char *daoe_st_printable(const char *name, char out[DAOE_ST_PRINTABLE]);
+/* The raw bytes after the header (every tensor's data, in file order). */
+const void *daoe_st_data(const daoe_st_file *f, size_t *len);
 #endif

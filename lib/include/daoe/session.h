@@ -94,7 +94,10 @@ int daoe_session_save_weights(daoe_session *s, const char *path, char *err, size
  * state) with the caller's extra tensors and metadata, for --resume. */
 int daoe_session_save_state(daoe_session *s, const char *path, const daoe_st_tensor *extra, int nextra,
                             const char *const *meta, char *err, size_t errlen);
-/* Restores what save_state wrote from an open file;
+/* 0 when the data bytes of a file save_state wrote match the digest they
+ * were written with (metadata data_sha256); -1 with a message. */
+int daoe_session_check_state(const daoe_st_file *f, char *err, size_t errlen);
+/* Restores what save_state wrote from an open file (checked as above);
  * the caller reads its own tensors and metadata, and sets s->t. */
 int daoe_session_load_state(daoe_session *s, const daoe_st_file *f, char *err, size_t errlen);
 #endif

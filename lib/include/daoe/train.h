@@ -26,7 +26,18 @@ typedef struct {
 } daoe_state_buf;
 int daoe_opt_state_list(const daoe_opt *o, daoe_state_buf *out, int max);
 
+/* daoe-train's exit statuses (README, --help); daoe-sweep and the batch
+ * engines act on them (4: resume later). */
+enum {
+    DAOE_EXIT_OK = 0,          /* finished, or --resume of a finished run */
+    DAOE_EXIT_ERROR = 1,       /* bad data, bad checkpoint, no backend ... */
+    DAOE_EXIT_USAGE = 2,       /* bad command line */
+    DAOE_EXIT_DIVERGED = 3,    /* NaN/Inf; summary.json "diverged" */
+    DAOE_EXIT_INTERRUPTED = 4, /* SIGTERM/SIGINT/SIGUSR1: checkpoint written, summary.json "interrupted" */
+    DAOE_EXIT_WRITE = 5        /* an output file could not be written (full disk, read-only, quota) */
+};
+
 /* Runs a whole training run as configured; returns the exit status
- * (0 finished, 1 error, 3 diverged). Errors go to stderr as one line. */
+ * (DAOE_EXIT_*). Errors go to stderr as one line. */
 int daoe_train_run(const daoe_config *cfg);
 #endif

@@ -16,7 +16,10 @@ char *daoe_xstrdup(const char *s);
 double daoe_now(void); /* seconds, monotonic */
 void daoe_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Atomic write: data goes to "<path>.tmp.<pid>", then rename(2). Returns 0 or -1 (err set). */
+/* Atomic, checked write: data goes to "<path>.tmp.<pid>" (every write
+ * checked, fsync), then rename(2) and an fsync of the folder. On failure
+ * the temporary file is removed, path keeps its old content, and err says
+ * "PATH: what failed: strerror". Returns 0 or -1. */
 int daoe_write_file_atomic(const char *path, const void *data, size_t len, char *err, size_t errlen);
 /* Reads a whole file; returns NULL (err set) on failure. */
 void *daoe_read_file(const char *path, size_t *len, char *err, size_t errlen);
@@ -27,4 +30,15 @@ int daoe_file_exists(const char *path);
 typedef struct { char *s; size_t len, cap; } daoe_strbuf;
 void daoe_sb_printf(daoe_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void daoe_sb_free(daoe_strbuf *b);
+
+/* SIGTERM, SIGINT and SIGUSR1 only set a flag (the handler does no I/O);
+ * daoe_stop_requested() returns the signal that came, or 0. */
+void daoe_stop_signals_install(void);
+int daoe_stop_requested(void);
+
+/* sha256 of the concatenation of n chunks, as 64 hex characters */
+void daoe_sha256_chunks(const void *const *chunks, const size_t *lens, int n, char hex[65]);
+
+/* Test-only kill points (DAOE_TEST_KILL, see util.c); name may be NULL. */
+void daoe_test_kill(const char *point, const char *name);
 #endif

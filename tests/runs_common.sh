@@ -1,0 +1,21 @@
+# Shared by the shell tests that run daoe-train (sourced; W, the work folder, set first):
+# the data check (skip 77), ok/bad counters, run comparisons, the closing line.
+D=${CIFAR10_DIR:-}
+if [ -z "$D" ] || [ ! -f "$D/test_batch.bin" ]; then echo "CIFAR10_DIR not set or empty: skipped"; exit 77; fi
+rm -rf "$W"
+mkdir -p "$W"
+fails=0
+ok() { echo "ok   $1"; }
+bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+# epochs.csv without its time columns (seconds, train_seconds, images_per_second = 9, 10, 11)
+strip() { cut -d, -f1-8,12- "$1"; }
+# same RUN REF: the same final weights, alpha.csv and epochs.csv (time columns aside)
+same() {
+    cmp -s "$1/final.safetensors" "$2/final.safetensors" && cmp -s "$1/alpha.csv" "$2/alpha.csv" &&
+        strip "$1/epochs.csv" > "$W/same.a" && strip "$2/epochs.csv" > "$W/same.b" && cmp -s "$W/same.a" "$W/same.b"
+}
+finish() {
+    [ $fails = 0 ] && echo "all checks passed" && exit 0
+    echo "$fails check(s) failed"
+    exit 1
+}

@@ -1,0 +1,80 @@
+#!/bin/sh
+# Exact resume at any kill: a run stopped at a kill point (DAOE_TEST_KILL:
+# SIGKILL at a step, inside evaluation, inside a checkpoint or CSV write,
+# between the final writes; SIGTERM, SIGINT, SIGUSR1 at a step) and resumed
+# with --resume ends with final.safetensors, alpha.csv and epochs.csv (time
+# columns aside) identical to an uninterrupted run. A signal gives exit 4,
+# summary.json "interrupted" and a checkpoint; --resume of a finished run
+# changes nothing (exit 0); a damaged checkpoint is refused by name.
+# usage: test_resume.sh DAOE_TRAIN WORKDIR quick|all OPTIMIZER...  (CIFAR10_DIR)
+#   quick: a few kill points and the signals; all: every kill point
+T=$1
+W=$2
+MODE=$3
+shift 3
+. "$(dirname "$0")/runs_common.sh"
+# 8 steps an epoch, 3 epochs: 24 steps, checkpoints after epochs 1 and 2
+C="--data $D --width 4 --train-subset 512 --batch 64 --epochs 3 --val 128 --test-subset 128 --threads 2 --trace-every 1 --checkpoint-minutes 0 --quiet"
+status_of() { sed -n 's/.*"status":[[:space:]]*"\([a-z]*\)".*/\1/p' "$1/summary.json" 2> /dev/null; }
+
+if [ "$MODE" = all ]; then
+    POINTS="step@1 step@4 step@8 step@13 step@24 eval@1 eval@5 write:checkpoint.safetensors@1
+            write:checkpoint.safetensors@2 renamed:checkpoint.safetensors@1 write:epochs.csv@2 renamed:epochs.csv@2
+            write:alpha.csv@3 write:final.safetensors@1 renamed:final.safetensors@1 renamed:summary.json@1
+            step@5:15 step@8:2 step@19:10"
+else
+    POINTS="step@5 write:checkpoint.safetensors@2 renamed:final.safetensors@1 step@11:15 step@3:2 step@20:10"
+fi
+
+for opt in "$@"; do
+    "$T" --out "$W/$opt-full" $C --optimizer $opt || bad "$opt: uninterrupted run exit $?"
+    for kp in $POINTS; do
+        d="$W/$opt-$(echo "$kp" | tr ':@' '__')"
+        rc=0
+        DAOE_TEST_KILL=$kp "$T" --out "$d" $C --optimizer $opt 2> "$d.err1" || rc=$?
+        case $kp in
+        *:15 | *:2 | *:10)
+            if [ $rc = 4 ] && [ "$(status_of "$d")" = interrupted ] && [ -f "$d/checkpoint.safetensors" ]; then :
+            else bad "$opt $kp: exit $rc, status '$(status_of "$d")' (want 4, interrupted, a checkpoint)"; fi ;;
+        *)
+            [ $rc = 137 ] || bad "$opt $kp: exit $rc, not killed (137)" ;;
+        esac
+        rc=0
+        "$T" --out "$d" $C --optimizer $opt --resume 2> "$d.err2" || rc=$?
+        if [ $rc = 0 ] && same "$d" "$W/$opt-full"; then ok "$opt: stopped at $kp, resumed: identical"
+        else bad "$opt: stopped at $kp, resumed (exit $rc): results differ: $(head -c 300 "$d.err2")"; fi
+        ls "$d" | grep -q '\.tmp\.' && bad "$opt $kp: a temporary file left behind"
+    done
+done
+
+opt=$1
+# --resume of a finished run: nothing changes, it says so
+d="$W/$opt-full"
+cp "$d/final.safetensors" "$W/final.before"
+rc=0
+"$T" --out "$d" $C --optimizer $opt --resume 2> "$W/again.err" || rc=$?
+if [ $rc = 0 ] && grep -q "already finished" "$W/again.err" && cmp -s "$d/final.safetensors" "$W/final.before"; then
+    ok "--resume of a finished run: exit 0, 'already finished', nothing rewritten"
+else bad "--resume of a finished run: exit $rc: $(cat "$W/again.err")"; fi
+# ... but not one with other settings
+rc=0
+"$T" --out "$d" $C --optimizer $opt --seed 99 --resume 2> "$W/other.err" || rc=$?
+if [ $rc = 1 ] && grep -q "other settings" "$W/other.err"; then ok "--resume of a finished run with other settings refused"
+else bad "--resume with other settings: exit $rc: $(cat "$W/other.err")"; fi
+
+# a checkpoint with bad bytes is refused by name, never trusted
+d="$W/damaged"
+DAOE_TEST_KILL=step@12 "$T" --out "$d" $C --optimizer $opt 2> /dev/null
+size=$(wc -c < "$d/checkpoint.safetensors")
+printf 'XXXXXXXX' | dd of="$d/checkpoint.safetensors" bs=1 seek=$((size - 100)) conv=notrunc 2> /dev/null
+rc=0
+"$T" --out "$d" $C --optimizer $opt --resume 2> "$W/damaged.err" || rc=$?
+if [ $rc = 1 ] && grep -q "checkpoint.safetensors.*damaged" "$W/damaged.err"; then ok "a checkpoint with bad bytes is refused: $(cat "$W/damaged.err")"
+else bad "a checkpoint with bad bytes: exit $rc: $(cat "$W/damaged.err")"; fi
+head -c 1000 "$W/$opt-full/final.safetensors" > "$d/checkpoint.safetensors"
+rc=0
+"$T" --out "$d" $C --optimizer $opt --resume 2> "$W/damaged.err" || rc=$?
+if [ $rc = 1 ] && grep -q "checkpoint.safetensors" "$W/damaged.err"; then ok "a truncated checkpoint is refused: $(cat "$W/damaged.err")"
+else bad "a truncated checkpoint: exit $rc: $(cat "$W/damaged.err")"; fi
+
+finish
