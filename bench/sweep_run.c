@@ -82,7 +82,7 @@ static void check_ended(const run_t *r, const cJSON *summary, char *why, size_t 
         return;
     }
     if (strcmp(jstr(summary, "status", ""), "finished")) return;
-    if (rows != r->epochs) {
+    if (r->epochs > 0 && rows != r->epochs) { /* 0: the plan is not known here */
         snprintf(why, n, "epochs.csv has %d rows for %d epochs", rows, r->epochs);
         return;
     }
@@ -345,7 +345,7 @@ void sweep_settle(run_t *r, int rc, const char *why) {
     else if (rc == 3 && !strcmp(st, "diverged")) r->state = ST_DIVERGED;
     else if (rc == 4) {
         r->state = ST_RESUME; /* stopped by a signal: checkpointed, the next invocation resumes it */
-        snprintf(r->message, sizeof r->message, "interrupted (checkpoint written; resumes next time)");
+        snprintf(r->message, sizeof r->message, "%.200s: interrupted (checkpoint written; resumes next time)", why);
     } else {
         r->state = ST_FAILED;
         char line[400];

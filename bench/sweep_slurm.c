@@ -465,9 +465,7 @@ static void task_ended(sweep_t *S, progress_t *p, task_t *t) {
         rc = !strcmp(st, "finished") ? 0 : !strcmp(st, "diverged") ? 3 : -1;
         cJSON_Delete(s);
         snprintf(why, sizeof why, "ended (Slurm no longer knows task %s_%d)", S->slurm_job, t->run);
-    } else if (rc == EXIT_INTERRUPTED)
-        snprintf(why, sizeof why, "Slurm state %s, exit %s: interrupted (re-submit to resume)", t->state, t->exit);
-    else snprintf(why, sizeof why, "Slurm state %s, exit %s", t->state, t->exit);
+    } else snprintf(why, sizeof why, "Slurm state %s, exit %s", t->state, t->exit); /* exit 4: settle says interrupted */
     t->ended = 1;
     r->ran = 1;
     snprintf(r->log_name, sizeof r->log_name, "slurm-%s_%d.log", S->slurm_job, t->run);
@@ -673,6 +671,9 @@ int sweep_slurm_task(int argc, char **argv) {
     const cJSON *ra = cJSON_GetObjectItemCaseSensitive(rec, "args");
     for (const cJSON *e = ra ? ra->child : NULL; e && r.nargs < MAXARGS; e = e->next)
         if (cJSON_IsString(e)) r.args[r.nargs++] = e->valuestring;
+    /* the planned epochs, which a finished run's epochs.csv must have */
+    for (int i = 0; i + 1 < r.nargs; i++)
+        if (!strcmp(r.args[i], "--epochs")) r.epochs = (int)strtol(r.args[i + 1], NULL, 10); /* ours: sweep_run.json */
     sweep_probe_run(&r, &o);
     cJSON_Delete(rec);
     if (r.state == ST_FINISHED || r.state == ST_DIVERGED) {
