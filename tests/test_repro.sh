@@ -7,16 +7,8 @@
 # other settings. usage: test_repro.sh DAOE_TRAIN WORKDIR  (CIFAR10_DIR)
 T=$1
 W=$2
-D=${CIFAR10_DIR:-}
-if [ -z "$D" ] || [ ! -f "$D/test_batch.bin" ]; then echo "CIFAR10_DIR not set or empty: skipped"; exit 77; fi
-rm -rf "$W"
-mkdir -p "$W"
-fails=0
-ok() { echo "ok   $1"; }
-bad() { echo "FAIL $1"; fails=$((fails + 1)); }
+. "$(dirname "$0")/runs_common.sh"
 COMMON="--data $D --width 4 --train-subset 512 --batch 64 --val 256 --test-subset 256 --threads 2 --quiet"
-# time columns (seconds, train_seconds, images_per_second = 9, 10, 11) aside
-strip() { cut -d, -f1-8,12- "$1"; }
 
 for opt in sgd daoe; do
     "$T" --out "$W/a_$opt" $COMMON --optimizer $opt --seed 7 --epochs 2 --save-init || bad "run a_$opt exit $?"
