@@ -2,6 +2,7 @@
  *
  *   daoe-stats DIR                          DIR = results/<profile>
  *   daoe-stats --check NEW --reference REF  CI regression check
+ *   daoe-stats --power REF                  the check's power (Markdown)
  *
  * Reads every run folder under DIR (config.json, summary.json, epochs.csv,
  * alpha.csv and sweep_run.json when daoe-sweep wrote one) and writes
@@ -33,7 +34,8 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: daoe-stats [options] DIR\n"
-            "       daoe-stats --check NEW --reference REF [--alpha A] [--margin M]\n"
+            "       daoe-stats --check NEW --reference REF [--alpha A] [--margin M] [--groups LIST]\n"
+            "       daoe-stats --power REF [--alpha A] [--margin M]\n"
             "Reads the run folders under DIR (results/<profile>) and writes DIR/summary.{json,md,tex},\n"
             "DIR/plotdata/ (for plots/*.gp) and, for a tune sweep, DIR/tuned.json.\n\n"
             "  --target X        test accuracy (fraction) for 'epochs/time to target'\n"
@@ -42,17 +44,21 @@ static void usage(FILE *f) {
             "  --check NEW       regression check of NEW against --reference REF: exit 1 and name the group\n"
             "                    when its mean final test accuracy falls below what REF's spread allows\n"
             "  --alpha A         one-sided level of the check (default 0.01)\n"
-            "  --margin M        smallest drop (fraction) the check reports (default 0.01 = 1 point)\n");
+            "  --margin M        smallest drop (fraction) the check reports (default 0.01 = 1 point)\n"
+            "  --groups LIST     check only these groups (comma-separated), e.g. after a sweep with --only\n"
+            "  --power REF       the check's allowed and minimum detectable drops (80 %% power) from REF's\n"
+            "                    spread, as Markdown on stdout (REPRODUCE.md quotes it)\n");
 }
 
 typedef struct {
-    const char *dir, *check_new, *ref, *compare_to;
-    double target, alpha, margin;
+    const char *dir, *check_new, *ref, *compare_to, *power;
+    double target;
+    check_opts co;
 } opts_t;
 
 /* the command line into o; exits on --help and on a bad command line */
 static void parse_flags(int argc, char **argv, opts_t *o) {
-    *o = (opts_t){NULL, NULL, NULL, NULL, NAN, 0.01, 0.01};
+    *o = (opts_t){NULL, NULL, NULL, NULL, NULL, NAN, {0.01, 0.01, NULL}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() tool_next_arg(argc, argv, &i)
@@ -60,8 +66,10 @@ static void parse_flags(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--compare-to")) o->compare_to = NEXT();
         else if (!strcmp(a, "--check")) o->check_new = NEXT();
         else if (!strcmp(a, "--reference")) o->ref = NEXT();
-        else if (!strcmp(a, "--alpha")) o->alpha = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
-        else if (!strcmp(a, "--margin")) o->margin = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
+        else if (!strcmp(a, "--power")) o->power = NEXT();
+        else if (!strcmp(a, "--groups")) o->co.groups = NEXT();
+        else if (!strcmp(a, "--alpha")) o->co.alpha = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
+        else if (!strcmp(a, "--margin")) o->co.margin = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
         else tool_other_arg(a, usage, &o->dir, "folder");
 #undef NEXT
     }
@@ -78,11 +86,16 @@ int main(int argc, char **argv) {
     opts_t o;
     gsl_set_error_handler_off();
     parse_flags(argc, argv, &o);
+    if (!(o.co.alpha > 0 && o.co.alpha < 0.5) || !(o.co.margin >= 0)) tool_die("--alpha in (0, 0.5), --margin >= 0");
+    if (o.power) {
+        if (o.check_new || o.ref || o.dir) tool_die("--power REF takes no other folder");
+        return power_report(o.power, &o.co);
+    }
     if (o.check_new || o.ref) {
         if (!o.check_new || !o.ref) tool_die("--check NEW needs --reference REF");
-        if (!(o.alpha > 0 && o.alpha < 0.5) || !(o.margin >= 0)) tool_die("--alpha in (0, 0.5), --margin >= 0");
-        return check(o.check_new, o.ref, o.alpha, o.margin);
+        return check(o.check_new, o.ref, &o.co);
     }
+    if (o.co.groups) tool_die("--groups is for --check");
     if (!o.dir) {
         usage(stderr);
         return 2;

@@ -140,5 +140,11 @@ void write_tuned(const study_t *S);
 void write_plotdata(study_t *S);
 
 /* stats_check.c */
-int check(const char *new_dir, const char *ref_dir, double alpha, double margin);
+typedef struct {
+    double alpha, margin; /* one-sided level per group; the smallest drop that fails */
+    const char *groups;   /* comma-separated groups to check (NULL: all) */
+} check_opts;
+int check(const char *new_dir, const char *ref_dir, const check_opts *co);
+/* the check's power from the reference's spread, as Markdown on stdout */
+int power_report(const char *ref_dir, const check_opts *co);
 #endif

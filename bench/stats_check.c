@@ -48,23 +48,41 @@ static double pooled_sd(const study_t *R, int *df) {
 
 typedef struct {
     double sp, tq, tpow, margin; /* pooled sd, t(1 - alpha, df), t(power, df), smallest drop reported */
+    int df;
     const char *new_dir;
 } rule_t;
 
 #define CHECK_POWER 0.8 /* the power at which the minimum detectable drop is quoted */
 
+/* the rule from the reference's spread */
+static rule_t make_rule(const study_t *R, double alpha, double margin, const char *new_dir) {
+    rule_t rule = {0};
+    rule.sp = pooled_sd(R, &rule.df);
+    rule.margin = margin;
+    rule.new_dir = new_dir;
+    rule.tq = rule.df > 0 ? gsl_cdf_tdist_Pinv(1.0 - alpha, rule.df) : NAN;
+    rule.tpow = rule.df > 0 ? gsl_cdf_tdist_Pinv(CHECK_POWER, rule.df) : NAN;
+    return rule;
+}
+
+/* the drop a group may show (allowed) and the drop caught with CHECK_POWER
+ * (mdd), for n_ref reference runs and n_new new ones */
+static void bounds(const rule_t *rule, int n_ref, int n_new, double *allowed, double *mdd) {
+    *allowed = rule->margin;
+    *mdd = NAN;
+    if (!isfinite(rule->sp) || n_new <= 0 || n_ref <= 0) return;
+    double se = rule->sp * sqrt(1.0 / n_ref + 1.0 / n_new);
+    if (rule->tq * se > *allowed) *allowed = rule->tq * se;
+    /* a true drop of mdd is flagged with probability CHECK_POWER (one-sided t, pooled sd) */
+    *mdd = *allowed + rule->tpow * se;
+}
+
 /* one reference group: a table line; returns 1 and the reason in why when it fails */
 static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng, char *why, size_t n) {
     int n_new = ng ? ng->test.n : 0;
     double mn = ng ? ng->test.mean : NAN;
-    double allowed = rule->margin, mdd = NAN;
-    if (isfinite(rule->sp) && n_new > 0) {
-        double se = rule->sp * sqrt(1.0 / rg->test.n + 1.0 / n_new);
-        double stat = rule->tq * se;
-        if (stat > allowed) allowed = stat;
-        /* a true drop of mdd is flagged with probability CHECK_POWER (one-sided t, pooled sd) */
-        mdd = allowed + rule->tpow * se;
-    }
+    double allowed, mdd;
+    bounds(rule, rg->test.n, n_new, &allowed, &mdd);
     why[0] = 0;
     if (!ng || !n_new)
         snprintf(why, n, "%s: no finished run in %s (reference: %d)", rg->name, rule->new_dir, rg->test.n);
@@ -80,29 +98,56 @@ static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng,
     return why[0] != 0;
 }
 
-int check(const char *new_dir, const char *ref_dir, double alpha, double margin) {
-    study_t N, R;
-    load_study(&R, ref_dir, NULL, NAN);
-    load_study(&N, new_dir, NULL, NAN);
-    if (!R.ng) tool_die("%s: no runs in the reference", ref_dir);
+/* whether group name is in the comma-separated list (NULL: every group) */
+static int in_list(const char *list, const char *name) {
+    if (!list) return 1;
+    size_t n = strlen(name);
+    for (const char *p = list; *p;) {
+        const char *e = strchr(p, ',');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (len == n && !strncmp(p, name, n)) return 1;
+        if (!e) break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+/* the reference with at least two finished runs in every group; else 2 */
+static int load_reference(study_t *R, const char *ref_dir) {
+    load_study(R, ref_dir, NULL, NAN);
+    if (!R->ng) tool_die("%s: no runs in the reference", ref_dir);
     /* a spread needs two runs: with fewer, no drop could be judged */
-    for (int k = 0; k < R.ng; k++)
-        if (R.g[k].test.n < 2) {
+    for (int k = 0; k < R->ng; k++)
+        if (R->g[k].test.n < 2) {
             fprintf(stderr, "daoe-stats: check: the reference %s has %d finished run(s) of %s: at least 2 per group are "
-                            "needed to estimate the seed-to-seed spread\n", ref_dir, R.g[k].test.n, R.g[k].name);
+                            "needed to estimate the seed-to-seed spread\n", ref_dir, R->g[k].test.n, R->g[k].name);
             return 2;
         }
+    return 0;
+}
+
+int check(const char *new_dir, const char *ref_dir, const check_opts *co) {
+    study_t N, R;
+    if (load_reference(&R, ref_dir)) return 2;
+    load_study(&N, new_dir, NULL, NAN);
+    if (co->groups)
+        for (const char *p = co->groups; *p;) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            char name[256];
+            snprintf(name, sizeof name, "%.*s", (int)(len < 255 ? len : 255), p);
+            if (!find_group(&R, name)) tool_die("--groups: %s is not a group of the reference %s", name, ref_dir);
+            if (!e) break;
+            p = e + 1;
+        }
     if (not_comparable(&R, &N)) return 2;
-    int df;
-    rule_t rule = {pooled_sd(&R, &df), NAN, NAN, margin, new_dir};
-    rule.tq = df > 0 ? gsl_cdf_tdist_Pinv(1.0 - alpha, df) : NAN;
-    rule.tpow = df > 0 ? gsl_cdf_tdist_Pinv(CHECK_POWER, df) : NAN;
+    rule_t rule = make_rule(&R, co->alpha, co->margin, new_dir);
     printf("regression check: %s against the reference %s\n", new_dir, ref_dir);
     printf("rule: a group fails when mean_new < mean_ref - max(margin, t(1-alpha, df_ref) * s_ref * sqrt(1/n_ref + 1/n_new)),\n"
            "      or when it has diverged runs the reference had not, or no finished run.\n"
            "      s_ref = pooled within-group sd of the reference = %.2f points (df_ref = %d), alpha = %g, margin = %.2f points\n"
            "      mdd80 = the drop caught with 80 %% power: allowed + t(0.8, df_ref) * s_ref * sqrt(1/n_ref + 1/n_new)\n",
-           100 * rule.sp, df, alpha, 100 * margin);
+           100 * rule.sp, rule.df, co->alpha, 100 * co->margin);
     printf("%-24s %5s %9s %5s %9s %8s %8s %8s  %s\n", "group", "n_ref", "mean_ref", "n_new", "mean_new", "diff", "allowed",
            "mdd80", "verdict");
     int fails = 0;
@@ -110,6 +155,10 @@ int check(const char *new_dir, const char *ref_dir, double alpha, double margin)
     for (int k = 0; k < R.ng; k++) {
         char why[512];
         if (!R.g[k].test.n) continue;
+        if (!in_list(co->groups, R.g[k].name)) {
+            printf("%-24s (left out by --groups: not checked)\n", R.g[k].name);
+            continue;
+        }
         if (!check_group(&rule, &R.g[k], find_group(&N, R.g[k].name), why, sizeof why)) continue;
         fails++;
         daoe_sb_printf(&msg, "daoe-stats: check FAILED: %s\n", why);
@@ -122,5 +171,58 @@ int check(const char *new_dir, const char *ref_dir, double alpha, double margin)
         return 1;
     }
     printf("OK: no group below what the reference's spread allows\n");
+    return 0;
+}
+
+/* daoe-stats --power REF: the check's power, from the reference's own spread,
+ * as a Markdown section on stdout (REPRODUCE.md quotes it) */
+int power_report(const char *ref_dir, const check_opts *co) {
+    study_t R;
+    if (load_reference(&R, ref_dir)) return 2;
+    rule_t rule = make_rule(&R, co->alpha, co->margin, NULL);
+    char setting[512];
+    setting_words(&R, setting, sizeof setting);
+    int nruns = 0, nmin = 1 << 30;
+    for (int k = 0; k < R.ng; k++) {
+        nruns += R.g[k].test.n;
+        if (R.g[k].test.n < nmin) nmin = R.g[k].test.n;
+    }
+    printf("*Generated by `daoe-stats --power %s` (alpha %g, margin %.2f points) from its %d finished runs; do not edit by "
+           "hand.*\n\n", ref_dir, co->alpha, 100 * co->margin, nruns);
+    printf("Setting: %s  \n", setting);
+    printf("Rule (`daoe-stats --check NEW --reference %s`): a group fails when its mean final test accuracy "
+           "mean_new < mean_ref − max(margin, t(1−α, df)·s·√(1/n_ref + 1/n_new)), α = %g one-sided per group, "
+           "s = the reference's pooled within-group sd = **%.2f points** (df = %d); also when it diverges where the "
+           "reference did not, or has no finished run. The minimum detectable drop (MDD) is the true drop of the "
+           "group's mean that fails with 80 %% power: MDD = allowed + t(0.8, df)·s·√(1/n_ref + 1/n_new); here "
+           "t(1−α, df) = %.3f, t(0.8, df) = %.3f.\n\n",
+           ref_dir, co->alpha, 100 * rule.sp, rule.df, rule.tq, rule.tpow);
+    printf("| group | n_ref | mean | sd | allowed drop (n_new = n_ref) | MDD, 80 %% power |\n|---|--:|--:|--:|--:|--:|\n");
+    double worst = 0;
+    for (int k = 0; k < R.ng; k++) {
+        const group_t *g = &R.g[k];
+        double allowed, mdd;
+        bounds(&rule, g->test.n, g->test.n, &allowed, &mdd);
+        if (mdd > worst) worst = mdd;
+        printf("| %s | %d | %.2f | %.2f | %.2f | %.2f |\n", label(g->name), g->test.n, 100 * g->test.mean,
+               100 * g->test.sd, 100 * allowed, 100 * mdd);
+    }
+    printf("\nLargest MDD: **%.2f points**. When nothing changed but the bits (another thread count, CPU model or BLAS "
+           "kernels), each group passes with probability ≥ 1 − α under the rule's model (normal, equal spread, "
+           "independent seeds), so the check raises a false alarm in at most 1 − (1 − α)^%d = %.1f %% of such runs "
+           "(%d groups); on the reference's own machine, thread count and kernels the runs repeat bit for bit and "
+           "the check cannot fire.\n\n",
+           100 * worst, R.ng, 100 * (1 - pow(1 - co->alpha, R.ng)), R.ng);
+    printf("The same spread with other numbers of seeds per group (n_new = n_ref = n, df = %d·(n − 1)):\n\n", R.ng);
+    printf("| seeds per group | allowed drop | MDD, 80 %% power |\n|--:|--:|--:|\n");
+    for (int n = 2; n <= 16; n += 2) {
+        rule_t r2 = rule;
+        r2.df = R.ng * (n - 1);
+        r2.tq = gsl_cdf_tdist_Pinv(1.0 - co->alpha, r2.df);
+        r2.tpow = gsl_cdf_tdist_Pinv(CHECK_POWER, r2.df);
+        double allowed, mdd;
+        bounds(&r2, n, n, &allowed, &mdd);
+        printf("| %d%s | %.2f | %.2f |\n", n, n == nmin ? " (the reference)" : "", 100 * allowed, 100 * mdd);
+    }
     return 0;
 }

@@ -140,6 +140,9 @@ static const optdef OPTS[] = {
     {"val", T_INT, OFF(val), 5000, 0, 49000, NULL, "val", "N", "held-out validation images"},
     {"test-subset", T_INT, OFF(test_subset), 0, 0, 10000, NULL, "test_subset", "N",
      "evaluate on the first N test images only (0: all)"},
+    {"eval-every", T_INT, OFF(eval_every), 1, 0, 100000, NULL, "eval_every", "N",
+     "evaluate val and test every N epochs and after the last (0: after the last only; the other rows of "
+     "epochs.csv get nan)"},
     {"threads", T_INT, OFF(threads), 0, 0, 1024, NULL, "threads", "N", "CPU threads (0: all)"},
     {"no-augment", T_NOFLAG, OFF(augment), 0, 0, 0, NULL, "augment", NULL, "no crop/flip"},
     {"no-shuffle", T_NOFLAG, OFF(shuffle), 0, 0, 0, NULL, "shuffle", NULL, "visit training images in file order"},

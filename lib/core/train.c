@@ -579,10 +579,17 @@ static void read_trace(trainer *tr, long last_read, long t, epoch_sums *es) {
     }
 }
 
+/* whether epoch e (from 0) is evaluated: every eval_every-th, and the last */
+static int evaluated_epoch(const daoe_config *cfg, int e) {
+    return e + 1 == cfg->epochs || (cfg->eval_every > 0 && (e + 1) % cfg->eval_every == 0);
+}
+
 static void progress(trainer *tr, int e, int s, long t, double t_tr0, const epoch_sums *es) {
     const int B = tr->s->batch;
     double el = daoe_now() - t_tr0, rate = (s + 1) * (double)B / el;
-    double left = (double)(tr->T - t) * B / rate + (tr->cfg->epochs - e) * tr->eval_secs_est;
+    int evals = 0;
+    for (int k = e; k < tr->cfg->epochs; k++) evals += evaluated_epoch(tr->cfg, k);
+    double left = (double)(tr->T - t) * B / rate + evals * tr->eval_secs_est;
     char eta[32];
     fmt_eta(eta, sizeof eta, left);
     fprintf(stderr, "\r  epoch %d/%d  step %d/%d  loss %.4f  %.1f img/s  ETA %s   ", e + 1, tr->cfg->epochs, s + 1,
@@ -621,7 +628,7 @@ static double train_epoch(trainer *tr, int e, int s0, epoch_sums *es) {
     return secs;
 }
 
-/* Evaluates, appends the row of epoch e, rewrites epochs.csv and alpha.csv. */
+/* Evaluates (evaluated_epoch), appends the row of epoch e, rewrites epochs.csv and alpha.csv. */
 static int log_epoch(trainer *tr, int e, const epoch_sums *es, double t_ep0, double tr_secs) {
     const daoe_config *cfg = tr->cfg;
     runlog *lg = &tr->lg;
@@ -629,10 +636,12 @@ static int log_epoch(trainer *tr, int e, const epoch_sums *es, double t_ep0, dou
     lg->train_seconds += tr_secs;
     lg->train_images += (double)tr->spe * B;
     double t_ev0 = daoe_now();
-    double vl = NAN, va = NAN, tl, ta;
-    if (cfg->val) daoe_session_evaluate(tr->s, DAOE_SET_TRAIN, tr->nsplit, cfg->val, &vl, &va);
-    daoe_session_evaluate(tr->s, DAOE_SET_TEST, 0, cfg->test_subset ? cfg->test_subset : tr->data.ntest, &tl, &ta);
-    tr->eval_secs_est = daoe_now() - t_ev0;
+    double vl = NAN, va = NAN, tl = NAN, ta = NAN;
+    if (evaluated_epoch(cfg, e)) {
+        if (cfg->val) daoe_session_evaluate(tr->s, DAOE_SET_TRAIN, tr->nsplit, cfg->val, &vl, &va);
+        daoe_session_evaluate(tr->s, DAOE_SET_TEST, 0, cfg->test_subset ? cfg->test_subset : tr->data.ntest, &tl, &ta);
+        tr->eval_secs_est = daoe_now() - t_ev0;
+    }
     double *row = lg->rows + (size_t)lg->nrows * NCOL;
     double nrec = es->nrec ? es->nrec : 1;
     row[COL_EPOCH] = e + 1;

@@ -57,6 +57,7 @@ typedef struct {
     int train_subset;    /* 0: whole training split */
     int val;             /* held-out images (last of the training files) */
     int test_subset;     /* 0: all 10,000 test images */
+    int eval_every;      /* evaluate val and test every N epochs and after the last (0: after the last only) */
     int threads;
     int augment, shuffle, save_init, quiet, verify, resume;
     int trace_every;
