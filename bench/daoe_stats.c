@@ -35,7 +35,7 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: daoe-stats [options] DIR\n"
             "       daoe-stats --check NEW --reference REF [--alpha A] [--margin M] [--groups LIST]\n"
-            "       daoe-stats --power REF [--alpha A] [--margin M]\n"
+            "       daoe-stats --power REF [--n-new N] [--alpha A] [--margin M]\n"
             "Reads the run folders under DIR (results/<profile>) and writes DIR/summary.{json,md,tex},\n"
             "DIR/plotdata/ (for plots/*.gp) and, for a tune sweep, DIR/tuned.json.\n\n"
             "  --target X        test accuracy (fraction) for 'epochs/time to target'\n"
@@ -47,7 +47,8 @@ static void usage(FILE *f) {
             "  --margin M        smallest drop (fraction) the check reports (default 0.01 = 1 point)\n"
             "  --groups LIST     check only these groups (comma-separated), e.g. after a sweep with --only\n"
             "  --power REF       the check's allowed and minimum detectable drops (80 %% power) from REF's\n"
-            "                    spread, as Markdown on stdout (REPRODUCE.md quotes it)\n");
+            "                    spread, as Markdown on stdout (REPRODUCE.md quotes it)\n"
+            "  --n-new N         --power: seeds per group of the runs to be checked (default: the reference's)\n");
 }
 
 typedef struct {
@@ -58,7 +59,7 @@ typedef struct {
 
 /* the command line into o; exits on --help and on a bad command line */
 static void parse_flags(int argc, char **argv, opts_t *o) {
-    *o = (opts_t){NULL, NULL, NULL, NULL, NULL, NAN, {0.01, 0.01, NULL}};
+    *o = (opts_t){NULL, NULL, NULL, NULL, NULL, NAN, {0.01, 0.01, NULL, 0}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() tool_next_arg(argc, argv, &i)
@@ -68,6 +69,7 @@ static void parse_flags(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--reference")) o->ref = NEXT();
         else if (!strcmp(a, "--power")) o->power = NEXT();
         else if (!strcmp(a, "--groups")) o->co.groups = NEXT();
+        else if (!strcmp(a, "--n-new")) o->co.n_new = tool_parse_int(a, NEXT(), 1, 10000);
         else if (!strcmp(a, "--alpha")) o->co.alpha = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
         else if (!strcmp(a, "--margin")) o->co.margin = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
         else tool_other_arg(a, usage, &o->dir, "folder");

@@ -143,6 +143,7 @@ void write_plotdata(study_t *S);
 typedef struct {
     double alpha, margin; /* one-sided level per group; the smallest drop that fails */
     const char *groups;   /* comma-separated groups to check (NULL: all) */
+    int n_new;            /* --power: the new runs per group (0: as many as the reference) */
 } check_opts;
 int check(const char *new_dir, const char *ref_dir, const check_opts *co);
 /* the check's power from the reference's spread, as Markdown on stdout */

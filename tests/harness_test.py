@@ -301,11 +301,44 @@ def test_check(bindir, work, src):
     # the table quotes each group's minimum detectable drop (80 % power)
     rc, out, err = run([stats, "--check", same, "--reference", ref])
     ok("mdd80" in out and len([l for l in out.splitlines() if l.startswith("adam ")]) == 1, f"mdd80 column: {out}")
+    # --groups: only the named groups are judged (a sweep with --only)
+    rc, out, err = run([stats, "--check", bad, "--reference", ref, "--groups", "sgd,daoe"])
+    ok(rc == 0 and "left out by --groups" in out, f"--groups sgd,daoe ignores adam: exit {rc}\n{out}{err}")
+    rc, out, err = run([stats, "--check", bad, "--reference", ref, "--groups", "adam"])
+    ok(rc == 1 and "adam" in err, f"--groups adam catches adam: exit {rc} {err}")
+    rc, out, err = run([stats, "--check", bad, "--reference", ref, "--groups", "adamx"])
+    ok(rc != 0 and "not a group of the reference" in err, f"--groups with an unknown group refused: exit {rc} {err}")
+    # --power: the allowed and detectable drops from the reference's pooled sd (scipy by hand)
+    try:
+        from scipy import stats as sst
+        accs = {}
+        for d in os.listdir(ref):
+            sp = os.path.join(ref, d, "summary.json")
+            if os.path.exists(sp):
+                sj = json.load(open(sp))
+                accs.setdefault(sj["optimizer"], []).append(100 * sj["final_test_acc"])
+        df = sum(len(v) - 1 for v in accs.values())
+        sp_ = (sum(np.var(v, ddof=1) * (len(v) - 1) for v in accs.values()) / df) ** 0.5
+        for n_new in (2, 5):
+            se = sp_ * (1 / 2 + 1 / n_new) ** 0.5
+            allowed = max(1.0, sst.t.ppf(0.99, df) * se)
+            mdd = allowed + sst.t.ppf(0.8, df) * se
+            rc, out, err = run([stats, "--power", ref, "--n-new", str(n_new)])
+            line = [l for l in out.splitlines() if l.startswith("| Adam |")]
+            ok(rc == 0 and len(line) == 1, f"--power prints Adam's row: exit {rc}\n{out}{err}")
+            cells = [c.strip() for c in line[0].strip("|").split("|")] if line else []
+            ok(len(cells) == 6 and abs(float(cells[4]) - allowed) < 0.006 and abs(float(cells[5]) - mdd) < 0.006,
+               f"--power n_new {n_new}: allowed/MDD {cells[4:]} vs scipy {allowed:.3f}/{mdd:.3f}")
+            ok(f"pooled within-group sd = **{sp_:.2f} points** (df = {df})" in out, f"--power quotes s and df: {out}")
+    except ImportError:
+        print("note: scipy missing: --power not compared")
     # a reference with one finished run in a group has no spread: refused
     thin = os.path.join(work, "thin")
     make_synthetic(thin, np.random.default_rng(7), groups, seeds=(0,))
     rc, out, err = run([stats, "--check", same, "--reference", thin])
     ok(rc == 2 and "at least 2 per group" in err, f"one-run reference refused: exit {rc} {err}")
+    rc, out, err = run([stats, "--power", thin])
+    ok(rc == 2 and "at least 2 per group" in err, f"--power of a one-run reference refused: exit {rc} {err}")
     # the committed references: pass against themselves, fail when degraded
     rdir = os.path.join(src, "results", "reference")
     for name in sorted(os.listdir(rdir)) if os.path.isdir(rdir) else []:

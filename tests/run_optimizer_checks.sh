@@ -1,7 +1,7 @@
 #!/bin/sh
 # Short real-data runs of daoe-train (CTest label "slow").
 #   run_optimizer_checks.sh DAOE_TRAIN WORKDIR finish  OPTIMIZER [FLAGS...]
-#       width 16, 5,000 training images, 1 epoch: exit status 0, summary.json
+#       width 8, 5,000 training images, 1 epoch: exit status 0, summary.json
 #       status "finished", test accuracy above chance (> 0.15), epochs.csv
 #       with one epoch and final.safetensors; DAO-E: alpha starts at 0.25 and
 #       ends summing to 1.
@@ -42,7 +42,7 @@ json_obj_sum() {
 }
 
 t0=$(date +%s)
-"$bin" --out "$out" --optimizer "$opt" --width 16 --train-subset 5000 --epochs 1 --val 1000 \
+"$bin" --out "$out" --optimizer "$opt" --width 8 --train-subset 5000 --epochs 1 --val 1000 \
     --test-subset 2000 --threads 2 --quiet "$@"
 rc=$?
 t1=$(date +%s)
