@@ -78,7 +78,7 @@ static void bounds(const rule_t *rule, int n_ref, int n_new, double *allowed, do
 }
 
 /* one reference group: a table line; returns 1 and the reason in why when it fails */
-static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng, char *why, size_t n) {
+static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng, char *why, size_t n, int *rose) {
     int n_new = ng ? ng->test.n : 0;
     double mn = ng ? ng->test.mean : NAN;
     double allowed, mdd;
@@ -94,7 +94,9 @@ static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng,
     else if (ng->ndiv > 0 && rg->ndiv == 0)
         snprintf(why, n, "%s: %d of %d runs diverged (reference: 0 of %d)", rg->name, ng->ndiv, ng->nruns, rg->nruns);
     printf("%-24s %5d %8.2f%% %5d %8.2f%% %+8.2f %8.2f %8.2f  %s\n", rg->name, rg->test.n, 100 * rg->test.mean, n_new,
-           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, 100 * mdd, why[0] ? "FAIL" : "ok");
+           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, 100 * mdd,
+           why[0] ? "FAIL" : mn > rg->test.mean + allowed ? "ok-ROSE" : "ok");
+    *rose += !why[0] && mn > rg->test.mean + allowed;
     return why[0] != 0;
 }
 
@@ -110,6 +112,72 @@ static int in_list(const char *list, const char *name) {
         p = e + 1;
     }
     return 0;
+}
+
+/* Seeds the new runs share with the reference: CI runs seeds of the reference,
+ * so a run that differs only in its bits (threads, CPU, BLAS kernels) stays
+ * close to its twin. Prints how close (the pooled sd of the per-seed
+ * differences) and the chance, under that pairing, that a group or the whole
+ * check fails with nothing changed but the bits (normal approximation):
+ *   Var(mean_new - mean_ref) = s^2 [m (1/n_new - 1/n_ref)^2 + (n_new - m)/n_new^2 + (n_ref - m)/n_ref^2]
+ *                              + m s_d^2 / n_new^2      (m shared seeds) */
+#define SHARED_MAX 1024
+/* the finished runs of ng whose seed a finished run of rg has: their accuracy differences in d */
+static int shared_seeds(const study_t *R, const group_t *rg, const study_t *N, const group_t *ng, double *d) {
+    int m = 0;
+    for (int i = 0; i < ng->nfin && m < SHARED_MAX; i++)
+        for (int j = 0; j < rg->nfin; j++) {
+            const run_t *a = &N->runs[ng->fin[i]], *b = &R->runs[rg->fin[j]];
+            if (strcmp(a->seed, b->seed)) continue;
+            d[m++] = a->test_acc - b->test_acc;
+            break;
+        }
+    return m;
+}
+
+static void paired_report(const rule_t *rule, const study_t *R, const study_t *N, const check_opts *co) {
+    double ss = 0;
+    int df = 0, pairs = 0, differ = 0;
+    for (int k = 0; k < R->ng; k++) {
+        const group_t *rg = &R->g[k], *ng = find_group(N, rg->name);
+        if (!ng || !in_list(co->groups, rg->name)) continue;
+        double d[SHARED_MAX];
+        int m = shared_seeds(R, rg, N, ng, d);
+        for (int i = 0; i < m; i++) differ += d[i] != 0.0;
+        if (m < 2) continue;
+        double mean = 0;
+        for (int i = 0; i < m; i++) mean += d[i] / m;
+        for (int i = 0; i < m; i++) ss += (d[i] - mean) * (d[i] - mean);
+        df += m - 1;
+        pairs += m;
+    }
+    if (!pairs) return;
+    if (!differ) {
+        printf("paired: all %d runs that share a seed with the reference have exactly its accuracy (what the same code, "
+               "threads, CPU and kernels give): the check could only fail on a change of the results\n", pairs);
+        return;
+    }
+    double sd_d = df > 0 ? sqrt(ss / df) : NAN, pass_all = 1;
+    printf("paired: %d runs share a seed with the reference (%d with other bits); their per-seed differences have a "
+           "pooled sd of %.2f points (df %d), against a seed-to-seed sd of %.2f\n",
+           pairs, differ, 100 * sd_d, df, 100 * rule->sp);
+    for (int k = 0; k < R->ng; k++) {
+        const group_t *rg = &R->g[k], *ng = find_group(N, rg->name);
+        if (!ng || !ng->test.n || !in_list(co->groups, rg->name)) continue;
+        double d[SHARED_MAX];
+        int m = shared_seeds(R, rg, N, ng, d);
+        double nn = ng->test.n, nr = rg->test.n, s2 = rule->sp * rule->sp;
+        double var = s2 * (m * (1 / nn - 1 / nr) * (1 / nn - 1 / nr) + (nn - m) / (nn * nn) + (nr - m) / (nr * nr)) +
+                     m * sd_d * sd_d / (nn * nn);
+        double allowed, mdd;
+        bounds(rule, rg->test.n, ng->test.n, &allowed, &mdd);
+        double p = gsl_cdf_ugaussian_Q(allowed / sqrt(var));
+        pass_all *= 1 - p;
+        printf("paired: %-16s %d of %d seeds shared: sd of the mean difference without a real change %.2f points, "
+               "false-alarm chance %.2g %%\n", rg->name, m, ng->test.n, 100 * sqrt(var), 100 * p);
+    }
+    printf("paired: false-alarm chance of the whole check when only the bits differ, as much as here: %.2g %%\n",
+           100 * (1 - pass_all));
 }
 
 /* the reference with at least two finished runs in every group; else 2 */
@@ -150,7 +218,7 @@ int check(const char *new_dir, const char *ref_dir, const check_opts *co) {
            100 * rule.sp, rule.df, co->alpha, 100 * co->margin);
     printf("%-24s %5s %9s %5s %9s %8s %8s %8s  %s\n", "group", "n_ref", "mean_ref", "n_new", "mean_new", "diff", "allowed",
            "mdd80", "verdict");
-    int fails = 0;
+    int fails = 0, rose = 0;
     daoe_strbuf msg = {0};
     for (int k = 0; k < R.ng; k++) {
         char why[512];
@@ -159,12 +227,16 @@ int check(const char *new_dir, const char *ref_dir, const check_opts *co) {
             printf("%-24s (left out by --groups: not checked)\n", R.g[k].name);
             continue;
         }
-        if (!check_group(&rule, &R.g[k], find_group(&N, R.g[k].name), why, sizeof why)) continue;
+        if (!check_group(&rule, &R.g[k], find_group(&N, R.g[k].name), why, sizeof why, &rose)) continue;
         fails++;
         daoe_sb_printf(&msg, "daoe-stats: check FAILED: %s\n", why);
     }
     for (int q = 0; q < N.ng; q++)
         if (!find_group(&R, N.g[q].name)) printf("%-24s (not in the reference: not checked)\n", N.g[q].name);
+    paired_report(&rule, &R, &N, co);
+    if (rose)
+        printf("(ok-ROSE: above the reference by more than a drop may be: not a failure, but a change of the results "
+           "as large as one the check would fail; if it was not meant, look for a bug)\n");
     if (fails) {
         fputs(msg.s, stderr);
         fprintf(stdout, "FAIL: %d group(s) below the reference\n", fails);

@@ -282,6 +282,11 @@ def test_check(bindir, work, src):
     make_synthetic(fresh, np.random.default_rng(8), groups, seeds=(0, 1))
     rc, out, err = run([stats, "--check", fresh, "--reference", ref])
     ok(rc == 0, f"same-distribution sample passes: exit {rc}\n{out}{err}")
+    # shared seeds: the paired lines (identical accuracies: the same bits; else the sd of the differences)
+    ok("share a seed with the reference (6 with other bits)" in out and "false-alarm chance of the whole check" in out,
+       f"paired report for other bits: {out}")
+    rc, out, err = run([stats, "--check", same, "--reference", ref])
+    ok("have exactly its accuracy" in out, f"paired report for the same bits: {out}")
     # adam 6 points down: fails and names adam and the numbers
     bad = os.path.join(work, "degraded")
     make_synthetic(bad, np.random.default_rng(7), groups, seeds=(0, 1), degrade=("adam", 0.06))
