@@ -13,6 +13,7 @@
 #include <gsl/gsl_cdf.h>
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* the settings a group's first runs must share to be compared; 0 when they do */
@@ -93,24 +94,29 @@ static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng,
                  rg->name, 100 * mn, n_new, 100 * (rg->test.mean - mn), 100 * rg->test.mean, rg->test.n, 100 * allowed);
     else if (ng->ndiv > 0 && rg->ndiv == 0)
         snprintf(why, n, "%s: %d of %d runs diverged (reference: 0 of %d)", rg->name, ng->ndiv, ng->nruns, rg->nruns);
+    int rises = !why[0] && mn > rg->test.mean + allowed;
     printf("%-24s %5d %8.2f%% %5d %8.2f%% %+8.2f %8.2f %8.2f  %s\n", rg->name, rg->test.n, 100 * rg->test.mean, n_new,
-           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, 100 * mdd,
-           why[0] ? "FAIL" : mn > rg->test.mean + allowed ? "ok-ROSE" : "ok");
-    *rose += !why[0] && mn > rg->test.mean + allowed;
+           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, 100 * mdd, why[0] ? "FAIL" : rises ? "ok-ROSE" : "ok");
+    *rose += rises;
     return why[0] != 0;
+}
+
+/* the next name of a comma-separated list into buf; advances *p; 0 at the end */
+static int next_name(const char **p, char *buf, size_t n) {
+    if (!**p) return 0;
+    const char *e = strchr(*p, ',');
+    size_t len = e ? (size_t)(e - *p) : strlen(*p);
+    snprintf(buf, n, "%.*s", (int)(len < n - 1 ? len : n - 1), *p);
+    *p += len + (e != NULL);
+    return 1;
 }
 
 /* whether group name is in the comma-separated list (NULL: every group) */
 static int in_list(const char *list, const char *name) {
     if (!list) return 1;
-    size_t n = strlen(name);
-    for (const char *p = list; *p;) {
-        const char *e = strchr(p, ',');
-        size_t len = e ? (size_t)(e - p) : strlen(p);
-        if (len == n && !strncmp(p, name, n)) return 1;
-        if (!e) break;
-        p = e + 1;
-    }
+    char item[256];
+    for (const char *p = list; next_name(&p, item, sizeof item);)
+        if (!strcmp(item, name)) return 1;
     return 0;
 }
 
@@ -138,11 +144,13 @@ static int shared_seeds(const study_t *R, const group_t *rg, const study_t *N, c
 static void paired_report(const rule_t *rule, const study_t *R, const study_t *N, const check_opts *co) {
     double ss = 0;
     int df = 0, pairs = 0, differ = 0;
+    int *shared = calloc((size_t)R->ng, sizeof *shared); /* per reference group: seeds shared */
+    if (!shared) tool_die("out of memory");
     for (int k = 0; k < R->ng; k++) {
         const group_t *rg = &R->g[k], *ng = find_group(N, rg->name);
         if (!ng || !in_list(co->groups, rg->name)) continue;
         double d[SHARED_MAX];
-        int m = shared_seeds(R, rg, N, ng, d);
+        int m = shared[k] = shared_seeds(R, rg, N, ng, d);
         for (int i = 0; i < m; i++) differ += d[i] != 0.0;
         if (m < 2) continue;
         double mean = 0;
@@ -151,10 +159,11 @@ static void paired_report(const rule_t *rule, const study_t *R, const study_t *N
         df += m - 1;
         pairs += m;
     }
-    if (!pairs) return;
-    if (!differ) {
-        printf("paired: all %d runs that share a seed with the reference have exactly its accuracy (what the same code, "
-               "threads, CPU and kernels give): the check could only fail on a change of the results\n", pairs);
+    if (!pairs || !differ) {
+        if (pairs)
+            printf("paired: all %d runs that share a seed with the reference have exactly its accuracy (what the same "
+                   "code, threads, CPU and kernels give): the check could only fail on a change of the results\n", pairs);
+        free(shared);
         return;
     }
     double sd_d = df > 0 ? sqrt(ss / df) : NAN, pass_all = 1;
@@ -164,8 +173,7 @@ static void paired_report(const rule_t *rule, const study_t *R, const study_t *N
     for (int k = 0; k < R->ng; k++) {
         const group_t *rg = &R->g[k], *ng = find_group(N, rg->name);
         if (!ng || !ng->test.n || !in_list(co->groups, rg->name)) continue;
-        double d[SHARED_MAX];
-        int m = shared_seeds(R, rg, N, ng, d);
+        int m = shared[k];
         double nn = ng->test.n, nr = rg->test.n, s2 = rule->sp * rule->sp;
         double var = s2 * (m * (1 / nn - 1 / nr) * (1 / nn - 1 / nr) + (nn - m) / (nn * nn) + (nr - m) / (nr * nr)) +
                      m * sd_d * sd_d / (nn * nn);
@@ -178,6 +186,7 @@ static void paired_report(const rule_t *rule, const study_t *R, const study_t *N
     }
     printf("paired: false-alarm chance of the whole check when only the bits differ, as much as here: %.2g %%\n",
            100 * (1 - pass_all));
+    free(shared);
 }
 
 /* the reference with at least two finished runs in every group; else 2 */
@@ -198,16 +207,9 @@ int check(const char *new_dir, const char *ref_dir, const check_opts *co) {
     study_t N, R;
     if (load_reference(&R, ref_dir)) return 2;
     load_study(&N, new_dir, NULL, NAN);
-    if (co->groups)
-        for (const char *p = co->groups; *p;) {
-            const char *e = strchr(p, ',');
-            size_t len = e ? (size_t)(e - p) : strlen(p);
-            char name[256];
-            snprintf(name, sizeof name, "%.*s", (int)(len < 255 ? len : 255), p);
-            if (!find_group(&R, name)) tool_die("--groups: %s is not a group of the reference %s", name, ref_dir);
-            if (!e) break;
-            p = e + 1;
-        }
+    char name[256];
+    for (const char *p = co->groups ? co->groups : ""; next_name(&p, name, sizeof name);)
+        if (!find_group(&R, name)) tool_die("--groups: %s is not a group of the reference %s", name, ref_dir);
     if (not_comparable(&R, &N)) return 2;
     rule_t rule = make_rule(&R, co->alpha, co->margin, new_dir);
     printf("regression check: %s against the reference %s\n", new_dir, ref_dir);
@@ -252,14 +254,14 @@ int power_report(const char *ref_dir, const check_opts *co) {
     study_t R;
     if (load_reference(&R, ref_dir)) return 2;
     rule_t rule = make_rule(&R, co->alpha, co->margin, NULL);
-    int nref = 0;
-    for (int k = 0; k < R.ng; k++)
+    int nref = 0, nruns = 0; /* the largest group's finished runs; all finished runs */
+    for (int k = 0; k < R.ng; k++) {
         if (R.g[k].test.n > nref) nref = R.g[k].test.n;
+        nruns += R.g[k].test.n;
+    }
     int n_new = co->n_new > 0 ? co->n_new : nref;
     char setting[512];
     setting_words(&R, setting, sizeof setting);
-    int nruns = 0;
-    for (int k = 0; k < R.ng; k++) nruns += R.g[k].test.n;
     printf("*Generated by `daoe-stats --power %s --n-new %d` (alpha %g, margin %.2f points) from its %d finished runs; "
            "do not edit by hand.*\n\n", ref_dir, n_new, co->alpha, 100 * co->margin, nruns);
     printf("Setting: %s  \n", setting);
