@@ -2,12 +2,15 @@
  * ResNet-18 on random data at batch 128, after a warm-up; median of timed
  * steps. Prints img/s, GFLOP/s (counted from the layer shapes) and, when
  * --torch is given, runs the same steps in PyTorch (bench/bench_cpu_torch.py)
- * in the same invocation and prints the ratio. Also measures the sgemm peak. */
+ * in the same invocation and prints the ratio. Also measures the sgemm peak.
+ * --cpu-conv im2col,dnnl (the default: every engine of the build) times
+ * each convolution engine of the CPU backend on the same steps. */
 #include "daoe/session.h"
 #include "daoe/cpu_blas.h"
 #include "daoe/rng.h"
 #include "daoe/util.h"
 #include "tool.h"
+#include <cjson/cJSON.h>
 #include <cblas.h>
 #include <math.h>
 #include <stdio.h>
@@ -55,6 +58,12 @@ static double sgemm_peak(void) {
 int main(int argc, char **argv) {
     int threads = 2, batch = 128, with_torch = 0, warm = 2, steps64 = 5, steps16 = 15;
     const char *optimizer = "sgd";
+    daoe_cpu_conv engines[2];
+    int ne = 0;
+    engines[ne++] = DAOE_CPU_CONV_IM2COL;
+#ifdef DAOE_HAVE_DNNL
+    engines[ne++] = DAOE_CPU_CONV_DNNL;
+#endif
     int widths[8] = {64, 16}, nw = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = tool_parse_int("--threads", argv[++i], 1, 4096);
@@ -62,17 +71,28 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--torch")) with_torch = 1;
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps64 = steps16 = tool_parse_int("--steps", argv[++i], 1, 1 << 20);
         else if (!strcmp(argv[i], "--optimizer") && i + 1 < argc) optimizer = argv[++i];
+        else if (!strcmp(argv[i], "--cpu-conv") && i + 1 < argc) {
+            ne = 0;
+            for (char *t = strtok(argv[++i], ","); t && ne < 2; t = strtok(NULL, ",")) {
+                if (!strcmp(t, "im2col")) engines[ne++] = DAOE_CPU_CONV_IM2COL;
+                else if (!strcmp(t, "dnnl")) engines[ne++] = DAOE_CPU_CONV_DNNL;
+                else {
+                    fprintf(stderr, "daoe-bench-cpu: --cpu-conv: unknown engine '%s' (im2col|dnnl)\n", t);
+                    return 2;
+                }
+            }
+        }
         else if (!strcmp(argv[i], "--widths") && i + 1 < argc) {
             nw = 0;
             for (char *t = strtok(argv[++i], ","); t && nw < 8; t = strtok(NULL, ",")) widths[nw++] = tool_parse_int("--widths", t, 1, 4096);
         } else {
             fprintf(stderr, "usage: daoe-bench-cpu [--threads N] [--batch N] [--steps N] [--widths 64,16] "
-                            "[--optimizer sgd|daoe] [--torch]\n");
+                            "[--optimizer sgd|daoe] [--cpu-conv im2col,dnnl] [--torch]\n");
             return 2;
         }
     }
     char err[512];
-    daoe_backend *be = daoe_cpu_backend_create(threads, err, sizeof err);
+    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_IM2COL, err, sizeof err);
     double peak = sgemm_peak();
     printf("CPU training-step benchmark: batch %d, %d threads, optimizer %s\n", batch, threads, optimizer);
     const daoe_blas_info *bi = daoe_blas_get_info();
@@ -80,8 +100,17 @@ int main(int argc, char **argv) {
     printf("CPU vector ISA: %s; OpenBLAS kernels: %s (%s), chosen by %s%s%s; self-check %s\n",
            daoe_blas_isa_name(bi->cpu_isa), bi->core, daoe_blas_isa_name(bi->core_isa), bi->chosen_by,
            bi->note[0] ? "; " : "", bi->note, bi->selfcheck_ok ? "ok" : "FAILED");
-    printf("OpenBLAS sgemm 2048^3 (the training's kernels): %.1f GFLOP/s\n", peak);
-    printf("%-6s %-10s %10s %10s %10s %12s %10s\n", "width", "impl", "ms/step", "img/s", "GFLOP/s",
+    printf("OpenBLAS sgemm 2048^3 (the im2col engine's kernels): %.1f GFLOP/s\n", peak);
+    be->destroy(be);
+    daoe_backend *bes[2];
+    for (int e = 0; e < ne; e++) {
+        bes[e] = daoe_cpu_backend_create(threads, engines[e], err, sizeof err);
+        if (!bes[e]) {
+            fprintf(stderr, "daoe-bench-cpu: %s\n", err);
+            return 2;
+        }
+    }
+    printf("%-6s %-14s %10s %10s %10s %12s %10s\n", "width", "impl", "ms/step", "img/s", "GFLOP/s",
            "%sgemm-peak", "vs torch");
     for (int wi = 0; wi < nw; wi++) {
         int w = widths[wi];
@@ -96,31 +125,39 @@ int main(int argc, char **argv) {
             return 2;
         }
         int nsteps = w >= 64 ? steps64 : steps16;
-        daoe_session_opts so = {.be = be, .total_steps = 1000};
-        daoe_session *ss = daoe_session_create(&cfg, &so, err, sizeof err);
-        daoe_net *net = &ss->net;
-        /* random normalised input and labels, the same batch every step */
-        float *x = daoe_xmalloc(sizeof(float) * batch * 3072);
-        for (long i = 0; i < (long)batch * 3072; i++) {
-            philox4x32_ctr_t r = daoe_philox(7, (uint32_t)i, 0, 0, 9);
-            x[i] = (float)((double)r.v[0] / 4294967296.0 * 2.0 - 1.0);
+        double ours[2] = {0, 0}, flops = 0;
+        for (int e = 0; e < ne; e++) {
+            daoe_backend *b = bes[e];
+            daoe_session_opts so = {.be = b, .total_steps = 1000};
+            daoe_session *ss = daoe_session_create(&cfg, &so, err, sizeof err);
+            daoe_net *net = &ss->net;
+            /* random normalised input and labels, the same batch every step */
+            float *x = daoe_xmalloc(sizeof(float) * batch * 3072);
+            for (long i = 0; i < (long)batch * 3072; i++) {
+                philox4x32_ctr_t r = daoe_philox(7, (uint32_t)i, 0, 0, 9);
+                x[i] = (float)((double)r.v[0] / 4294967296.0 * 2.0 - 1.0);
+            }
+            b->act_from_host(b, net->x, batch, 3, 32, 32, x);
+            for (int i = 0; i < batch; i++) net->y[i] = i % 10;
+            free(x);
+            double *ts = daoe_xmalloc(sizeof(double) * (size_t)(nsteps + warm));
+            for (int s = 0; s < warm + nsteps; s++) {
+                double t = daoe_now();
+                daoe_session_step(ss, 0);
+                ts[s] = daoe_now() - t;
+            }
+            qsort(ts + warm, (size_t)nsteps, sizeof(double), cmpd);
+            double med = ts[warm + nsteps / 2];
+            flops = train_flops(net) * batch;
+            ours[e] = batch / med;
+            char name[32];
+            snprintf(name, sizeof name, "daoe-c %s", engines[e] == DAOE_CPU_CONV_DNNL ? "dnnl" : "im2col");
+            printf("%-6d %-14s %10.1f %10.1f %10.1f %11.0f%% %10s\n", w, name, med * 1e3, ours[e],
+                   flops / med / 1e9, 100.0 * flops / med / 1e9 / peak, "");
+            fflush(stdout);
+            free(ts);
+            daoe_session_free(ss);
         }
-        be->act_from_host(be, net->x, batch, 3, 32, 32, x);
-        for (int i = 0; i < batch; i++) net->y[i] = i % 10;
-        free(x);
-        double *ts = daoe_xmalloc(sizeof(double) * (size_t)(nsteps + warm));
-        for (int s = 0; s < warm + nsteps; s++) {
-            double t = daoe_now();
-            daoe_session_step(ss, 0);
-            ts[s] = daoe_now() - t;
-        }
-        qsort(ts + warm, (size_t)nsteps, sizeof(double), cmpd);
-        double med = ts[warm + nsteps / 2];
-        double flops = train_flops(net) * batch;
-        double ours = batch / med;
-        printf("%-6d %-10s %10.1f %10.1f %10.1f %11.0f%% %10s\n", w, "daoe-c", med * 1e3, ours, flops / med / 1e9,
-               100.0 * flops / med / 1e9 / peak, "");
-        fflush(stdout);
         if (with_torch) {
             char cmd[1024];
             snprintf(cmd, sizeof cmd,
@@ -134,16 +171,29 @@ int main(int argc, char **argv) {
             if (p) pclose(p);
             if (isfinite(tms)) {
                 double ti = batch / (tms / 1e3);
-                printf("%-6d %-10s %10.1f %10.1f %10.1f %11.0f%% %9.2fx\n", w, "torch", tms, ti, flops / (tms / 1e3) / 1e9,
-                       100.0 * flops / (tms / 1e3) / 1e9 / peak, ours / ti);
+                printf("%-6d %-14s %10.1f %10.1f %10.1f %11.0f%% %10s\n", w, "torch", tms, ti, flops / (tms / 1e3) / 1e9,
+                       100.0 * flops / (tms / 1e3) / 1e9 / peak, "1.00x");
+                for (int e = 0; e < ne; e++)
+                    printf("%-6d %-14s %10s %10s %10s %12s %9.2fx\n", w,
+                           engines[e] == DAOE_CPU_CONV_DNNL ? "ratio dnnl" : "ratio im2col", "", "", "", "",
+                           ours[e] / ti);
             } else {
-                printf("%-6d %-10s  (PyTorch run failed: is python3-torch installed?)\n", w, "torch");
+                printf("%-6d %-14s  (PyTorch run failed: is python3-torch installed?)\n", w, "torch");
             }
             fflush(stdout);
         }
-        free(ts);
-        daoe_session_free(ss);
     }
-    be->destroy(be);
+    for (int e = 0; e < ne; e++) {
+        if (engines[e] == DAOE_CPU_CONV_DNNL) {
+            cJSON *o = cJSON_CreateObject();
+            bes[e]->describe(bes[e], o);
+            cJSON *d = cJSON_GetObjectItem(o, "onednn");
+            cJSON *isa = d ? cJSON_GetObjectItem(d, "isa") : NULL, *im = d ? cJSON_GetObjectItem(d, "implementations") : NULL;
+            printf("dnnl engine: %s; oneDNN ISA %s; implementations chosen: %s\n", bes[e]->desc,
+                   isa ? isa->valuestring : "?", im ? im->valuestring : "?");
+            cJSON_Delete(o);
+        }
+        bes[e]->destroy(bes[e]);
+    }
     return 0;
 }

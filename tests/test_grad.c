@@ -165,19 +165,26 @@ static void check_bn(int N, int C, int HW, int relu, int use_res, uint64_t seed)
     for (int ch = 0; ch < C; ch++) c.rm[ch] = 0.0f, c.rv[ch] = 1.0f;
     bn_loss(&c);
     double worst = 0.0;
+    float *xh = daoe_xmalloc(sizeof(float) * n); /* x in NCHW, whatever the backend's layout */
+    be->act_to_host(be, c.x, N, C, HW, 1, xh);
     for (int ch = 0; ch < C; ch++) {
-        const float *xc = c.x + (size_t)ch * N * HW;
         double m = 0, v = 0;
         size_t M = (size_t)N * HW;
-        for (size_t i = 0; i < M; i++) m += xc[i];
+        for (int i = 0; i < N; i++)
+            for (int p = 0; p < HW; p++) m += xh[((size_t)i * C + ch) * HW + p];
         m /= M;
-        for (size_t i = 0; i < M; i++) v += (xc[i] - m) * (xc[i] - m);
+        for (int i = 0; i < N; i++)
+            for (int p = 0; p < HW; p++) {
+                double d = xh[((size_t)i * C + ch) * HW + p] - m;
+                v += d * d;
+            }
         double em = 0.1 * m, ev = 0.9 + 0.1 * v / (M - 1);
         worst = fmax(worst, fabs(c.rm[ch] - em) / (fabs(em) + 1e-3));
         worst = fmax(worst, fabs(c.rv[ch] - ev) / ev);
         worst = fmax(worst, fabs(c.sm[ch] - m) / (fabs(m) + 1e-3));
         worst = fmax(worst, fabs(c.si[ch] - 1.0 / sqrt(v / M + 1e-5)) * sqrt(v / M));
     }
+    free(xh);
     CHECK(worst < 1e-5, "%s running/saved statistics: max rel err %.2e", kind, worst);
     be->free(be, c.x); be->free(be, c.res); be->free(be, c.y);
     be->free(be, dy); be->free(be, dx); be->free(be, dres);
@@ -356,8 +363,16 @@ static void check_net(uint64_t seed) {
 
 int main(void) {
     char err[256];
-    be = daoe_cpu_backend_create(2, err, sizeof err);
-    printf("finite-difference checks (cpu backend)\n");
+    /* every convolution engine of this build, each with its activation layout */
+    const daoe_cpu_conv engines[] = {DAOE_CPU_CONV_IM2COL, DAOE_CPU_CONV_DNNL};
+    const char *names[] = {"im2col, CNHW", "dnnl, NHWC"};
+    for (int e = 0; e < 2; e++) {
+    be = daoe_cpu_backend_create(2, engines[e], err, sizeof err);
+    if (!be) {
+        printf("(%s: not in this build: %s)\n", names[e], err);
+        continue;
+    }
+    printf("finite-difference checks (cpu backend, convolutions %s)\n", names[e]);
     check_conv(2, 3, 4, 3, 1, 8, 11);     /* stem-like */
     check_conv(2, 4, 6, 3, 2, 8, 21);     /* downsampling 3x3 */
     check_conv(2, 4, 6, 1, 2, 8, 31);     /* 1x1 shortcut */
@@ -372,5 +387,6 @@ int main(void) {
     check_head(121);
     check_net(131);
     be->destroy(be);
+    }
     return test_result("test_grad");
 }

@@ -4,13 +4,13 @@
 #include <string.h>
 
 daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, unsigned flags, int threads,
-                                  char *err, size_t errlen) {
+                                  daoe_cpu_conv cpu_conv, char *err, size_t errlen) {
     if (!strcmp(name, "cpu")) {
         if (prec != DAOE_FP32) {
             daoe_errf(err, errlen, "the cpu backend computes in fp32 only");
             return NULL;
         }
-        return daoe_cpu_backend_create(threads, err, errlen);
+        return daoe_cpu_backend_create(threads, cpu_conv, err, errlen);
     }
     if (!strcmp(name, "cuda")) {
 #ifdef DAOE_HAVE_CUDA

@@ -94,6 +94,7 @@ typedef struct {
 } choice;
 static const choice BACKENDS[] = {{"cpu", 0}, {"cuda", 1}, {NULL, 0}};
 static const choice PRECISIONS[] = {{"fp32", DAOE_FP32}, {"tf32", DAOE_TF32}, {"bf16", DAOE_BF16}, {NULL, 0}};
+static const choice CPU_CONVS[] = {{"im2col", DAOE_CPU_CONV_IM2COL}, {"dnnl", DAOE_CPU_CONV_DNNL}, {NULL, 0}};
 static const choice SCHEDULES[] = {{"cosine", DAOE_SCHED_COSINE}, {"constant", DAOE_SCHED_CONSTANT}, {NULL, 0}};
 static const choice CONTROLLERS[] = {{"fixed", DAOE_CTRL_FIXED}, {"hypergrad", DAOE_CTRL_HYPERGRAD}, {NULL, 0}};
 static const choice HYPERGRADS[] = {{"cos", 0}, {"raw", 1}, {NULL, 0}};
@@ -144,6 +145,9 @@ static const optdef OPTS[] = {
      "evaluate val and test every N epochs and after the last (0: after the last only; the other rows of "
      "epochs.csv get nan)"},
     {"threads", T_INT, OFF(threads), 0, 0, 1024, NULL, "threads", "N", "CPU threads (0: all)"},
+    {"cpu-conv", T_CHOICE, OFF(cpu_conv), DAOE_CPU_CONV_DEFAULT, 0, 0, CPU_CONVS, "cpu_conv", NULL,
+     "CPU convolutions: im2col (the reference: im2col + OpenBLAS sgemm, CNHW) or dnnl (oneDNN direct, NHWC; "
+     "the default where the build has oneDNN)"},
     {"no-augment", T_NOFLAG, OFF(augment), 0, 0, 0, NULL, "augment", NULL, "no crop/flip"},
     {"no-shuffle", T_NOFLAG, OFF(shuffle), 0, 0, 0, NULL, "shuffle", NULL, "visit training images in file order"},
     {"init-from", T_STR, OFF(init_from), 0, 0, 0, NULL, "init_from", "FILE", "start from a safetensors checkpoint"},

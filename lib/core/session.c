@@ -53,7 +53,7 @@ daoe_session *daoe_session_create(const daoe_config *cfg, const daoe_session_opt
     s->be = o.be;
     if (!s->be) {
         unsigned flags = (cfg->deterministic ? DAOE_BE_DETERMINISTIC : 0) | (cfg->debug_sync ? DAOE_BE_DEBUG_SYNC : 0);
-        s->be = daoe_backend_create(cfg->backend, cfg->precision, flags, cfg->threads, err, errlen);
+        s->be = daoe_backend_create(cfg->backend, cfg->precision, flags, cfg->threads, cfg->cpu_conv, err, errlen);
         if (!s->be) goto fail;
         s->own_be = 1;
     }

@@ -1,7 +1,13 @@
 /* CPU backend, batch norm with the fused residual add and ReLU: forward
- * (training and eval) and backward, one channel per OpenMP iteration. */
+ * (training and eval) and backward. The arithmetic of a channel (its
+ * statistics, running averages, scale and shift; the backward coefficients)
+ * is written once, below; it is walked two ways: CNHW (one channel per
+ * OpenMP iteration, a contiguous run) and NHWC (rows of C channels, per-chunk
+ * partial sums per channel). */
 #include "cpu.h"
+#include "daoe/util.h"
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 /* Sums run in float over fixed chunks of BN_CHUNK elements (vectorised) and
@@ -29,71 +35,98 @@ static double chunk_sum(const float *x, size_t M, float shift, int square) {
     return s;
 }
 
-void cpu_bn_fwd(daoe_backend *be, int N, int C, int HW, const void *xv, const void *resv,
-                void *yv, const float *gamma, const float *beta, float *rmean, float *rvar,
-                float *smean, float *sinv, int training, int relu, float momentum, float eps) {
-    (void)be;
+/* ---- one channel's arithmetic, shared by both layouts */
+
+/* training statistics from mu0 = mean of x, then s1 = sum (x - muf) and
+ * s2 = sum (x - muf)^2 around the float mean muf = (float)mu0 (corrected for
+ * its rounding); writes the saved and running statistics, returns mean and invstd */
+static void bn_train_stats(double s1, double s2, float muf, size_t M, float momentum, float eps, float *smean,
+                           float *sinv, float *rmean, float *rvar, float *mean, float *invstd) {
+    double dm = s1 / (double)M;
+    double v = s2 - (double)M * dm * dm;
+    if (v < 0) v = 0;
+    double mu = (double)muf + dm;
+    double var = v / (double)M;
+    *mean = (float)mu;
+    *invstd = (float)(1.0 / sqrt(var + (double)eps));
+    *smean = *mean;
+    *sinv = *invstd;
+    double unb = M > 1 ? v / (double)(M - 1) : var;
+    *rmean = (1.0f - momentum) * *rmean + momentum * (float)mu;
+    *rvar = (1.0f - momentum) * *rvar + momentum * (float)unb;
+}
+
+static void bn_eval_stats(float rmean, float rvar, float eps, float *mean, float *invstd) {
+    *mean = rmean;
+    *invstd = (float)(1.0 / sqrt((double)rvar + (double)eps));
+}
+
+/* y = act(x * scale + shift (+ r when has_r)) */
+static inline float bn_out(float x, float scale, float shift, float r, int has_r, int relu) {
+    float v = x * scale + shift;
+    if (has_r) v += r;
+    return relu ? (v > 0.0f ? v : (v != v ? v : 0.0f)) : v;
+}
+
+/* from sdz = sum dz and sdzx = sum dz (x - mean): dgamma, dbeta and dx = kf dz + c2 x + c3 */
+static void bn_bwd_coefs(double sdz, double sdzx, size_t M, float gamma, float mean, float inv, float *dgamma,
+                         float *dbeta, float *kf, float *c2, float *c3) {
+    sdzx *= inv; /* sum dz * xhat */
+    *dgamma = (float)sdzx;
+    *dbeta = (float)sdz;
+    /* dx = k (dz - A - xhat B) = k dz + c2 x + c3 */
+    const double k = (double)gamma * inv, A = sdz / (double)M, Bm = sdzx / (double)M;
+    *kf = (float)k;
+    *c2 = (float)(-k * inv * Bm);
+    *c3 = (float)(-k * A + k * mean * inv * Bm);
+}
+
+/* ---- CNHW: a channel is one run of M = N*HW floats */
+static void bn_fwd_cnhw(int N, int C, int HW, const float *xv, const float *resv, float *yv, const float *gamma,
+                        const float *beta, float *rmean, float *rvar, float *smean, float *sinv, int training,
+                        int relu, float momentum, float eps) {
     const size_t M = (size_t)N * HW;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        const float *x = (const float *)xv + c * M;
-        const float *r = resv ? (const float *)resv + c * M : NULL;
-        float *y = (float *)yv + c * M;
+        const float *x = xv + c * M;
+        const float *r = resv ? resv + c * M : NULL;
+        float *y = yv + c * M;
         float mean, invstd;
         if (training) {
-            double mu = chunk_sum(x, M, 0.0f, 0) / (double)M;
             /* second pass around the float mean, corrected for its rounding */
-            float muf = (float)mu;
-            double dm = chunk_sum(x, M, muf, 0) / (double)M;
-            double v = chunk_sum(x, M, muf, 1) - (double)M * dm * dm;
-            if (v < 0) v = 0;
-            mu = (double)muf + dm;
-            double var = v / (double)M;
-            mean = (float)mu;
-            invstd = (float)(1.0 / sqrt(var + (double)eps));
-            smean[c] = mean;
-            sinv[c] = invstd;
-            double unb = M > 1 ? v / (double)(M - 1) : var;
-            rmean[c] = (1.0f - momentum) * rmean[c] + momentum * (float)mu;
-            rvar[c] = (1.0f - momentum) * rvar[c] + momentum * (float)unb;
+            float muf = (float)(chunk_sum(x, M, 0.0f, 0) / (double)M);
+            bn_train_stats(chunk_sum(x, M, muf, 0), chunk_sum(x, M, muf, 1), muf, M, momentum, eps, &smean[c],
+                           &sinv[c], &rmean[c], &rvar[c], &mean, &invstd);
         } else {
-            mean = rmean[c];
-            invstd = (float)(1.0 / sqrt((double)rvar[c] + (double)eps));
+            bn_eval_stats(rmean[c], rvar[c], eps, &mean, &invstd);
         }
         const float scale = gamma[c] * invstd, shift = beta[c] - mean * scale;
         if (r && relu) {
 #pragma omp simd
-            for (size_t i = 0; i < M; i++) {
-                float v = x[i] * scale + shift + r[i];
-                y[i] = v > 0.0f ? v : (v != v ? v : 0.0f);
-            }
+            for (size_t i = 0; i < M; i++) y[i] = bn_out(x[i], scale, shift, r[i], 1, 1);
         } else if (relu) {
 #pragma omp simd
-            for (size_t i = 0; i < M; i++) {
-                float v = x[i] * scale + shift;
-                y[i] = v > 0.0f ? v : (v != v ? v : 0.0f);
-            }
+            for (size_t i = 0; i < M; i++) y[i] = bn_out(x[i], scale, shift, 0.0f, 0, 1);
         } else if (r) {
 #pragma omp simd
-            for (size_t i = 0; i < M; i++) y[i] = x[i] * scale + shift + r[i];
+            for (size_t i = 0; i < M; i++) y[i] = bn_out(x[i], scale, shift, r[i], 1, 0);
         } else {
 #pragma omp simd
-            for (size_t i = 0; i < M; i++) y[i] = x[i] * scale + shift;
+            for (size_t i = 0; i < M; i++) y[i] = bn_out(x[i], scale, shift, 0.0f, 0, 0);
         }
     }
 }
 
-void cpu_bn_bwd(daoe_backend *be, int N, int C, int HW, const void *dyv, const void *yv,
-                const void *xv, const float *gamma, const float *smean, const float *sinv,
-                void *dxv, void *dresv, float *dgamma, float *dbeta, int relu) {
-    (void)be;
+static void bn_bwd_cnhw(int N, int C, int HW, const float *dyv, const float *yv, const float *xv, const float *gamma,
+                        const float *smean, const float *sinv, float *dxv, float *dresv, float *dgamma, float *dbeta,
+                        int relu) {
     const size_t M = (size_t)N * HW;
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
-        const float *dy = (const float *)dyv + c * M, *y = (const float *)yv + c * M;
-        const float *x = (const float *)xv + c * M;
-        float *dx = (float *)dxv + c * M;
-        float *dres = dresv ? (float *)dresv + c * M : NULL;
+        const float *dy = dyv + c * M, *y = yv + c * M;
+        const float *x = xv + c * M;
+        float *dx = dxv + c * M;
+        float *dres = dresv ? dresv + c * M : NULL;
         const float mean = smean[c], inv = sinv[c];
         double sdz = 0.0, sdzx = 0.0;
         for (size_t i0 = 0; i0 < M; i0 += BN_CHUNK) {
@@ -129,12 +162,8 @@ void cpu_bn_bwd(daoe_backend *be, int N, int C, int HW, const void *dyv, const v
             sdz += a;
             sdzx += b;
         }
-        sdzx *= inv; /* sum dz * xhat */
-        dgamma[c] = (float)sdzx;
-        dbeta[c] = (float)sdz;
-        /* dx = k (dz - A - xhat B) = k dz + c2 x + c3 */
-        const double k = (double)gamma[c] * inv, A = sdz / (double)M, Bm = sdzx / (double)M;
-        const float kf = (float)k, c2 = (float)(-k * inv * Bm), c3 = (float)(-k * A + k * mean * inv * Bm);
+        float kf, c2, c3;
+        bn_bwd_coefs(sdz, sdzx, M, gamma[c], mean, inv, &dgamma[c], &dbeta[c], &kf, &c2, &c3);
         if (relu) {
 #pragma omp simd
             for (size_t i = 0; i < M; i++) {
@@ -148,3 +177,129 @@ void cpu_bn_bwd(daoe_backend *be, int N, int C, int HW, const void *dyv, const v
     }
 }
 
+/* ---- NHWC: M = N*HW rows of C channels. A chunk is BN_CHUNK rows; each
+ * chunk's float partial sums per channel go to part[chunk][C], summed over
+ * the chunks in double in chunk order: the same structure as CNHW. */
+static float *bn_partials(size_t nchunks, int C, int nsums) {
+    return daoe_xmalloc(sizeof(float) * nchunks * (size_t)C * (size_t)nsums);
+}
+
+static double bn_chunks_total(const float *part, size_t nchunks, int C, int c) {
+    double s = 0.0;
+    for (size_t k = 0; k < nchunks; k++) s += part[k * (size_t)C + c];
+    return s;
+}
+
+static void bn_fwd_nhwc(int N, int C, int HW, const float *x, const float *r, float *y, const float *gamma,
+                        const float *beta, float *rmean, float *rvar, float *smean, float *sinv, int training,
+                        int relu, float momentum, float eps) {
+    const size_t M = (size_t)N * HW, nch = (M + BN_CHUNK - 1) / BN_CHUNK;
+    float *scale = daoe_xmalloc(sizeof(float) * 2 * (size_t)C), *shift = scale + C;
+    if (training) {
+        float *p0 = bn_partials(nch, C, 3), *p1 = p0 + nch * C, *p2 = p1 + nch * C;
+        float *muf = scale; /* the float means, then overwritten by the scales */
+#pragma omp parallel for schedule(static)
+        for (size_t k = 0; k < nch; k++) {
+            float *a = p0 + k * C;
+            for (int c = 0; c < C; c++) a[c] = 0.0f;
+            for (size_t m = k * BN_CHUNK; m < M && m < (k + 1) * BN_CHUNK; m++)
+#pragma omp simd
+                for (int c = 0; c < C; c++) a[c] += x[m * C + c];
+        }
+        for (int c = 0; c < C; c++) muf[c] = (float)(bn_chunks_total(p0, nch, C, c) / (double)M);
+#pragma omp parallel for schedule(static)
+        for (size_t k = 0; k < nch; k++) {
+            float *a = p1 + k * C, *b = p2 + k * C;
+            for (int c = 0; c < C; c++) a[c] = b[c] = 0.0f;
+            for (size_t m = k * BN_CHUNK; m < M && m < (k + 1) * BN_CHUNK; m++)
+#pragma omp simd
+                for (int c = 0; c < C; c++) {
+                    float d = x[m * C + c] - muf[c];
+                    a[c] += d;
+                    b[c] += d * d;
+                }
+        }
+        for (int c = 0; c < C; c++) {
+            float mean, invstd;
+            bn_train_stats(bn_chunks_total(p1, nch, C, c), bn_chunks_total(p2, nch, C, c), muf[c], M, momentum, eps,
+                           &smean[c], &sinv[c], &rmean[c], &rvar[c], &mean, &invstd);
+            scale[c] = gamma[c] * invstd;
+            shift[c] = beta[c] - mean * scale[c];
+        }
+        free(p0);
+    } else {
+        for (int c = 0; c < C; c++) {
+            float mean, invstd;
+            bn_eval_stats(rmean[c], rvar[c], eps, &mean, &invstd);
+            scale[c] = gamma[c] * invstd;
+            shift[c] = beta[c] - mean * scale[c];
+        }
+    }
+    const int has_r = r != NULL;
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++) {
+        const float *xm = x + m * C, *rm = has_r ? r + m * C : x;
+        float *ym = y + m * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) ym[c] = bn_out(xm[c], scale[c], shift[c], rm[c], has_r, relu);
+    }
+    free(scale);
+}
+
+static void bn_bwd_nhwc(int N, int C, int HW, const float *dy, const float *y, const float *x, const float *gamma,
+                        const float *smean, const float *sinv, float *dx, float *dres, float *dgamma, float *dbeta,
+                        int relu) {
+    const size_t M = (size_t)N * HW, nch = (M + BN_CHUNK - 1) / BN_CHUNK;
+    float *pa = bn_partials(nch, C, 2), *pb = pa + nch * C;
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < nch; k++) {
+        float *a = pa + k * C, *b = pb + k * C;
+        for (int c = 0; c < C; c++) a[c] = b[c] = 0.0f;
+        for (size_t m = k * BN_CHUNK; m < M && m < (k + 1) * BN_CHUNK; m++) {
+            const float *dym = dy + m * C, *ym = y + m * C, *xm = x + m * C;
+            float *dr = dres ? dres + m * C : NULL;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float dz = relu ? (ym[c] > 0.0f ? dym[c] : 0.0f) : dym[c];
+                if (dr) dr[c] = dz;
+                a[c] += dz;
+                b[c] += dz * (xm[c] - smean[c]);
+            }
+        }
+    }
+    float *kf = daoe_xmalloc(sizeof(float) * 3 * (size_t)C), *c2 = kf + C, *c3 = c2 + C;
+    for (int c = 0; c < C; c++)
+        bn_bwd_coefs(bn_chunks_total(pa, nch, C, c), bn_chunks_total(pb, nch, C, c), M, gamma[c], smean[c], sinv[c],
+                     &dgamma[c], &dbeta[c], &kf[c], &c2[c], &c3[c]);
+    free(pa);
+#pragma omp parallel for schedule(static)
+    for (size_t m = 0; m < M; m++) {
+        const float *dym = dy + m * C, *ym = y + m * C, *xm = x + m * C;
+        float *dxm = dx + m * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            float dz = relu ? (ym[c] > 0.0f ? dym[c] : 0.0f) : dym[c];
+            dxm[c] = kf[c] * dz + c2[c] * xm[c] + c3[c];
+        }
+    }
+    free(kf);
+}
+
+/* ---- the backend's entries: the traversal of the backend's layout */
+void cpu_bn_fwd(daoe_backend *be, int N, int C, int HW, const void *x, const void *res, void *y, const float *gamma,
+                const float *beta, float *rmean, float *rvar, float *smean, float *sinv, int training, int relu,
+                float momentum, float eps) {
+    if (cpu_impl_of(be)->conv == DAOE_CPU_CONV_DNNL)
+        bn_fwd_nhwc(N, C, HW, x, res, y, gamma, beta, rmean, rvar, smean, sinv, training, relu, momentum, eps);
+    else
+        bn_fwd_cnhw(N, C, HW, x, res, y, gamma, beta, rmean, rvar, smean, sinv, training, relu, momentum, eps);
+}
+
+void cpu_bn_bwd(daoe_backend *be, int N, int C, int HW, const void *dy, const void *y, const void *x,
+                const float *gamma, const float *smean, const float *sinv, void *dx, void *dres, float *dgamma,
+                float *dbeta, int relu) {
+    if (cpu_impl_of(be)->conv == DAOE_CPU_CONV_DNNL)
+        bn_bwd_nhwc(N, C, HW, dy, y, x, gamma, smean, sinv, dx, dres, dgamma, dbeta, relu);
+    else
+        bn_bwd_cnhw(N, C, HW, dy, y, x, gamma, smean, sinv, dx, dres, dgamma, dbeta, relu);
+}

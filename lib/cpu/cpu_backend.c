@@ -1,8 +1,9 @@
 /* The CPU backend's table: daoe_cpu_backend_create fills every entry with
  * the cpu_* op of the same name (declared in cpu.h, one family per file:
- * mem.c, data.c, conv.c, bn.c, head.c, opt.c) and sets the thread counts of
- * OpenMP and OpenBLAS; describe records the BLAS kernels (blas.c); destroy
- * frees the scratch. No op is computed here.
+ * mem.c, data.c, conv.c, bn.c, head.c, opt.c; the convolutions from dnnl.c
+ * instead with --cpu-conv dnnl) and sets the thread counts of OpenMP and
+ * OpenBLAS; describe records the BLAS kernels (blas.c) and the convolution
+ * engine; destroy frees the scratch. No op is computed here.
  * The CPU backend is the reference implementation of every op; the layout
  * it uses is described in cpu.h. */
 #include "cpu.h"
@@ -27,13 +28,16 @@ static void cpu_destroy(daoe_backend *be) {
     free(im->cols);
     free(im->dw);
     free(im->wt);
+    cpu_dnnl_free(im);
     free(im);
     free(be);
 }
 
 /* config.json: the BLAS library, the kernels it runs and who chose them (blas.c) */
 static void cpu_describe(daoe_backend *be, cJSON *o) {
-    (void)be;
+    cpu_impl *im = cpu_impl_of(be);
+    cJSON_AddStringToObject(o, "cpu_conv_engine", im->conv == DAOE_CPU_CONV_DNNL ? "dnnl" : "im2col");
+    if (im->conv == DAOE_CPU_CONV_DNNL) cpu_dnnl_describe(im, o);
     const daoe_blas_info *bi = daoe_blas_get_info();
     cJSON *v = cJSON_GetObjectItem(o, "versions");
     if (v) cJSON_AddStringToObject(v, "openblas", bi->config);
@@ -46,10 +50,14 @@ static void cpu_describe(daoe_backend *be, cJSON *o) {
     cJSON_AddBoolToObject(b, "selfcheck_ok", bi->selfcheck_ok);
 }
 
-daoe_backend *daoe_cpu_backend_create(int threads, char *err, size_t errlen) {
-    (void)err; (void)errlen;
-    daoe_backend *be = daoe_xcalloc(1, sizeof *be);
+daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, char *err, size_t errlen) {
     cpu_impl *im = daoe_xcalloc(1, sizeof *im);
+    im->conv = conv;
+    if (conv == DAOE_CPU_CONV_DNNL && cpu_dnnl_init(im, err, errlen)) {
+        free(im);
+        return NULL;
+    }
+    daoe_backend *be = daoe_xcalloc(1, sizeof *be);
     /* OpenMP's thread count is process-wide: every backend sets its own */
     if (threads <= 0) threads = omp_get_num_procs();
     omp_set_num_threads(threads);
@@ -67,7 +75,12 @@ daoe_backend *daoe_cpu_backend_create(int threads, char *err, size_t errlen) {
             }
         fclose(f);
     }
-    snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, OpenBLAS %s", model, threads, daoe_blas_get_info()->config);
+    if (conv == DAOE_CPU_CONV_DNNL)
+        snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, convolutions %s, OpenBLAS %s", model, threads,
+                 cpu_dnnl_summary(im), daoe_blas_get_info()->config);
+    else
+        snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, convolutions im2col + OpenBLAS %s", model, threads,
+                 daoe_blas_get_info()->config);
     be->impl = im;
     be->alloc = cpu_alloc;
     be->free = cpu_free;
@@ -80,9 +93,10 @@ daoe_backend *daoe_cpu_backend_create(int threads, char *err, size_t errlen) {
     be->bind_params = cpu_bind_params;
     be->refresh_weights = cpu_refresh_weights;
     be->load_batch = cpu_load_batch;
-    be->conv_fwd = cpu_conv_fwd;
-    be->conv_bwd_data = cpu_conv_bwd_data;
-    be->conv_bwd_filter = cpu_conv_bwd_filter;
+    const int dn = conv == DAOE_CPU_CONV_DNNL;
+    be->conv_fwd = dn ? cpu_dnnl_conv_fwd : cpu_conv_fwd;
+    be->conv_bwd_data = dn ? cpu_dnnl_conv_bwd_data : cpu_conv_bwd_data;
+    be->conv_bwd_filter = dn ? cpu_dnnl_conv_bwd_filter : cpu_conv_bwd_filter;
     be->bn_fwd = cpu_bn_fwd;
     be->bn_bwd = cpu_bn_bwd;
     be->avgpool_fwd = cpu_avgpool_fwd;

@@ -11,10 +11,9 @@
 void cpu_load_batch(daoe_backend *be, const uint8_t *images, const int32_t *labels,
                     const int32_t *idx, int N, int augment, uint64_t seed, int epoch, void *xv,
                     int32_t *y, float *stats) {
-    (void)be;
     float *x = xv;
     double *psum = daoe_xcalloc((size_t)N * 2, sizeof(double));
-    const size_t plane = (size_t)N * 1024;
+    const cpu_strides_t st = cpu_strides(be, N, 3, 1024);
 #pragma omp parallel for schedule(static)
     for (int i = 0; i < N; i++) {
         int id = idx[i];
@@ -25,7 +24,7 @@ void cpu_load_batch(daoe_backend *be, const uint8_t *images, const int32_t *labe
         for (int c = 0; c < 3; c++) {
             float m = daoe_cifar_mean[c], is = 1.0f / daoe_cifar_std[c];
             float zero = (0.0f - m) * is;
-            float *dst = x + c * plane + (size_t)i * 1024;
+            float *dst = x + c * st.sc + (size_t)i * st.sn;
             for (int yy = 0; yy < 32; yy++) {
                 int sy = yy + a.oy - 4;
                 for (int xx = 0; xx < 32; xx++) {
@@ -34,7 +33,7 @@ void cpu_load_batch(daoe_backend *be, const uint8_t *images, const int32_t *labe
                     float v = (sy >= 0 && sy < 32 && sx >= 0 && sx < 32)
                                   ? ((float)img[c * 1024 + sy * 32 + sx] * (1.0f / 255.0f) - m) * is
                                   : zero;
-                    dst[yy * 32 + xx] = v;
+                    dst[(size_t)(yy * 32 + xx) * st.sp] = v;
                     s += v;
                     s2 += (double)v * v;
                 }

@@ -7,27 +7,27 @@
 #include <string.h>
 
 void cpu_avgpool_fwd(daoe_backend *be, int N, int C, int HW, const void *xv, float *y) {
-    (void)be;
     const float *x = xv;
+    const cpu_strides_t s = cpu_strides(be, N, C, HW);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++)
         for (int n = 0; n < N; n++) {
-            const float *p = x + ((size_t)c * N + n) * HW;
-            float s = 0.0f;
-            for (int i = 0; i < HW; i++) s += p[i];
-            y[(size_t)n * C + c] = s / (float)HW;
+            const float *p = x + n * s.sn + c * s.sc;
+            float sum = 0.0f;
+            for (int i = 0; i < HW; i++) sum += p[i * s.sp];
+            y[(size_t)n * C + c] = sum / (float)HW;
         }
 }
 
 void cpu_avgpool_bwd(daoe_backend *be, int N, int C, int HW, const float *dy, void *dxv) {
-    (void)be;
     float *dx = dxv;
+    const cpu_strides_t s = cpu_strides(be, N, C, HW);
 #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++)
         for (int n = 0; n < N; n++) {
             float v = dy[(size_t)n * C + c] / (float)HW;
-            float *p = dx + ((size_t)c * N + n) * HW;
-            for (int i = 0; i < HW; i++) p[i] = v;
+            float *p = dx + n * s.sn + c * s.sc;
+            for (int i = 0; i < HW; i++) p[i * s.sp] = v;
         }
 }
 

@@ -1,6 +1,6 @@
 /* CPU backend, memory: allocation (64-byte aligned, zero-filled), transfers
- * (plain copies: backend memory is host memory), the CNHW <-> NCHW
- * conversion of activations, and the parameter binding (a no-op: the CPU
+ * (plain copies: backend memory is host memory), the conversion of
+ * activations (CNHW or NHWC, cpu_strides) to and from NCHW, and the parameter binding (a no-op: the CPU
  * reads the flat OIHW weights directly). No op that computes lives here. */
 #include "cpu.h"
 #include "daoe/util.h"
@@ -24,22 +24,22 @@ void cpu_to_host(daoe_backend *be, void *dst, const void *src, size_t bytes) { c
 void cpu_sync(daoe_backend *be) { (void)be; }
 size_t cpu_act_bytes(daoe_backend *be, size_t count) { (void)be; return count * sizeof(float); }
 
-/* CNHW <-> NCHW */
+/* the backend's layout (cpu_strides) <-> NCHW */
 void cpu_act_to_host(daoe_backend *be, const void *act, int n, int c, int h, int w, float *out) {
-    (void)be;
     const float *a = act;
-    size_t hw = (size_t)h * w;
-    for (int ci = 0; ci < c; ci++)
-        for (int ni = 0; ni < n; ni++)
-            memcpy(out + ((size_t)ni * c + ci) * hw, a + ((size_t)ci * n + ni) * hw, hw * sizeof(float));
+    const size_t hw = (size_t)h * w;
+    const cpu_strides_t s = cpu_strides(be, n, c, (int)hw);
+    for (int ni = 0; ni < n; ni++)
+        for (int ci = 0; ci < c; ci++)
+            for (size_t p = 0; p < hw; p++) out[((size_t)ni * c + ci) * hw + p] = a[ni * s.sn + ci * s.sc + p * s.sp];
 }
 void cpu_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w, const float *in) {
-    (void)be;
     float *a = act;
-    size_t hw = (size_t)h * w;
-    for (int ci = 0; ci < c; ci++)
-        for (int ni = 0; ni < n; ni++)
-            memcpy(a + ((size_t)ci * n + ni) * hw, in + ((size_t)ni * c + ci) * hw, hw * sizeof(float));
+    const size_t hw = (size_t)h * w;
+    const cpu_strides_t s = cpu_strides(be, n, c, (int)hw);
+    for (int ni = 0; ni < n; ni++)
+        for (int ci = 0; ci < c; ci++)
+            for (size_t p = 0; p < hw; p++) a[ni * s.sn + ci * s.sc + p * s.sp] = in[((size_t)ni * c + ci) * hw + p];
 }
 
 void cpu_bind_params(daoe_backend *be, float *p, float *g, size_t n, const daoe_conv *cv, int nc) {

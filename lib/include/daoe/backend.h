@@ -7,8 +7,9 @@
  * device memory for "cuda"). Parameters, gradients and running statistics are
  * flat fp32 buffers; convolution weights are stored OIHW (PyTorch order).
  * Activation tensors are opaque: logical shape (N, C, H, W), but the layout
- * and element type are the backend's choice (cpu: fp32 CNHW; cuda: NHWC,
- * fp32 or bf16 with --precision). act_bytes() sizes them; act_to_host() /
+ * and element type are the backend's choice (cpu: fp32, CNHW with the
+ * im2col convolutions, NHWC with the oneDNN ones; cuda: NHWC, fp32 or bf16
+ * with --precision). act_bytes() sizes them; act_to_host() /
  * act_from_host() convert to and from fp32 NCHW, for tests and debugging.
  *
  * Per-batch statistics (DAOE_ST_* in optim.h) are written to a float[8]
@@ -21,6 +22,16 @@
 #include "optim.h"
 
 typedef enum { DAOE_FP32 = 0, DAOE_TF32 = 1, DAOE_BF16 = 2 } daoe_precision;
+
+/* The CPU backend's convolutions (--cpu-conv): the reference im2col + OpenBLAS
+ * sgemm on CNHW activations, or oneDNN's direct convolutions on NHWC ones
+ * (builds with libdnnl-dev). DEFAULT: dnnl where the build has it, else im2col. */
+typedef enum { DAOE_CPU_CONV_IM2COL = 0, DAOE_CPU_CONV_DNNL = 1 } daoe_cpu_conv;
+#ifdef DAOE_HAVE_DNNL
+#define DAOE_CPU_CONV_DEFAULT DAOE_CPU_CONV_DNNL
+#else
+#define DAOE_CPU_CONV_DEFAULT DAOE_CPU_CONV_IM2COL
+#endif
 
 /* One convolution: no bias, square kernel. */
 typedef struct {
@@ -145,8 +156,9 @@ struct daoe_backend {
  * anyway): reproducible GPU algorithms; a synchronise after every launch. */
 enum { DAOE_BE_DETERMINISTIC = 1, DAOE_BE_DEBUG_SYNC = 2 };
 daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, unsigned flags,
-                                  int threads, char *err, size_t errlen);
-daoe_backend *daoe_cpu_backend_create(int threads, char *err, size_t errlen);
+                                  int threads, daoe_cpu_conv cpu_conv, char *err, size_t errlen);
+/* NULL with a message in err when conv is DNNL and the build has no oneDNN */
+daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, char *err, size_t errlen);
 #ifdef DAOE_HAVE_CUDA
 /* flags: DAOE_BE_* (1 alone is --deterministic, as older callers pass it) */
 daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned flags, char *err,

@@ -59,6 +59,7 @@ typedef struct {
     int test_subset;     /* 0: all 10,000 test images */
     int eval_every;      /* evaluate val and test every N epochs and after the last (0: after the last only) */
     int threads;
+    int cpu_conv;        /* daoe_cpu_conv: the CPU backend's convolutions */
     int augment, shuffle, save_init, quiet, verify, resume;
     int trace_every;
     double checkpoint_minutes;

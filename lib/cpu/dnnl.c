@@ -1,0 +1,320 @@
+/* CPU backend, convolution with oneDNN (--cpu-conv dnnl): forward, data
+ * gradient and filter gradient as oneDNN's direct convolutions on NHWC
+ * activations (the layout cpu_strides() gives this engine), fp32. The
+ * weights stay OIHW in the flat parameter buffer; each call reorders them
+ * into the format oneDNN chose (a few percent of a step), and the filter
+ * gradient back to OIHW. One cache entry per convolution shape and batch
+ * size holds the primitives (oneDNN JIT-compiles them once).
+ * conv.c is the reference these are tested against (tests/test_conv_engines.c). */
+#include "cpu.h"
+#include "daoe/util.h"
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef DAOE_HAVE_DNNL
+#include <dnnl.h>
+
+static void dn_check(dnnl_status_t s, const char *what) {
+    if (s != dnnl_success) daoe_fatal("oneDNN: %s failed (status %d)", what, (int)s);
+}
+#define DN(call) dn_check((call), #call)
+
+typedef struct {
+    int cin, cout, k, stride, pad, h, w, ho, wo, N; /* the key */
+    dnnl_primitive_desc_t fpd;                      /* forward (the hint of the backward ones) */
+    dnnl_primitive_t fwd, bwd_data, bwd_w;          /* the backward ones made on first use */
+    dnnl_memory_desc_t x_md, y_md, w_oihw;          /* NHWC activations, the parameter buffer's weights */
+    dnnl_memory_desc_t wf, wb, dwf;                 /* weights for fwd, for bwd_data; filter gradient */
+    dnnl_primitive_t to_wf, to_wb, from_dwf;        /* reorders (NULL: the format is OIHW already) */
+    float *wf_buf, *wb_buf, *dw_buf;
+} dn_entry;
+
+struct cpu_dnnl {
+    dnnl_engine_t eng;
+    dnnl_stream_t st;
+    dn_entry **e;
+    int n, cap;
+    float *acc;         /* bwd_data with accumulate: the result before it is added */
+    size_t acc_cap;
+    char impls[512];    /* the implementations oneDNN chose, distinct, comma-separated */
+    char summary[160];
+};
+
+static const char *isa_name(dnnl_cpu_isa_t isa) {
+    switch (isa) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+    }
+}
+
+int cpu_dnnl_init(cpu_impl *im, char *err, size_t errlen) {
+    struct cpu_dnnl *d = daoe_xcalloc(1, sizeof *d);
+    if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
+        dnnl_stream_create(&d->st, d->eng, dnnl_stream_default_flags) != dnnl_success) {
+        daoe_errf(err, errlen, "oneDNN: no CPU engine");
+        free(d);
+        return -1;
+    }
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(d->summary, sizeof d->summary, "oneDNN %d.%d.%d, ISA %s", v->major, v->minor, v->patch,
+             isa_name(dnnl_get_effective_cpu_isa()));
+    im->dn = d;
+    return 0;
+}
+
+void cpu_dnnl_free(cpu_impl *im) {
+    struct cpu_dnnl *d = im->dn;
+    if (!d) return;
+    for (int i = 0; i < d->n; i++) {
+        dn_entry *e = d->e[i];
+        dnnl_primitive_t ps[] = {e->fwd, e->bwd_data, e->bwd_w, e->to_wf, e->to_wb, e->from_dwf};
+        for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++)
+            if (ps[j]) dnnl_primitive_destroy(ps[j]);
+        dnnl_primitive_desc_destroy(e->fpd);
+        free(e->wf_buf);
+        free(e->wb_buf);
+        free(e->dw_buf);
+        free(e);
+    }
+    free(d->e);
+    free(d->acc);
+    dnnl_stream_destroy(d->st);
+    dnnl_engine_destroy(d->eng);
+    free(d);
+    im->dn = NULL;
+}
+
+const char *cpu_dnnl_summary(cpu_impl *im) { return im->dn ? im->dn->summary : "oneDNN not in use"; }
+
+/* records the implementation oneDNN chose; a reference (unoptimised) one is
+ * said on stderr once: it is correct but tens of times slower */
+static void note_impl(struct cpu_dnnl *d, const_dnnl_primitive_desc_t pd, const char *what, const dn_entry *e) {
+    const char *s = NULL;
+    DN(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s));
+    if (!s) return;
+    size_t n = strlen(s), l = strlen(d->impls);
+    for (const char *p = d->impls; (p = strstr(p, s)); p += n)
+        if ((p == d->impls || p[-1] == ',') && (p[n] == ',' || p[n] == 0)) return;
+    snprintf(d->impls + l, sizeof d->impls - l, "%s%s", l ? "," : "", s);
+    if (!strncmp(s, "ref", 3))
+        fprintf(stderr, "daoe: warning: oneDNN runs its reference (slow) %s convolution for %dx%d, %d->%d channels, "
+                        "stride %d (%s); --cpu-conv im2col may be faster\n",
+                what, e->h, e->w, e->cin, e->cout, e->stride, d->summary);
+}
+
+static dnnl_memory_t mem(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, const void *p) {
+    dnnl_memory_t m;
+    DN(dnnl_memory_create(&m, md, d->eng, (void *)p));
+    return m;
+}
+
+static void run(struct cpu_dnnl *d, dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
+    DN(dnnl_primitive_execute(p, d->st, nargs, args));
+    DN(dnnl_stream_wait(d->st));
+}
+
+/* a reorder from -> to, or NULL when the two are the same format; *buf gets
+ * room for the tensor in oneDNN's format (`from` or `to`, whichever is not OIHW) */
+static dnnl_primitive_t make_reorder(struct cpu_dnnl *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
+                                     const dnnl_memory_desc_t *theirs, float **buf) {
+    if (dnnl_memory_desc_equal(from, to)) return NULL;
+    dnnl_primitive_desc_t rpd;
+    dnnl_primitive_t r;
+    DN(dnnl_reorder_primitive_desc_create(&rpd, from, d->eng, to, d->eng, NULL));
+    DN(dnnl_primitive_create(&r, rpd));
+    DN(dnnl_primitive_desc_destroy(rpd));
+    size_t bytes = dnnl_memory_desc_get_size(theirs);
+    *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!*buf) daoe_fatal("out of memory (oneDNN weights)");
+    return r;
+}
+
+static void reorder(struct cpu_dnnl *d, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
+                    const dnnl_memory_desc_t *to, void *dst) {
+    dnnl_memory_t a = mem(d, from, src), b = mem(d, to, dst);
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}};
+    run(d, r, 2, args);
+    dnnl_memory_destroy(a);
+    dnnl_memory_destroy(b);
+}
+
+static dn_entry *entry(struct cpu_dnnl *d, const daoe_conv *cv, int N) {
+    for (int i = 0; i < d->n; i++) {
+        dn_entry *e = d->e[i];
+        if (e->N == N && e->cin == cv->cin && e->cout == cv->cout && e->k == cv->k && e->stride == cv->stride &&
+            e->pad == cv->pad && e->h == cv->h && e->w == cv->w && e->ho == cv->ho && e->wo == cv->wo)
+            return e;
+    }
+    if (d->n == d->cap) {
+        d->cap = d->cap ? 2 * d->cap : 32;
+        dn_entry **ne = realloc(d->e, sizeof *d->e * (size_t)d->cap);
+        if (!ne) daoe_fatal("out of memory (oneDNN primitive cache)");
+        d->e = ne;
+    }
+    dn_entry *e = daoe_xcalloc(1, sizeof *e);
+    *e = (dn_entry){.cin = cv->cin, .cout = cv->cout, .k = cv->k, .stride = cv->stride, .pad = cv->pad,
+                    .h = cv->h, .w = cv->w, .ho = cv->ho, .wo = cv->wo, .N = N};
+    dnnl_dims_t xd = {N, cv->cin, cv->h, cv->w}, yd = {N, cv->cout, cv->ho, cv->wo},
+                wd = {cv->cout, cv->cin, cv->k, cv->k};
+    DN(dnnl_memory_desc_init_by_tag(&e->x_md, 4, xd, dnnl_f32, dnnl_nhwc));
+    DN(dnnl_memory_desc_init_by_tag(&e->y_md, 4, yd, dnnl_f32, dnnl_nhwc));
+    DN(dnnl_memory_desc_init_by_tag(&e->w_oihw, 4, wd, dnnl_f32, dnnl_oihw));
+    dnnl_memory_desc_t wany;
+    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    dnnl_convolution_desc_t cd;
+    /* symmetric padding: oneDNN's output size (floor division) then equals PyTorch's */
+    dnnl_dims_t st = {cv->stride, cv->stride}, pad = {cv->pad, cv->pad};
+    DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &e->x_md, &wany, NULL,
+                                          &e->y_md, st, pad, pad));
+    DN(dnnl_primitive_desc_create(&e->fpd, &cd, NULL, d->eng, NULL));
+    DN(dnnl_primitive_create(&e->fwd, e->fpd));
+    note_impl(d, e->fpd, "forward", e);
+    e->wf = *dnnl_primitive_desc_query_md(e->fpd, dnnl_query_weights_md, 0);
+    e->to_wf = make_reorder(d, &e->w_oihw, &e->wf, &e->wf, &e->wf_buf);
+    d->e[d->n++] = e;
+    return e;
+}
+
+/* the weights in the format `to` wants: the parameter buffer itself, or the reordered copy */
+static const void *weights_as(struct cpu_dnnl *d, dn_entry *e, dnnl_primitive_t r, const dnnl_memory_desc_t *to,
+                              float *buf, const float *w) {
+    if (!r) return w;
+    reorder(d, r, &e->w_oihw, w, to, buf);
+    return buf;
+}
+
+void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y) {
+    struct cpu_dnnl *d = cpu_impl_of(be)->dn;
+    dn_entry *e = entry(d, cv, N);
+    const void *wp = weights_as(d, e, e->to_wf, &e->wf, e->wf_buf, w);
+    dnnl_memory_t mx = mem(d, &e->x_md, x), mw = mem(d, &e->wf, wp), my = mem(d, &e->y_md, y);
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}};
+    run(d, e->fwd, 3, args);
+    dnnl_memory_destroy(mx);
+    dnnl_memory_destroy(mw);
+    dnnl_memory_destroy(my);
+}
+
+void cpu_dnnl_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,
+                            int accumulate) {
+    cpu_impl *im = cpu_impl_of(be);
+    struct cpu_dnnl *d = im->dn;
+    dn_entry *e = entry(d, cv, N);
+    if (!e->bwd_data) {
+        dnnl_memory_desc_t wany;
+        dnnl_dims_t wd = {cv->cout, cv->cin, cv->k, cv->k}, st = {cv->stride, cv->stride}, pad = {cv->pad, cv->pad};
+        DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+        dnnl_convolution_desc_t cd;
+        dnnl_primitive_desc_t pd;
+        DN(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, &e->y_md, st, pad,
+                                                    pad));
+        DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
+        DN(dnnl_primitive_create(&e->bwd_data, pd));
+        note_impl(d, pd, "data-gradient", e);
+        e->wb = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+        e->to_wb = make_reorder(d, &e->w_oihw, &e->wb, &e->wb, &e->wb_buf);
+        DN(dnnl_primitive_desc_destroy(pd));
+    }
+    const size_t count = (size_t)N * cv->cin * cv->h * cv->w;
+    float *out = dx;
+    if (accumulate) {
+        if (count > d->acc_cap) {
+            free(d->acc);
+            d->acc_cap = count;
+            d->acc = aligned_alloc(64, (count * sizeof(float) + 63) & ~(size_t)63);
+            if (!d->acc) daoe_fatal("out of memory (data-gradient scratch)");
+        }
+        out = d->acc;
+    }
+    const void *wp = weights_as(d, e, e->to_wb, &e->wb, e->wb_buf, w);
+    dnnl_memory_t mdy = mem(d, &e->y_md, dy), mw = mem(d, &e->wb, wp), mdx = mem(d, &e->x_md, out);
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mdx}};
+    run(d, e->bwd_data, 3, args);
+    dnnl_memory_destroy(mdy);
+    dnnl_memory_destroy(mw);
+    dnnl_memory_destroy(mdx);
+    if (accumulate) {
+        float *o = dx;
+        const float *a = d->acc;
+#pragma omp parallel for simd schedule(static)
+        for (size_t i = 0; i < count; i++) o[i] += a[i];
+    }
+}
+
+void cpu_dnnl_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy,
+                              float *dw) {
+    struct cpu_dnnl *d = cpu_impl_of(be)->dn;
+    dn_entry *e = entry(d, cv, N);
+    if (!e->bwd_w) {
+        dnnl_memory_desc_t wany;
+        dnnl_dims_t wd = {cv->cout, cv->cin, cv->k, cv->k}, st = {cv->stride, cv->stride}, pad = {cv->pad, cv->pad};
+        DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+        dnnl_convolution_desc_t cd;
+        dnnl_primitive_desc_t pd;
+        DN(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, NULL, &e->y_md,
+                                                       st, pad, pad));
+        DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
+        DN(dnnl_primitive_create(&e->bwd_w, pd));
+        note_impl(d, pd, "filter-gradient", e);
+        e->dwf = *dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+        e->from_dwf = make_reorder(d, &e->dwf, &e->w_oihw, &e->dwf, &e->dw_buf);
+        DN(dnnl_primitive_desc_destroy(pd));
+    }
+    void *g = e->from_dwf ? (void *)e->dw_buf : (void *)dw;
+    dnnl_memory_t mx = mem(d, &e->x_md, x), mdy = mem(d, &e->y_md, dy), mdw = mem(d, &e->dwf, g);
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_DIFF_WEIGHTS, mdw}};
+    run(d, e->bwd_w, 3, args);
+    dnnl_memory_destroy(mx);
+    dnnl_memory_destroy(mdy);
+    dnnl_memory_destroy(mdw);
+    if (e->from_dwf) reorder(d, e->from_dwf, &e->dwf, e->dw_buf, &e->w_oihw, dw);
+}
+
+void cpu_dnnl_describe(cpu_impl *im, cJSON *o) {
+    struct cpu_dnnl *d = im->dn;
+    const dnnl_version_t *v = dnnl_version();
+    char ver[32];
+    snprintf(ver, sizeof ver, "%d.%d.%d", v->major, v->minor, v->patch);
+    cJSON *vs = cJSON_GetObjectItem(o, "versions");
+    if (vs) cJSON_AddStringToObject(vs, "onednn", ver);
+    cJSON *c = cJSON_AddObjectToObject(o, "onednn");
+    cJSON_AddStringToObject(c, "isa", isa_name(dnnl_get_effective_cpu_isa()));
+    /* the implementations chosen so far (describe runs after the first steps when config.json is final) */
+    cJSON_AddStringToObject(c, "implementations", d->impls);
+}
+
+#else /* no oneDNN in this build */
+
+int cpu_dnnl_init(cpu_impl *im, char *err, size_t errlen) {
+    (void)im;
+    daoe_errf(err, errlen, "--cpu-conv dnnl: this build has no oneDNN (apt-get install libdnnl-dev, then re-run cmake)");
+    return -1;
+}
+void cpu_dnnl_free(cpu_impl *im) { (void)im; }
+void cpu_dnnl_describe(cpu_impl *im, cJSON *o) { (void)im; (void)o; }
+const char *cpu_dnnl_summary(cpu_impl *im) { (void)im; return "oneDNN not in this build"; }
+/* never in the table without oneDNN (cpu_dnnl_init fails first) */
+void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y) {
+    (void)be; (void)cv; (void)N; (void)x; (void)w; (void)y;
+    daoe_fatal("oneDNN not in this build");
+}
+void cpu_dnnl_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,
+                            int accumulate) {
+    (void)be; (void)cv; (void)N; (void)dy; (void)w; (void)dx; (void)accumulate;
+    daoe_fatal("oneDNN not in this build");
+}
+void cpu_dnnl_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy,
+                              float *dw) {
+    (void)be; (void)cv; (void)N; (void)x; (void)dy; (void)dw;
+    daoe_fatal("oneDNN not in this build");
+}
+#endif
