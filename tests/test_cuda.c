@@ -170,7 +170,7 @@ static void run_conv(const op_case *c, double tol, uint64_t seed) {
     float *xh = host_uniform(nx, seed, 1.0f), *dyh = host_uniform(ny, seed + 1, 1.0f), *w = host_uniform(nw, seed + 2, 0.5f);
     float *gw = gpu->alloc(gpu, sizeof(float) * nw), *gdw = gpu->alloc(gpu, sizeof(float) * nw);
     gpu->to_device(gpu, gw, w, sizeof(float) * nw);
-    gpu->bind_params(gpu, gw, gdw, nw, &cv, 1);
+    gpu->bind_params(gpu, gw, gdw, nw, &cv, 1, N);
     gpu->refresh_weights(gpu);
     act2 x = act_new(N, cin, h, h, xh), y = act_new(N, cout, cv.ho, cv.wo, NULL), dy = act_new(N, cout, cv.ho, cv.wo, dyh);
     act2 dx = act_new(N, cin, h, h, xh); /* starts as x: tests accumulate */

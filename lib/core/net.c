@@ -154,7 +154,7 @@ void daoe_net_alloc(daoe_net *net, daoe_backend *be, int batch_cap) {
     net->dlogits = be->alloc(be, sizeof(float) * N * 10);
     for (int i = 0; i < 5; i++) net->gbuf[i] = ACT(net->width, 32);
 #undef ACT
-    be->bind_params(be, net->params, net->grads, net->nparams, net->convs, net->nconv);
+    be->bind_params(be, net->params, net->grads, net->nparams, net->convs, net->nconv, batch_cap);
 }
 
 static void free_bn(daoe_net *net, daoe_bnl *b) {

@@ -60,7 +60,8 @@ void cpu_sync(daoe_backend *be);
 size_t cpu_act_bytes(daoe_backend *be, size_t count);
 void cpu_act_to_host(daoe_backend *be, const void *act, int n, int c, int h, int w, float *nchw);
 void cpu_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w, const float *nchw);
-void cpu_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv);
+void cpu_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv,
+                     int batch);
 void cpu_refresh_weights(daoe_backend *be);
 
 /* data.c */
@@ -77,6 +78,8 @@ void cpu_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const voi
 int cpu_dnnl_init(cpu_impl *im, char *err, size_t errlen);
 void cpu_dnnl_free(cpu_impl *im);
 void cpu_dnnl_describe(cpu_impl *im, struct cJSON *o);
+/* JIT-compiles the primitives of the network's convolutions at this batch (config.json then names them) */
+void cpu_dnnl_prepare(cpu_impl *im, const daoe_conv *convs, int nconv, int batch);
 const char *cpu_dnnl_summary(cpu_impl *im); /* "oneDNN 2.6.3, ISA avx512_core" */
 void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y);
 void cpu_dnnl_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,

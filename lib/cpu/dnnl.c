@@ -204,26 +204,53 @@ void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void 
     dnnl_memory_destroy(my);
 }
 
+static void prep_bwd_data(struct cpu_dnnl *d, dn_entry *e) {
+    if (e->bwd_data) return;
+    dnnl_memory_desc_t wany;
+    dnnl_dims_t wd = {e->cout, e->cin, e->k, e->k}, st = {e->stride, e->stride}, pad = {e->pad, e->pad};
+    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, &e->y_md, st, pad, pad));
+    DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
+    DN(dnnl_primitive_create(&e->bwd_data, pd));
+    note_impl(d, pd, "data-gradient", e);
+    e->wb = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    e->to_wb = make_reorder(d, &e->w_oihw, &e->wb, &e->wb, &e->wb_buf);
+    DN(dnnl_primitive_desc_destroy(pd));
+}
+
+static void prep_bwd_w(struct cpu_dnnl *d, dn_entry *e) {
+    if (e->bwd_w) return;
+    dnnl_memory_desc_t wany;
+    dnnl_dims_t wd = {e->cout, e->cin, e->k, e->k}, st = {e->stride, e->stride}, pad = {e->pad, e->pad};
+    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    dnnl_convolution_desc_t cd;
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, NULL, &e->y_md, st,
+                                                   pad, pad));
+    DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
+    DN(dnnl_primitive_create(&e->bwd_w, pd));
+    note_impl(d, pd, "filter-gradient", e);
+    e->dwf = *dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+    e->from_dwf = make_reorder(d, &e->dwf, &e->w_oihw, &e->dwf, &e->dw_buf);
+    DN(dnnl_primitive_desc_destroy(pd));
+}
+
+void cpu_dnnl_prepare(cpu_impl *im, const daoe_conv *convs, int nconv, int batch) {
+    for (int i = 0; i < nconv; i++) {
+        dn_entry *e = entry(im->dn, &convs[i], batch);
+        if (i > 0) prep_bwd_data(im->dn, e); /* convs[0], the stem: no data gradient */
+        prep_bwd_w(im->dn, e);
+    }
+}
+
 void cpu_dnnl_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,
                             int accumulate) {
     cpu_impl *im = cpu_impl_of(be);
     struct cpu_dnnl *d = im->dn;
     dn_entry *e = entry(d, cv, N);
-    if (!e->bwd_data) {
-        dnnl_memory_desc_t wany;
-        dnnl_dims_t wd = {cv->cout, cv->cin, cv->k, cv->k}, st = {cv->stride, cv->stride}, pad = {cv->pad, cv->pad};
-        DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
-        dnnl_convolution_desc_t cd;
-        dnnl_primitive_desc_t pd;
-        DN(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, &e->y_md, st, pad,
-                                                    pad));
-        DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
-        DN(dnnl_primitive_create(&e->bwd_data, pd));
-        note_impl(d, pd, "data-gradient", e);
-        e->wb = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
-        e->to_wb = make_reorder(d, &e->w_oihw, &e->wb, &e->wb, &e->wb_buf);
-        DN(dnnl_primitive_desc_destroy(pd));
-    }
+    prep_bwd_data(d, e);
     const size_t count = (size_t)N * cv->cin * cv->h * cv->w;
     float *out = dx;
     if (accumulate) {
@@ -254,21 +281,7 @@ void cpu_dnnl_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, cons
                               float *dw) {
     struct cpu_dnnl *d = cpu_impl_of(be)->dn;
     dn_entry *e = entry(d, cv, N);
-    if (!e->bwd_w) {
-        dnnl_memory_desc_t wany;
-        dnnl_dims_t wd = {cv->cout, cv->cin, cv->k, cv->k}, st = {cv->stride, cv->stride}, pad = {cv->pad, cv->pad};
-        DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
-        dnnl_convolution_desc_t cd;
-        dnnl_primitive_desc_t pd;
-        DN(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, NULL, &e->y_md,
-                                                       st, pad, pad));
-        DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
-        DN(dnnl_primitive_create(&e->bwd_w, pd));
-        note_impl(d, pd, "filter-gradient", e);
-        e->dwf = *dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
-        e->from_dwf = make_reorder(d, &e->dwf, &e->w_oihw, &e->dwf, &e->dw_buf);
-        DN(dnnl_primitive_desc_destroy(pd));
-    }
+    prep_bwd_w(d, e);
     void *g = e->from_dwf ? (void *)e->dw_buf : (void *)dw;
     dnnl_memory_t mx = mem(d, &e->x_md, x), mdy = mem(d, &e->y_md, dy), mdw = mem(d, &e->dwf, g);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_DIFF_WEIGHTS, mdw}};
@@ -288,7 +301,7 @@ void cpu_dnnl_describe(cpu_impl *im, cJSON *o) {
     if (vs) cJSON_AddStringToObject(vs, "onednn", ver);
     cJSON *c = cJSON_AddObjectToObject(o, "onednn");
     cJSON_AddStringToObject(c, "isa", isa_name(dnnl_get_effective_cpu_isa()));
-    /* the implementations chosen so far (describe runs after the first steps when config.json is final) */
+    /* the implementations chosen for the network's convolutions (bind_params prepared them) and any since */
     cJSON_AddStringToObject(c, "implementations", d->impls);
 }
 
@@ -301,6 +314,9 @@ int cpu_dnnl_init(cpu_impl *im, char *err, size_t errlen) {
 }
 void cpu_dnnl_free(cpu_impl *im) { (void)im; }
 void cpu_dnnl_describe(cpu_impl *im, cJSON *o) { (void)im; (void)o; }
+void cpu_dnnl_prepare(cpu_impl *im, const daoe_conv *convs, int nconv, int batch) {
+    (void)im; (void)convs; (void)nconv; (void)batch;
+}
 const char *cpu_dnnl_summary(cpu_impl *im) { (void)im; return "oneDNN not in this build"; }
 /* never in the table without oneDNN (cpu_dnnl_init fails first) */
 void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y) {

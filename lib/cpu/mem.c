@@ -42,8 +42,11 @@ void cpu_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w, 
             for (size_t p = 0; p < hw; p++) a[ni * s.sn + ci * s.sc + p * s.sp] = in[((size_t)ni * c + ci) * hw + p];
 }
 
-void cpu_bind_params(daoe_backend *be, float *p, float *g, size_t n, const daoe_conv *cv, int nc) {
-    (void)be; (void)p; (void)g; (void)n; (void)cv; (void)nc;
+/* the weights are read in place (OIHW); the oneDNN engine prepares its primitives */
+void cpu_bind_params(daoe_backend *be, float *p, float *g, size_t n, const daoe_conv *cv, int nc, int batch) {
+    (void)p; (void)g; (void)n;
+    cpu_impl *im = cpu_impl_of(be);
+    if (im->conv == DAOE_CPU_CONV_DNNL) cpu_dnnl_prepare(im, cv, nc, batch);
 }
 void cpu_refresh_weights(daoe_backend *be) { (void)be; }
 

@@ -135,7 +135,7 @@ void cuda_sync(daoe_backend *be);
 size_t cuda_act_bytes(daoe_backend *be, size_t count);
 void cuda_act_to_host(daoe_backend *be, const void *act, int n, int c, int h, int w, float *nchw);
 void cuda_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w, const float *nchw);
-void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv);
+void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv, int batch);
 void cuda_refresh_weights(daoe_backend *be);
 void cuda_krsc_to_oihw(cuda_impl *im, const daoe_conv *cv, const void *src, float *dst); /* for conv.cu */
 

@@ -108,7 +108,9 @@ void cuda_krsc_to_oihw(cuda_impl *im, const daoe_conv *cv, const void *src, floa
     LAUNCH_CHECK(im, "k_krsc_to_oihw");
 }
 
-void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv) {
+void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv,
+                      int batch) {
+    (void)batch;
     cuda_impl *im = cuda_impl_of(be);
     if (nconv > 64) daoe_fatal("too many convolutions (%d)", nconv);
     im->params = params;

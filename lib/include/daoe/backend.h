@@ -72,10 +72,12 @@ struct daoe_backend {
 
     /* ---- parameters: tell the backend where the flat buffers are and which
      * ranges are convolution weights, so it can keep its own copies (GPU:
-     * NHWC-ordered, possibly bf16). refresh_weights() re-derives those copies
-     * after params changed outside opt_step (init, load). */
+     * NHWC-ordered, possibly bf16), and the batch the activations hold (the
+     * CPU's oneDNN engine prepares its primitives for it; convs[0] is the
+     * stem, whose data gradient is never asked for). refresh_weights()
+     * re-derives those copies after params changed outside opt_step (init, load). */
     void (*bind_params)(daoe_backend *be, float *params, float *grads, size_t n,
-                        const daoe_conv *convs, int nconv);
+                        const daoe_conv *convs, int nconv, int batch);
     void (*refresh_weights)(daoe_backend *be);
 
     /* ---- data

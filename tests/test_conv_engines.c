@@ -1,0 +1,214 @@
+/* The CPU backend's two convolution engines against each other: oneDNN's
+ * direct convolutions on NHWC (--cpu-conv dnnl) must compute what the
+ * reference im2col + OpenBLAS engine on CNHW computes, to fp32 rounding.
+ *  1. every convolution shape of the CIFAR ResNet-18 (width 8, and odd
+ *     shapes), forward, data gradient (overwrite and accumulate) and filter
+ *     gradient: max |dnnl - im2col| <= 1e-5 * max |im2col| (fp32 sums of up
+ *     to 4,608 products in another order: measured up to 2.5e-6 on a Xeon
+ *     with AVX-512, 2026-12-02; a wrong tap, pad or layout gives O(1));
+ *  2. whole training steps (load_batch with augmentation, every op, SGD with
+ *     momentum and DAO-E), width 8, batch 32, lr 0.1, the same images. The
+ *     first step is compared tightly: its loss within 1e-5 relative, its
+ *     update within 1e-3 of the update's size (measured 3.5e-6 SGD, 1.7e-4
+ *     DAO-E: Lion's sign flips where a gradient is near 0). After that the
+ *     two trajectories drift apart by rounding, amplified through batch norm
+ *     at lr 0.1 (measured after 8 steps: parameters 7e-3 SGD, 1.9e-2 DAO-E;
+ *     eval loss 5e-3, 6e-3), so 8 steps are held to drift bounds: loss
+ *     within 1e-2 relative each step, parameters and running statistics
+ *     within 5e-2 relative, eval loss within 2e-2;
+ *  3. dnnl is deterministic: the same 8 steps twice give the same bits.
+ * Skips (77) when the build has no oneDNN. */
+#include "daoe/backend.h"
+#include "daoe/config.h"
+#include "daoe/session.h"
+#include "daoe/util.h"
+#include "testutil.h"
+
+static daoe_backend *ref, *dn;
+
+static double max_abs(const float *a, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs(a[i]));
+    return m;
+}
+static double max_diff(const float *a, const float *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) m = fmax(m, fabs((double)a[i] - b[i]));
+    return m;
+}
+
+/* an activation of each backend from the same NCHW host tensor */
+static void *act_both(daoe_backend *be, const float *h, int N, int C, int H) {
+    void *a = be->alloc(be, be->act_bytes(be, (size_t)N * C * H * H));
+    be->act_from_host(be, a, N, C, H, H, h);
+    return a;
+}
+
+static void check_conv(int N, int cin, int cout, int k, int s, int H, uint64_t seed) {
+    daoe_conv cv = {.cin = cin, .cout = cout, .k = k, .stride = s, .pad = k / 2, .h = H, .w = H};
+    cv.ho = cv.wo = (H + 2 * cv.pad - k) / s + 1;
+    const int Ho = cv.ho;
+    size_t nx = (size_t)N * cin * H * H, ny = (size_t)N * cout * Ho * Ho, nw = (size_t)cout * cin * k * k;
+    float *x = daoe_xmalloc(sizeof(float) * nx), *dy = daoe_xmalloc(sizeof(float) * ny),
+          *w = daoe_xmalloc(sizeof(float) * nw), *base = daoe_xmalloc(sizeof(float) * nx);
+    fill_normal(x, nx, seed, 1.0f);
+    fill_normal(dy, ny, seed + 1, 1.0f);
+    fill_normal(w, nw, seed + 2, 0.1f);
+    fill_normal(base, nx, seed + 3, 1.0f);
+    float *out[2][4]; /* [engine][y, dx, dx accumulated, dw] on the host */
+    daoe_backend *bes[2] = {ref, dn};
+    for (int e = 0; e < 2; e++) {
+        daoe_backend *be = bes[e];
+        void *ax = act_both(be, x, N, cin, H), *ady = act_both(be, dy, N, cout, Ho);
+        void *ay = be->alloc(be, be->act_bytes(be, ny)), *adx = be->alloc(be, be->act_bytes(be, nx));
+        float *dw = be->alloc(be, sizeof(float) * nw);
+        for (int q = 0; q < 4; q++) out[e][q] = daoe_xmalloc(sizeof(float) * (q == 0 ? ny : q == 3 ? nw : nx));
+        be->conv_fwd(be, &cv, N, ax, w, ay);
+        be->act_to_host(be, ay, N, cout, Ho, Ho, out[e][0]);
+        be->conv_bwd_data(be, &cv, N, ady, w, adx, 0);
+        be->act_to_host(be, adx, N, cin, H, H, out[e][1]);
+        be->act_from_host(be, adx, N, cin, H, H, base);
+        be->conv_bwd_data(be, &cv, N, ady, w, adx, 1);
+        be->act_to_host(be, adx, N, cin, H, H, out[e][2]);
+        be->conv_bwd_filter(be, &cv, N, ax, ady, dw);
+        memcpy(out[e][3], dw, sizeof(float) * nw);
+        be->free(be, ax); be->free(be, ady); be->free(be, ay); be->free(be, adx); be->free(be, dw);
+    }
+    const char *what[4] = {"forward", "data gradient", "data gradient, accumulated", "filter gradient"};
+    size_t sz[4] = {ny, nx, nx, nw};
+    for (int q = 0; q < 4; q++) {
+        double rel = max_diff(out[1][q], out[0][q], sz[q]) / (max_abs(out[0][q], sz[q]) + 1e-30);
+        CHECK(rel <= 1e-5, "conv %dx%d s%d %d->%d %dx%d N%d %s: max |dnnl - im2col| / max |im2col| = %.2e > 1e-5", k,
+              k, s, cin, cout, H, H, N, what[q], rel);
+        if (q == 0 || q == 3)
+            printf("  conv %dx%d s%d %4d->%-4d %2dx%-2d N%-3d %-16s rel diff %.2e (tol 1e-05)\n", k, k, s, cin, cout, H,
+                   H, N, what[q], rel);
+    }
+    for (int e = 0; e < 2; e++)
+        for (int q = 0; q < 4; q++) free(out[e][q]);
+    free(x); free(dy); free(w); free(base);
+}
+
+/* ------------------------------------------------------------------ training steps */
+#define NIMG 256
+#define STEPS 8
+typedef struct {
+    float loss[STEPS];
+    float *p1, *p, *bufs; /* after step 1; after STEPS; running statistics */
+    double eval_loss, eval_acc;
+    size_t np, nb;
+} run_out;
+
+static void train(daoe_backend *be, const char *optimizer, const uint8_t *img, const int32_t *lab, float *p0,
+                  run_out *r) {
+    char err[512];
+    daoe_config cfg;
+    daoe_config_defaults(&cfg);
+    cfg.width = 8;
+    cfg.batch = 32;
+    cfg.seed = 3;
+    if (daoe_config_set(&cfg, "optimizer", optimizer, err, sizeof err) ||
+        daoe_config_validate(&cfg, 0, err, sizeof err))
+        daoe_fatal("%s", err);
+    daoe_session_opts so = {.be = be, .total_steps = 100};
+    daoe_session *s = daoe_session_create(&cfg, &so, err, sizeof err);
+    if (!s) daoe_fatal("%s", err);
+    daoe_session_set_images(s, DAOE_SET_TRAIN, img, lab, NIMG);
+    daoe_session_set_images(s, DAOE_SET_TEST, img, lab, NIMG);
+    r->np = s->net.nparams;
+    r->nb = s->net.nbufs;
+    r->p1 = daoe_xmalloc(sizeof(float) * r->np);
+    r->p = daoe_xmalloc(sizeof(float) * r->np);
+    r->bufs = daoe_xmalloc(sizeof(float) * (r->nb ? r->nb : 1));
+    if (p0) daoe_session_get_weights(s, p0, r->bufs);
+    int32_t idx[32];
+    for (int t = 0; t < STEPS; t++) {
+        for (int i = 0; i < 32; i++) idx[i] = (t * 37 + i * 7) % NIMG;
+        daoe_session_train_step(s, idx, t / 4);
+        r->loss[t] = s->opt.stats[DAOE_ST_LOSS];
+        if (t == 0) daoe_session_get_weights(s, r->p1, r->bufs);
+    }
+    daoe_session_get_weights(s, r->p, r->bufs);
+    daoe_session_evaluate(s, DAOE_SET_TEST, 0, 128, &r->eval_loss, &r->eval_acc);
+    daoe_session_free(s);
+}
+
+static void free_run(run_out *r) { free(r->p1); free(r->p); free(r->bufs); }
+
+static double rel_norm_diff(const float *a, const float *b, const float *origin, size_t n) {
+    double d = 0, m = 0;
+    for (size_t i = 0; i < n; i++) {
+        d += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        double o = origin ? (double)b[i] - origin[i] : b[i];
+        m += o * o;
+    }
+    return sqrt(d / (m + 1e-300));
+}
+
+static void check_training(const char *optimizer) {
+    uint8_t *img = daoe_xmalloc(NIMG * 3072);
+    int32_t lab[NIMG];
+    for (size_t i = 0; i < (size_t)NIMG * 3072; i++) img[i] = (uint8_t)(daoe_philox(11, (uint32_t)i, 0, 0, 1).v[0] >> 24);
+    for (int i = 0; i < NIMG; i++) lab[i] = (int32_t)(daoe_philox(12, (uint32_t)i, 0, 0, 1).v[0] % 10);
+    run_out a, b, c;
+    float *p0 = NULL;
+    train(ref, optimizer, img, lab, NULL, &a);
+    p0 = daoe_xmalloc(sizeof(float) * a.np);
+    train(dn, optimizer, img, lab, p0, &b);
+    train(dn, optimizer, img, lab, NULL, &c);
+    double wl = 0, l1 = fabs((double)b.loss[0] - a.loss[0]) / fabs((double)a.loss[0]);
+    CHECK(l1 <= 1e-5, "%s step 1: loss dnnl %.8g vs im2col %.8g (rel %.2e > 1e-5)", optimizer, b.loss[0], a.loss[0],
+          l1);
+    for (int t = 0; t < STEPS; t++) {
+        double rl = fabs((double)b.loss[t] - a.loss[t]) / fabs((double)a.loss[t]);
+        wl = fmax(wl, rl);
+        CHECK(rl <= 1e-2, "%s step %d: loss dnnl %.7g vs im2col %.7g (rel %.2e > 1e-2)", optimizer, t + 1, b.loss[t],
+              a.loss[t], rl);
+    }
+    double d1 = rel_norm_diff(b.p1, a.p1, p0, a.np), dp = rel_norm_diff(b.p, a.p, NULL, a.np),
+           db = rel_norm_diff(b.bufs, a.bufs, NULL, a.nb),
+           de = fabs(b.eval_loss - a.eval_loss) / fabs(a.eval_loss);
+    printf("  %-7s step 1: loss rel diff %.2e (tol 1e-05), update %.2e (tol 1e-03); %d steps: loss %.2e (tol 1e-02), "
+           "params %.2e, running stats %.2e (tol 5e-02), eval loss %.2e (tol 2e-02)\n",
+           optimizer, l1, d1, STEPS, wl, dp, db, de);
+    CHECK(d1 <= 1e-3, "%s: first step's update differs by %.2e of its size (> 1e-3)", optimizer, d1);
+    CHECK(dp <= 5e-2, "%s: parameters after %d steps differ by %.2e relative (> 5e-2)", optimizer, STEPS, dp);
+    CHECK(db <= 5e-2, "%s: running statistics after %d steps differ by %.2e relative (> 5e-2)", optimizer, STEPS, db);
+    CHECK(de <= 2e-2, "%s: eval loss dnnl %.7g vs im2col %.7g (rel %.2e > 2e-2)", optimizer, b.eval_loss,
+          a.eval_loss, de);
+    CHECK(!memcmp(b.p, c.p, sizeof(float) * b.np) && !memcmp(b.bufs, c.bufs, sizeof(float) * b.nb) &&
+              !memcmp(b.loss, c.loss, sizeof b.loss),
+          "%s: dnnl gave different bits on the same steps twice", optimizer);
+    free_run(&a); free_run(&b); free_run(&c);
+    free(p0);
+    free(img);
+}
+
+int main(void) {
+    char err[256];
+    dn = daoe_cpu_backend_create(2, DAOE_CPU_CONV_DNNL, err, sizeof err);
+    if (!dn) {
+        printf("test_conv_engines: skipped: %s\n", err);
+        return SKIP_CODE;
+    }
+    ref = daoe_cpu_backend_create(2, DAOE_CPU_CONV_IM2COL, err, sizeof err);
+    printf("convolution engines: dnnl (%s) against im2col\n", dn->desc);
+    const int w = 8, N = 16;
+    check_conv(N, 3, w, 3, 1, 32, 1);          /* stem */
+    check_conv(N, w, w, 3, 1, 32, 2);          /* layer1 */
+    check_conv(N, w, 2 * w, 3, 2, 32, 3);      /* layer2 downsampling, and its 1x1 shortcut */
+    check_conv(N, w, 2 * w, 1, 2, 32, 4);
+    check_conv(N, 2 * w, 2 * w, 3, 1, 16, 5);
+    check_conv(N, 2 * w, 4 * w, 3, 2, 16, 6);
+    check_conv(N, 4 * w, 4 * w, 3, 1, 8, 7);
+    check_conv(N, 4 * w, 8 * w, 1, 2, 8, 8);
+    check_conv(N, 8 * w, 8 * w, 3, 1, 4, 9);
+    check_conv(4, 512, 512, 3, 1, 4, 10);      /* width 64's last layer: K = 4,608 */
+    check_conv(3, 5, 7, 3, 1, 6, 11);          /* odd channel counts and batch */
+    check_conv(2, 6, 10, 3, 2, 7, 12);         /* odd input size, stride 2 */
+    check_training("sgd");
+    check_training("daoe");
+    ref->destroy(ref);
+    dn->destroy(dn);
+    return test_result("test_conv_engines");
+}
