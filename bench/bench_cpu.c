@@ -3,8 +3,12 @@
  * steps. Prints img/s, GFLOP/s (counted from the layer shapes) and, when
  * --torch is given, runs the same steps in PyTorch (bench/bench_cpu_torch.py)
  * in the same invocation and prints the ratio. Also measures the sgemm peak.
- * --cpu-conv im2col,dnnl (the default: every engine of the build) times
- * each convolution engine of the CPU backend on the same steps. */
+ * --cpu-conv im2col,dnnl,dnnl-bf16 (the default: every engine this build
+ * and CPU have) times each convolution engine of the CPU backend on the same
+ * steps; dnnl-bf16 (--precision bf16) is compared with PyTorch under
+ * torch.autocast(bfloat16) as well as with PyTorch fp32; --convs
+ * also times the network's convolutions alone per engine (their rows use
+ * the step's FLOP count, of which the linear layer is a negligible part). */
 #include "daoe/session.h"
 #include "daoe/cpu_blas.h"
 #include "daoe/rng.h"
@@ -35,6 +39,37 @@ static double train_flops(const daoe_net *net) {
     return f;
 }
 
+/* The network's convolutions alone through the backend table, on random
+ * data at the training batch: each conv's forward, data gradient (not the
+ * stem's) and filter gradient, median of reps. Returns seconds per step of
+ * convolutions (what the step spends outside them is batch norm, pooling, the
+ * head, the optimizer and the reorders). */
+static double conv_seconds(daoe_backend *be, const daoe_net *net, int N, int reps) {
+    double total = 0;
+    for (int i = 0; i < net->nconv; i++) {
+        const daoe_conv *cv = &net->convs[i];
+        size_t nx = (size_t)N * cv->cin * cv->h * cv->w, ny = (size_t)N * cv->cout * cv->ho * cv->wo,
+               nw = (size_t)cv->cout * cv->cin * cv->k * cv->k;
+        float *x = be->alloc(be, be->act_bytes(be, nx)), *y = be->alloc(be, be->act_bytes(be, ny)),
+              *dx = be->alloc(be, be->act_bytes(be, nx)), *w = be->alloc(be, sizeof(float) * nw),
+              *dw = be->alloc(be, sizeof(float) * nw);
+        for (size_t j = 0; j < nx; j++) x[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
+        for (size_t j = 0; j < nw; j++) w[j] = (float)((j * 104729) % 1000) / 10000.0f - 0.05f;
+        double best = 1e30;
+        for (int r = 0; r < reps + 1; r++) {
+            double t = daoe_now();
+            be->conv_fwd(be, cv, N, x, w, y);
+            if (i > 0) be->conv_bwd_data(be, cv, N, y, w, dx, 0);
+            be->conv_bwd_filter(be, cv, N, x, y, dw);
+            t = daoe_now() - t;
+            if (r && t < best) best = t; /* the first run JIT-compiles and touches the memory */
+        }
+        total += best;
+        be->free(be, x); be->free(be, y); be->free(be, dx); be->free(be, w); be->free(be, dw);
+    }
+    return total;
+}
+
 static double sgemm_peak(void) {
     const int n = 2048;
     float *a = daoe_xmalloc(sizeof(float) * n * n), *b = daoe_xmalloc(sizeof(float) * n * n),
@@ -56,30 +91,36 @@ static double sgemm_peak(void) {
 
 
 int main(int argc, char **argv) {
-    int threads = 2, batch = 128, with_torch = 0, warm = 2, steps64 = 5, steps16 = 15;
+    int threads = 2, batch = 128, with_torch = 0, warm = 2, steps64 = 5, steps16 = 15, conv_only = 0;
     const char *optimizer = "sgd";
-    daoe_cpu_conv engines[2];
-    int ne = 0;
-    engines[ne++] = DAOE_CPU_CONV_IM2COL;
-#ifdef DAOE_HAVE_DNNL
-    engines[ne++] = DAOE_CPU_CONV_DNNL;
-#endif
+    /* the engines: convolutions and precision */
+    static const struct { const char *name; daoe_cpu_conv conv; daoe_precision prec; } known[] = {
+        {"im2col", DAOE_CPU_CONV_IM2COL, DAOE_FP32},
+        {"dnnl", DAOE_CPU_CONV_DNNL, DAOE_FP32},
+        {"dnnl-bf16", DAOE_CPU_CONV_DNNL, DAOE_BF16},
+    };
+    enum { NKNOWN = 3 };
+    int engines[NKNOWN], ne = 0, asked = 0; /* indices into known */
+    for (int k = 0; k < NKNOWN; k++) engines[ne++] = k;
     int widths[8] = {64, 16}, nw = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = tool_parse_int("--threads", argv[++i], 1, 4096);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = tool_parse_int("--batch", argv[++i], 1, 1 << 16);
         else if (!strcmp(argv[i], "--torch")) with_torch = 1;
+        else if (!strcmp(argv[i], "--convs")) conv_only = 1;
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps64 = steps16 = tool_parse_int("--steps", argv[++i], 1, 1 << 20);
         else if (!strcmp(argv[i], "--optimizer") && i + 1 < argc) optimizer = argv[++i];
         else if (!strcmp(argv[i], "--cpu-conv") && i + 1 < argc) {
             ne = 0;
-            for (char *t = strtok(argv[++i], ","); t && ne < 2; t = strtok(NULL, ",")) {
-                if (!strcmp(t, "im2col")) engines[ne++] = DAOE_CPU_CONV_IM2COL;
-                else if (!strcmp(t, "dnnl")) engines[ne++] = DAOE_CPU_CONV_DNNL;
-                else {
-                    fprintf(stderr, "daoe-bench-cpu: --cpu-conv: unknown engine '%s' (im2col|dnnl)\n", t);
+            asked = 1;
+            for (char *t = strtok(argv[++i], ","); t && ne < NKNOWN; t = strtok(NULL, ",")) {
+                int k = 0;
+                while (k < NKNOWN && strcmp(t, known[k].name)) k++;
+                if (k == NKNOWN) {
+                    fprintf(stderr, "daoe-bench-cpu: --cpu-conv: unknown engine '%s' (im2col|dnnl|dnnl-bf16)\n", t);
                     return 2;
                 }
+                engines[ne++] = k;
             }
         }
         else if (!strcmp(argv[i], "--widths") && i + 1 < argc) {
@@ -87,12 +128,13 @@ int main(int argc, char **argv) {
             for (char *t = strtok(argv[++i], ","); t && nw < 8; t = strtok(NULL, ",")) widths[nw++] = tool_parse_int("--widths", t, 1, 4096);
         } else {
             fprintf(stderr, "usage: daoe-bench-cpu [--threads N] [--batch N] [--steps N] [--widths 64,16] "
-                            "[--optimizer sgd|daoe] [--cpu-conv im2col,dnnl] [--torch]\n");
+                            "[--optimizer sgd|daoe] [--cpu-conv im2col,dnnl,dnnl-bf16] [--convs] [--torch]\n"
+                            "  --convs: also time the network's convolutions alone (each engine)\n");
             return 2;
         }
     }
     char err[512];
-    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_IM2COL, err, sizeof err);
+    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
     double peak = sgemm_peak();
     printf("CPU training-step benchmark: batch %d, %d threads, optimizer %s\n", batch, threads, optimizer);
     const daoe_blas_info *bi = daoe_blas_get_info();
@@ -102,13 +144,20 @@ int main(int argc, char **argv) {
            bi->note[0] ? "; " : "", bi->note, bi->selfcheck_ok ? "ok" : "FAILED");
     printf("OpenBLAS sgemm 2048^3 (the im2col engine's kernels): %.1f GFLOP/s\n", peak);
     be->destroy(be);
-    daoe_backend *bes[2];
+    daoe_backend *bes[NKNOWN];
+    int have_bf16 = 0;
     for (int e = 0; e < ne; e++) {
-        bes[e] = daoe_cpu_backend_create(threads, engines[e], err, sizeof err);
+        const int k = engines[e];
+        bes[e] = daoe_cpu_backend_create(threads, known[k].conv, known[k].prec, err, sizeof err);
         if (!bes[e]) {
-            fprintf(stderr, "daoe-bench-cpu: %s\n", err);
-            return 2;
+            /* an engine asked for must run; one of the default list may be missing here */
+            printf("engine %s: not here: %s\n", known[k].name, err);
+            if (asked) return 2;
+            memmove(engines + e, engines + e + 1, sizeof engines[0] * (size_t)(ne - e - 1));
+            ne--, e--;
+            continue;
         }
+        if (known[k].prec == DAOE_BF16) have_bf16 = 1;
     }
     printf("%-6s %-14s %10s %10s %10s %12s %10s\n", "width", "impl", "ms/step", "img/s", "GFLOP/s",
            "%sgemm-peak", "vs torch");
@@ -125,7 +174,7 @@ int main(int argc, char **argv) {
             return 2;
         }
         int nsteps = w >= 64 ? steps64 : steps16;
-        double ours[2] = {0, 0}, flops = 0;
+        double ours[NKNOWN] = {0}, flops = 0;
         for (int e = 0; e < ne; e++) {
             daoe_backend *b = bes[e];
             daoe_session_opts so = {.be = b, .total_steps = 1000};
@@ -151,45 +200,62 @@ int main(int argc, char **argv) {
             flops = train_flops(net) * batch;
             ours[e] = batch / med;
             char name[32];
-            snprintf(name, sizeof name, "daoe-c %s", engines[e] == DAOE_CPU_CONV_DNNL ? "dnnl" : "im2col");
+            snprintf(name, sizeof name, "daoe-c %s", known[engines[e]].name);
             printf("%-6d %-14s %10.1f %10.1f %10.1f %11.0f%% %10s\n", w, name, med * 1e3, ours[e],
                    flops / med / 1e9, 100.0 * flops / med / 1e9 / peak, "");
+            if (conv_only) {
+                double tc = conv_seconds(b, net, batch, 2);
+                char cname[32];
+                snprintf(cname, sizeof cname, "  convs %s", known[engines[e]].name);
+                printf("%-6d %-14s %10.1f %10.1f %10.1f %11.0f%% %10s  (convolutions alone: %.0f %% of the step)\n", w,
+                       cname, tc * 1e3, batch / tc,
+                       train_flops(net) * batch / tc / 1e9, 100.0 * train_flops(net) * batch / tc / 1e9 / peak, "",
+                       100.0 * tc / med);
+            }
             fflush(stdout);
             free(ts);
             daoe_session_free(ss);
         }
         if (with_torch) {
-            char cmd[1024];
-            snprintf(cmd, sizeof cmd,
-                     "/usr/bin/python3 %s/bench_cpu_torch.py --width %d --batch %d --threads %d --steps %d --warmup %d",
-                     DAOE_BENCH_DIR, w, batch, threads, nsteps, warm);
-            FILE *p = popen(cmd, "r");
-            double tms = NAN;
-            char line[512];
-            while (p && fgets(line, sizeof line, p))
-                if (!strncmp(line, "median_ms ", 10)) tms = atof(line + 10);
-            if (p) pclose(p);
-            if (isfinite(tms)) {
-                double ti = batch / (tms / 1e3);
-                printf("%-6d %-14s %10.1f %10.1f %10.1f %11.0f%% %10s\n", w, "torch", tms, ti, flops / (tms / 1e3) / 1e9,
-                       100.0 * flops / (tms / 1e3) / 1e9 / peak, "1.00x");
-                for (int e = 0; e < ne; e++)
-                    printf("%-6d %-14s %10s %10s %10s %12s %9.2fx\n", w,
-                           engines[e] == DAOE_CPU_CONV_DNNL ? "ratio dnnl" : "ratio im2col", "", "", "", "",
-                           ours[e] / ti);
-            } else {
-                printf("%-6d %-14s  (PyTorch run failed: is python3-torch installed?)\n", w, "torch");
+            /* PyTorch fp32, and with autocast bf16 when a bf16 engine runs */
+            double ti[2] = {NAN, NAN};
+            for (int b16 = 0; b16 <= have_bf16; b16++) {
+                char cmd[1024];
+                snprintf(cmd, sizeof cmd,
+                         "/usr/bin/python3 %s/bench_cpu_torch.py --width %d --batch %d --threads %d --steps %d --warmup %d%s",
+                         DAOE_BENCH_DIR, w, batch, threads, nsteps, warm, b16 ? " --bf16" : "");
+                FILE *p = popen(cmd, "r");
+                double tms = NAN;
+                char line[512];
+                while (p && fgets(line, sizeof line, p))
+                    if (!strncmp(line, "median_ms ", 10)) tms = atof(line + 10);
+                if (p) pclose(p);
+                const char *tname = b16 ? "torch-bf16" : "torch";
+                if (!isfinite(tms)) {
+                    printf("%-6d %-14s  (PyTorch run failed: is python3-torch installed?)\n", w, tname);
+                    continue;
+                }
+                ti[b16] = batch / (tms / 1e3);
+                printf("%-6d %-14s %10.1f %10.1f %10.1f %11.0f%% %10s\n", w, tname, tms, ti[b16],
+                       flops / (tms / 1e3) / 1e9, 100.0 * flops / (tms / 1e3) / 1e9 / peak, "1.00x");
+            }
+            for (int e = 0; e < ne; e++) {
+                char rname[48];
+                snprintf(rname, sizeof rname, "ratio %s", known[engines[e]].name);
+                printf("%-6d %-14s %10s %10s %10s %12s %9.2fx", w, rname, "", "", "", "", ours[e] / ti[0]);
+                if (known[engines[e]].prec == DAOE_BF16) printf("  (vs torch-bf16: %.2fx)", ours[e] / ti[1]);
+                printf("\n");
             }
             fflush(stdout);
         }
     }
     for (int e = 0; e < ne; e++) {
-        if (engines[e] == DAOE_CPU_CONV_DNNL) {
+        if (known[engines[e]].conv == DAOE_CPU_CONV_DNNL) {
             cJSON *o = cJSON_CreateObject();
             bes[e]->describe(bes[e], o);
             cJSON *d = cJSON_GetObjectItem(o, "onednn");
             cJSON *isa = d ? cJSON_GetObjectItem(d, "isa") : NULL, *im = d ? cJSON_GetObjectItem(d, "implementations") : NULL;
-            printf("dnnl engine: %s; oneDNN ISA %s; implementations chosen: %s\n", bes[e]->desc,
+            printf("%s engine: %s; oneDNN ISA %s; implementations chosen: %s\n", known[engines[e]].name, bes[e]->desc,
                    isa ? isa->valuestring : "?", im ? im->valuestring : "?");
             cJSON_Delete(o);
         }

@@ -25,7 +25,7 @@ model=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 fam=$(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 mod=$(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512bw|avx512_bf16|avx512_fp16|amx_bf16|amx_tile)$' | tr '\n' ' ')
-args=(--torch --widths "${WIDTHS:-8,16,64}")
+args=(--torch --convs --widths "${WIDTHS:-8,16,64}")
 [ -n "${STEPS:-}" ] && args+=(--steps "$STEPS")
 {
     echo "# daoe-bench-cpu on $model (family $fam, model $mod), $(nproc) cores, flags: $isa"

@@ -12,7 +12,8 @@ import os
 import re
 import sys
 
-ROW = re.compile(r"^(\d+)\s+(daoe-c(?: (\w+))?|torch)\s+([\d.]+)\s+([\d.]+)")
+ROW = re.compile(r"^(\d+)\s+(daoe-c(?: ([\w-]+))?|torch(?:-bf16)?)\s+([\d.]+)\s+([\d.]+)")
+CONVS = re.compile(r"^(\d+)\s+convs ([\w-]+)\s+([\d.]+)\s+([\d.]+)")
 
 
 def parse(path):
@@ -43,9 +44,12 @@ def parse(path):
         m = re.search(r"oneDNN ISA (\S+);", line)
         if m:
             cur["onednn"] = m.group(1)
+        m = CONVS.match(line)
+        if m:
+            cur["widths"].setdefault(int(m.group(1)), {})["convs " + m.group(2)] = float(m.group(4))
         m = ROW.match(line)
         if m:
-            w, impl = int(m.group(1)), m.group(3) or ("torch" if m.group(2) == "torch" else "im2col")
+            w, impl = int(m.group(1)), m.group(3) or (m.group(2) if m.group(2).startswith("torch") else "im2col")
             cur["widths"].setdefault(w, {})[impl] = float(m.group(5))
     return machine, date, sections
 
@@ -60,8 +64,9 @@ def ratio(a, b):
 
 def main(paths):
     print("| machine, date (raw output) | setting: kernels | width | im2col img/s | dnnl img/s | PyTorch img/s "
-          "| dnnl / PyTorch | im2col / PyTorch |")
-    print("|---|---|--:|--:|--:|--:|--:|--:|")
+          "| dnnl / PyTorch | im2col / PyTorch | dnnl convolutions alone img/s "
+          "| dnnl-bf16 img/s | PyTorch autocast bf16 img/s | dnnl-bf16 / PyTorch bf16 |")
+    print("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
     for p in paths:
         machine, date, sections = parse(p)
         rel = os.path.relpath(p, os.getcwd())
@@ -72,9 +77,11 @@ def main(paths):
             kern = "%s: OpenBLAS %s, oneDNN %s" % (s["name"], s["kernels"] or "?", s["onednn"] or "-")
             for i, w in enumerate(sorted(s["widths"], reverse=True)):
                 r = s["widths"][w]
-                print("| %s | %s | %d | %s | %s | %s | %s | %s |" % (
+                print("| %s | %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
                     lead if i == 0 else "", kern if i == 0 else "", w, fmt(r.get("im2col")), fmt(r.get("dnnl")),
-                    fmt(r.get("torch")), ratio(r.get("dnnl"), r.get("torch")), ratio(r.get("im2col"), r.get("torch"))))
+                    fmt(r.get("torch")), ratio(r.get("dnnl"), r.get("torch")), ratio(r.get("im2col"), r.get("torch")),
+                    fmt(r.get("convs dnnl")), fmt(r.get("dnnl-bf16")), fmt(r.get("torch-bf16")),
+                    ratio(r.get("dnnl-bf16"), r.get("torch-bf16"))))
                 lead = ""
 
 

@@ -1,5 +1,7 @@
 """PyTorch side of daoe-bench-cpu: the same training steps (forward, backward,
-SGD step) of the CIFAR ResNet-18 on random data; prints 'median_ms X'."""
+SGD step) of the CIFAR ResNet-18 on random data; prints 'median_ms X'.
+--bf16: the forward pass and loss under torch.autocast("cpu", bfloat16)
+(PyTorch's mixed precision: convolutions in bf16, parameters fp32)."""
 import argparse
 import time
 
@@ -13,6 +15,7 @@ ap.add_argument("--batch", type=int, default=128)
 ap.add_argument("--threads", type=int, default=2)
 ap.add_argument("--steps", type=int, default=5)
 ap.add_argument("--warmup", type=int, default=2)
+ap.add_argument("--bf16", action="store_true", help="forward and loss under torch.autocast('cpu', bfloat16)")
 a = ap.parse_args()
 torch.set_num_threads(a.threads)
 torch.manual_seed(0)
@@ -24,7 +27,8 @@ ts = []
 for i in range(a.warmup + a.steps):
     t = time.perf_counter()
     opt.zero_grad(set_to_none=True)
-    loss = torch.nn.functional.cross_entropy(model(x), y)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=a.bf16):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
     loss.backward()
     opt.step()
     ts.append(time.perf_counter() - t)

@@ -147,7 +147,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     char err[512];
-    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_DEFAULT, err, sizeof err);
+    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_DEFAULT, DAOE_FP32, err, sizeof err);
     if (!be) {
         fprintf(stderr, "daoe-bench-optim: %s\n", err);
         return 1;

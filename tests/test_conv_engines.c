@@ -17,14 +17,39 @@
  *     within 1e-2 relative each step, parameters and running statistics
  *     within 5e-2 relative, eval loss within 2e-2;
  *  3. dnnl is deterministic: the same 8 steps twice give the same bits.
- * Skips (77) when the build has no oneDNN. */
+ * The same for dnnl-bf16 (--precision bf16) where the CPU has bf16 in
+ * hardware, with the tolerances below. Skips (77) when the build has no oneDNN. */
 #include "daoe/backend.h"
 #include "daoe/config.h"
 #include "daoe/session.h"
 #include "daoe/util.h"
 #include "testutil.h"
 
-static daoe_backend *ref, *dn;
+/* dnnl-bf16 (--precision bf16: bf16 operands, fp32 accumulation) against
+ * im2col fp32, measured on the Xeon (AMX), 2026-12-02: ops 1.8e-3 to 3.7e-3
+ * of max (8-bit mantissas); step 1 loss 2.6e-5; step 1 update 0.22 (SGD) and
+ * 0.46 (DAO-E) of its size: batch norm's backward subtracts means that
+ * nearly cancel, so the operands' rounding grows there, and Lion's sign
+ * flips it further (a wrong tap or layout gives 1 or more); after 8 steps
+ * loss 1.3e-2, parameters 4.4e-2, running statistics 4.3e-2, eval loss
+ * 4.5e-2. The ops are the sharp check; the rest bounds the drift. */
+#define BF16_OP_TOL 1e-2
+#define BF16_LOSS1_TOL 1e-3
+#define BF16_UPD1_TOL 0.7
+#define BF16_LOSS_TOL 5e-2
+#define BF16_P_TOL 0.15
+#define BF16_EVAL_TOL 0.15
+
+static daoe_backend *ref;
+
+/* an engine under test and what it must hold to against im2col fp32 */
+typedef struct {
+    const char *name;
+    daoe_backend *be;
+    double op_tol;            /* ops: max |diff| / max |im2col| */
+    double loss1_tol, upd1_tol; /* step 1: loss (relative), update (relative to its size) */
+    double loss_tol, p_tol, eval_tol; /* the 8-step drift bounds */
+} engine;
 
 static double max_abs(const float *a, size_t n) {
     double m = 0;
@@ -44,7 +69,7 @@ static void *act_both(daoe_backend *be, const float *h, int N, int C, int H) {
     return a;
 }
 
-static void check_conv(int N, int cin, int cout, int k, int s, int H, uint64_t seed) {
+static void check_conv(const engine *en, int N, int cin, int cout, int k, int s, int H, uint64_t seed) {
     daoe_conv cv = {.cin = cin, .cout = cout, .k = k, .stride = s, .pad = k / 2, .h = H, .w = H};
     cv.ho = cv.wo = (H + 2 * cv.pad - k) / s + 1;
     const int Ho = cv.ho;
@@ -56,7 +81,7 @@ static void check_conv(int N, int cin, int cout, int k, int s, int H, uint64_t s
     fill_normal(w, nw, seed + 2, 0.1f);
     fill_normal(base, nx, seed + 3, 1.0f);
     float *out[2][4]; /* [engine][y, dx, dx accumulated, dw] on the host */
-    daoe_backend *bes[2] = {ref, dn};
+    daoe_backend *bes[2] = {ref, en->be};
     for (int e = 0; e < 2; e++) {
         daoe_backend *be = bes[e];
         void *ax = act_both(be, x, N, cin, H), *ady = act_both(be, dy, N, cout, Ho);
@@ -78,11 +103,11 @@ static void check_conv(int N, int cin, int cout, int k, int s, int H, uint64_t s
     size_t sz[4] = {ny, nx, nx, nw};
     for (int q = 0; q < 4; q++) {
         double rel = max_diff(out[1][q], out[0][q], sz[q]) / (max_abs(out[0][q], sz[q]) + 1e-30);
-        CHECK(rel <= 1e-5, "conv %dx%d s%d %d->%d %dx%d N%d %s: max |dnnl - im2col| / max |im2col| = %.2e > 1e-5", k,
-              k, s, cin, cout, H, H, N, what[q], rel);
+        CHECK(rel <= en->op_tol, "%s: conv %dx%d s%d %d->%d %dx%d N%d %s: max |diff| / max |im2col| = %.2e > %.0e",
+              en->name, k, k, s, cin, cout, H, H, N, what[q], rel, en->op_tol);
         if (q == 0 || q == 3)
-            printf("  conv %dx%d s%d %4d->%-4d %2dx%-2d N%-3d %-16s rel diff %.2e (tol 1e-05)\n", k, k, s, cin, cout, H,
-                   H, N, what[q], rel);
+            printf("  %-9s conv %dx%d s%d %4d->%-4d %2dx%-2d N%-3d %-16s rel diff %.2e (tol %.0e)\n", en->name, k, k, s,
+                   cin, cout, H, H, N, what[q], rel, en->op_tol);
     }
     for (int e = 0; e < 2; e++)
         for (int q = 0; q < 4; q++) free(out[e][q]);
@@ -145,7 +170,7 @@ static double rel_norm_diff(const float *a, const float *b, const float *origin,
     return sqrt(d / (m + 1e-300));
 }
 
-static void check_training(const char *optimizer) {
+static void check_training(const engine *en, const char *optimizer) {
     uint8_t *img = daoe_xmalloc(NIMG * 3072);
     int32_t lab[NIMG];
     for (size_t i = 0; i < (size_t)NIMG * 3072; i++) img[i] = (uint8_t)(daoe_philox(11, (uint32_t)i, 0, 0, 1).v[0] >> 24);
@@ -154,61 +179,79 @@ static void check_training(const char *optimizer) {
     float *p0 = NULL;
     train(ref, optimizer, img, lab, NULL, &a);
     p0 = daoe_xmalloc(sizeof(float) * a.np);
-    train(dn, optimizer, img, lab, p0, &b);
-    train(dn, optimizer, img, lab, NULL, &c);
+    train(en->be, optimizer, img, lab, p0, &b);
+    train(en->be, optimizer, img, lab, NULL, &c);
     double wl = 0, l1 = fabs((double)b.loss[0] - a.loss[0]) / fabs((double)a.loss[0]);
-    CHECK(l1 <= 1e-5, "%s step 1: loss dnnl %.8g vs im2col %.8g (rel %.2e > 1e-5)", optimizer, b.loss[0], a.loss[0],
-          l1);
+    CHECK(l1 <= en->loss1_tol, "%s %s step 1: loss %.8g vs im2col %.8g (rel %.2e > %.0e)", en->name, optimizer,
+          b.loss[0], a.loss[0], l1, en->loss1_tol);
     for (int t = 0; t < STEPS; t++) {
         double rl = fabs((double)b.loss[t] - a.loss[t]) / fabs((double)a.loss[t]);
         wl = fmax(wl, rl);
-        CHECK(rl <= 1e-2, "%s step %d: loss dnnl %.7g vs im2col %.7g (rel %.2e > 1e-2)", optimizer, t + 1, b.loss[t],
-              a.loss[t], rl);
+        CHECK(rl <= en->loss_tol, "%s %s step %d: loss %.7g vs im2col %.7g (rel %.2e > %.0e)", en->name, optimizer,
+              t + 1, b.loss[t], a.loss[t], rl, en->loss_tol);
     }
     double d1 = rel_norm_diff(b.p1, a.p1, p0, a.np), dp = rel_norm_diff(b.p, a.p, NULL, a.np),
            db = rel_norm_diff(b.bufs, a.bufs, NULL, a.nb),
            de = fabs(b.eval_loss - a.eval_loss) / fabs(a.eval_loss);
-    printf("  %-7s step 1: loss rel diff %.2e (tol 1e-05), update %.2e (tol 1e-03); %d steps: loss %.2e (tol 1e-02), "
-           "params %.2e, running stats %.2e (tol 5e-02), eval loss %.2e (tol 2e-02)\n",
-           optimizer, l1, d1, STEPS, wl, dp, db, de);
-    CHECK(d1 <= 1e-3, "%s: first step's update differs by %.2e of its size (> 1e-3)", optimizer, d1);
-    CHECK(dp <= 5e-2, "%s: parameters after %d steps differ by %.2e relative (> 5e-2)", optimizer, STEPS, dp);
-    CHECK(db <= 5e-2, "%s: running statistics after %d steps differ by %.2e relative (> 5e-2)", optimizer, STEPS, db);
-    CHECK(de <= 2e-2, "%s: eval loss dnnl %.7g vs im2col %.7g (rel %.2e > 2e-2)", optimizer, b.eval_loss,
-          a.eval_loss, de);
+    printf("  %-9s %-5s step 1: loss rel diff %.2e (tol %.2g), update %.2e (tol %.2g); %d steps: loss %.2e (tol %.2g), "
+           "params %.2e, running stats %.2e (tol %.2g), eval loss %.2e (tol %.2g)\n",
+           en->name, optimizer, l1, en->loss1_tol, d1, en->upd1_tol, STEPS, wl, en->loss_tol, dp, db, en->p_tol, de,
+           en->eval_tol);
+    CHECK(d1 <= en->upd1_tol, "%s %s: first step's update differs by %.2e of its size (> %.0e)", en->name, optimizer,
+          d1, en->upd1_tol);
+    CHECK(dp <= en->p_tol, "%s %s: parameters after %d steps differ by %.2e relative (> %.0e)", en->name, optimizer,
+          STEPS, dp, en->p_tol);
+    CHECK(db <= en->p_tol, "%s %s: running statistics after %d steps differ by %.2e relative (> %.0e)", en->name,
+          optimizer, STEPS, db, en->p_tol);
+    CHECK(de <= en->eval_tol, "%s %s: eval loss %.7g vs im2col %.7g (rel %.2e > %.0e)", en->name, optimizer,
+          b.eval_loss, a.eval_loss, de, en->eval_tol);
     CHECK(!memcmp(b.p, c.p, sizeof(float) * b.np) && !memcmp(b.bufs, c.bufs, sizeof(float) * b.nb) &&
               !memcmp(b.loss, c.loss, sizeof b.loss),
-          "%s: dnnl gave different bits on the same steps twice", optimizer);
+          "%s %s: different bits on the same steps twice", en->name, optimizer);
     free_run(&a); free_run(&b); free_run(&c);
     free(p0);
     free(img);
 }
 
+static void check_engine(const engine *en) {
+    const int w = 8, N = 16;
+    check_conv(en, N, 3, w, 3, 1, 32, 1);          /* stem */
+    check_conv(en, N, w, w, 3, 1, 32, 2);          /* layer1 */
+    check_conv(en, N, w, 2 * w, 3, 2, 32, 3);      /* layer2 downsampling, and its 1x1 shortcut */
+    check_conv(en, N, w, 2 * w, 1, 2, 32, 4);
+    check_conv(en, N, 2 * w, 2 * w, 3, 1, 16, 5);
+    check_conv(en, N, 2 * w, 4 * w, 3, 2, 16, 6);
+    check_conv(en, N, 4 * w, 4 * w, 3, 1, 8, 7);
+    check_conv(en, N, 4 * w, 8 * w, 1, 2, 8, 8);
+    check_conv(en, N, 8 * w, 8 * w, 3, 1, 4, 9);
+    check_conv(en, 4, 512, 512, 3, 1, 4, 10);      /* width 64's last layer: K = 4,608 */
+    check_conv(en, 3, 5, 7, 3, 1, 6, 11);          /* odd channel counts and batch */
+    check_conv(en, 2, 6, 10, 3, 2, 7, 12);         /* odd input size, stride 2 */
+    check_training(en, "sgd");
+    check_training(en, "daoe");
+}
+
 int main(void) {
     char err[256];
-    dn = daoe_cpu_backend_create(2, DAOE_CPU_CONV_DNNL, err, sizeof err);
-    if (!dn) {
+    engine dn = {"dnnl", NULL, 1e-5, 1e-5, 1e-3, 1e-2, 5e-2, 2e-2};
+    engine bf = {"dnnl-bf16", NULL, BF16_OP_TOL, BF16_LOSS1_TOL, BF16_UPD1_TOL, BF16_LOSS_TOL, BF16_P_TOL, BF16_EVAL_TOL};
+    dn.be = daoe_cpu_backend_create(2, DAOE_CPU_CONV_DNNL, DAOE_FP32, err, sizeof err);
+    if (!dn.be) {
         printf("test_conv_engines: skipped: %s\n", err);
         return SKIP_CODE;
     }
-    ref = daoe_cpu_backend_create(2, DAOE_CPU_CONV_IM2COL, err, sizeof err);
-    printf("convolution engines: dnnl (%s) against im2col\n", dn->desc);
-    const int w = 8, N = 16;
-    check_conv(N, 3, w, 3, 1, 32, 1);          /* stem */
-    check_conv(N, w, w, 3, 1, 32, 2);          /* layer1 */
-    check_conv(N, w, 2 * w, 3, 2, 32, 3);      /* layer2 downsampling, and its 1x1 shortcut */
-    check_conv(N, w, 2 * w, 1, 2, 32, 4);
-    check_conv(N, 2 * w, 2 * w, 3, 1, 16, 5);
-    check_conv(N, 2 * w, 4 * w, 3, 2, 16, 6);
-    check_conv(N, 4 * w, 4 * w, 3, 1, 8, 7);
-    check_conv(N, 4 * w, 8 * w, 1, 2, 8, 8);
-    check_conv(N, 8 * w, 8 * w, 3, 1, 4, 9);
-    check_conv(4, 512, 512, 3, 1, 4, 10);      /* width 64's last layer: K = 4,608 */
-    check_conv(3, 5, 7, 3, 1, 6, 11);          /* odd channel counts and batch */
-    check_conv(2, 6, 10, 3, 2, 7, 12);         /* odd input size, stride 2 */
-    check_training("sgd");
-    check_training("daoe");
+    ref = daoe_cpu_backend_create(2, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
+    printf("convolution engines against im2col fp32: dnnl (%s)\n", dn.be->desc);
+    check_engine(&dn);
+    bf.be = daoe_cpu_backend_create(2, DAOE_CPU_CONV_DNNL, DAOE_BF16, err, sizeof err);
+    if (bf.be) {
+        printf("and dnnl-bf16 (%s)\n", bf.be->desc);
+        check_engine(&bf);
+        bf.be->destroy(bf.be);
+    } else {
+        printf("dnnl-bf16 not checked: %s\n", err);
+    }
     ref->destroy(ref);
-    dn->destroy(dn);
+    dn.be->destroy(dn.be);
     return test_result("test_conv_engines");
 }

@@ -575,11 +575,11 @@ static void check_training(int quick) {
      * within 10x the CPU-vs-CPU spread (or 1e-3, whichever is larger). */
     float l1[20];
     float *p1;
-    daoe_backend *cpu1 = daoe_cpu_backend_create(1, DAOE_CPU_CONV_IM2COL, err, sizeof err);
+    daoe_backend *cpu1 = daoe_cpu_backend_create(1, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
     train_steps(cpu1, "sgd", 16, S, 0, l1, &p1, &n);
     cpu1->destroy(cpu1);
     cpu->destroy(cpu);
-    cpu = daoe_cpu_backend_create(0, DAOE_CPU_CONV_IM2COL, err, sizeof err); /* all threads again */
+    cpu = daoe_cpu_backend_create(0, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err); /* all threads again */
     train_steps(cpu, "sgd", 16, S, 0, lc, &pc, &n);
     train_steps(gpu, "sgd", 16, S, 1, lg, &pg, &n);
     double worst = 0, spread = 0;
@@ -624,7 +624,7 @@ int main(int argc, char **argv) {
     }
     if (!perf_iters) setenv("DAOE_CUDNN_SEARCH", "heuristic", 0);
     char err[512];
-    cpu = daoe_cpu_backend_create(0, DAOE_CPU_CONV_IM2COL, err, sizeof err);
+    cpu = daoe_cpu_backend_create(0, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
     if (run_ops(perf_iters ? PERF : quick ? CHK : CHK | BIG)) return 1;
     if (!perf_iters) check_training(quick);
     cpu->destroy(cpu);

@@ -6,11 +6,7 @@
 daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, unsigned flags, int threads,
                                   daoe_cpu_conv cpu_conv, char *err, size_t errlen) {
     if (!strcmp(name, "cpu")) {
-        if (prec != DAOE_FP32) {
-            daoe_errf(err, errlen, "the cpu backend computes in fp32 only");
-            return NULL;
-        }
-        return daoe_cpu_backend_create(threads, cpu_conv, err, errlen);
+        return daoe_cpu_backend_create(threads, cpu_conv, prec, err, errlen);
     }
     if (!strcmp(name, "cuda")) {
 #ifdef DAOE_HAVE_CUDA

@@ -128,7 +128,7 @@ static const optdef OPTS[] = {
     {"data", T_STR, OFF(data), 0, 0, 0, NULL, "data", "DIR", "CIFAR-10 binary folder (default $CIFAR10_DIR)"},
     {"out", T_STR, OFF(out), 0, 0, 0, NULL, "out", "DIR", "run folder (created)"},
     {"backend", T_NAME, OFF(backend), 0, 0, 0, BACKENDS, "backend", NULL, "compute backend"},
-    {"precision", T_CHOICE, OFF(precision), DAOE_FP32, 0, 0, PRECISIONS, "precision", NULL, "arithmetic (tf32, bf16: cuda)"},
+    {"precision", T_CHOICE, OFF(precision), DAOE_FP32, 0, 0, PRECISIONS, "precision", NULL, "arithmetic (tf32: cuda; bf16: cuda, or cpu with --cpu-conv dnnl on a CPU with AVX-512 BF16 or AMX)"},
     {"deterministic", T_FLAG, OFF(deterministic), 0, 0, 0, NULL, "deterministic", NULL, "deterministic GPU algorithms"},
     {"epochs", T_INT, OFF(epochs), 100, 1, 100000, NULL, "epochs", "N", "training epochs"},
     {"batch", T_INT, OFF(batch), 128, 2, 8192, NULL, "batch", "N", "batch size"},
@@ -662,8 +662,12 @@ int daoe_config_validate(daoe_config *c, int flags, char *err, size_t errlen) {
             return -1;
         }
     }
-    if (!strcmp(c->backend, "cpu") && c->precision != DAOE_FP32) {
-        daoe_errf(err, errlen, "--precision tf32/bf16 needs --backend cuda (the CPU path is fp32)");
+    if (!strcmp(c->backend, "cpu") && c->precision == DAOE_TF32) {
+        daoe_errf(err, errlen, "--precision tf32 needs --backend cuda (the CPU has fp32, and bf16 with --cpu-conv dnnl)");
+        return -1;
+    }
+    if (!strcmp(c->backend, "cpu") && c->precision == DAOE_BF16 && c->cpu_conv != DAOE_CPU_CONV_DNNL) {
+        daoe_errf(err, errlen, "--precision bf16 on the CPU needs --cpu-conv dnnl (the im2col convolutions are fp32)");
         return -1;
     }
     int ntrain = c->train_subset ? c->train_subset : 50000 - c->val;

@@ -75,7 +75,7 @@ void cpu_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void 
 void cpu_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy, float *dw);
 
 /* dnnl.c: the same three entries with oneDNN on NHWC (the build has oneDNN) */
-int cpu_dnnl_init(cpu_impl *im, char *err, size_t errlen);
+int cpu_dnnl_init(cpu_impl *im, daoe_precision prec, char *err, size_t errlen);
 void cpu_dnnl_free(cpu_impl *im);
 void cpu_dnnl_describe(cpu_impl *im, struct cJSON *o);
 /* JIT-compiles the primitives of the network's convolutions at this batch (config.json then names them) */

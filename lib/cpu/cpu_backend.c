@@ -50,10 +50,16 @@ static void cpu_describe(daoe_backend *be, cJSON *o) {
     cJSON_AddBoolToObject(b, "selfcheck_ok", bi->selfcheck_ok);
 }
 
-daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, char *err, size_t errlen) {
+daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, daoe_precision prec, char *err,
+                                      size_t errlen) {
+    if (prec != DAOE_FP32 && (conv != DAOE_CPU_CONV_DNNL || prec != DAOE_BF16)) {
+        daoe_errf(err, errlen, "the CPU computes in fp32, or in bf16 with --cpu-conv dnnl (asked: %s with %s)",
+                  prec == DAOE_BF16 ? "bf16" : "tf32", conv == DAOE_CPU_CONV_DNNL ? "dnnl" : "im2col");
+        return NULL;
+    }
     cpu_impl *im = daoe_xcalloc(1, sizeof *im);
     im->conv = conv;
-    if (conv == DAOE_CPU_CONV_DNNL && cpu_dnnl_init(im, err, errlen)) {
+    if (conv == DAOE_CPU_CONV_DNNL && cpu_dnnl_init(im, prec, err, errlen)) {
         free(im);
         return NULL;
     }

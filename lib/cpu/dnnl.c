@@ -5,6 +5,11 @@
  * into the format oneDNN chose (a few percent of a step), and the filter
  * gradient back to OIHW. One cache entry per convolution shape and batch
  * size holds the primitives (oneDNN JIT-compiles them once).
+ * bf16 (--precision bf16): the convolutions' operands (input, weights,
+ * output gradient) are rounded to bf16 by a reorder before each call, the
+ * products accumulate in fp32 and the results (output, data and filter
+ * gradients) are fp32, as are the activations, batch norm, the head and the
+ * optimizer; oneDNN then runs AMX or AVX-512 BF16 kernels.
  * conv.c is the reference these are tested against (tests/test_conv_engines.c). */
 #include "cpu.h"
 #include "daoe/util.h"
@@ -26,6 +31,8 @@ typedef struct {
     dnnl_primitive_desc_t fpd;                      /* forward (the hint of the backward ones) */
     dnnl_primitive_t fwd, bwd_data, bwd_w;          /* the backward ones made on first use */
     dnnl_memory_desc_t x_md, y_md, w_oihw;          /* NHWC activations, the parameter buffer's weights */
+    dnnl_memory_desc_t xc_md, yc_md;                /* the convolution's input and output gradient: x_md, y_md or bf16 */
+    dnnl_primitive_t to_xc, to_yc;                  /* bf16: the fp32 -> bf16 reorders of those */
     dnnl_memory_desc_t wf, wb, dwf;                 /* weights for fwd, for bwd_data; filter gradient */
     dnnl_primitive_t to_wf, to_wb, from_dwf;        /* reorders (NULL: the format is OIHW already) */
     float *wf_buf, *wb_buf, *dw_buf;
@@ -38,6 +45,9 @@ struct cpu_dnnl {
     int n, cap;
     float *acc;         /* bwd_data with accumulate: the result before it is added */
     size_t acc_cap;
+    dnnl_data_type_t dt; /* of the convolutions' operands: f32, or bf16 */
+    void *cx, *cy;       /* bf16: the rounded input and output gradient */
+    size_t cx_cap, cy_cap;
     char impls[512];    /* the implementations oneDNN chose, distinct, comma-separated */
     char summary[160];
 };
@@ -56,8 +66,20 @@ static const char *isa_name(dnnl_cpu_isa_t isa) {
     }
 }
 
-int cpu_dnnl_init(cpu_impl *im, char *err, size_t errlen) {
+int cpu_dnnl_init(cpu_impl *im, daoe_precision prec, char *err, size_t errlen) {
+    dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+    if (prec == DAOE_BF16 && isa != dnnl_cpu_isa_avx512_core_bf16 && isa != dnnl_cpu_isa_avx512_core_amx) {
+        daoe_errf(err, errlen,
+                  "--precision bf16 on the CPU needs bf16 in hardware (AVX-512 BF16 or AMX); oneDNN's ISA here is %s",
+                  isa_name(isa));
+        return -1;
+    }
+    if (prec != DAOE_FP32 && prec != DAOE_BF16) {
+        daoe_errf(err, errlen, "the CPU computes in fp32, or bf16 with --cpu-conv dnnl");
+        return -1;
+    }
     struct cpu_dnnl *d = daoe_xcalloc(1, sizeof *d);
+    d->dt = prec == DAOE_BF16 ? dnnl_bf16 : dnnl_f32;
     if (dnnl_engine_create(&d->eng, dnnl_cpu, 0) != dnnl_success ||
         dnnl_stream_create(&d->st, d->eng, dnnl_stream_default_flags) != dnnl_success) {
         daoe_errf(err, errlen, "oneDNN: no CPU engine");
@@ -65,8 +87,8 @@ int cpu_dnnl_init(cpu_impl *im, char *err, size_t errlen) {
         return -1;
     }
     const dnnl_version_t *v = dnnl_version();
-    snprintf(d->summary, sizeof d->summary, "oneDNN %d.%d.%d, ISA %s", v->major, v->minor, v->patch,
-             isa_name(dnnl_get_effective_cpu_isa()));
+    snprintf(d->summary, sizeof d->summary, "oneDNN %d.%d.%d, ISA %s, %s", v->major, v->minor, v->patch,
+             isa_name(isa), d->dt == dnnl_bf16 ? "bf16 operands, fp32 accumulation" : "fp32");
     im->dn = d;
     return 0;
 }
@@ -76,7 +98,7 @@ void cpu_dnnl_free(cpu_impl *im) {
     if (!d) return;
     for (int i = 0; i < d->n; i++) {
         dn_entry *e = d->e[i];
-        dnnl_primitive_t ps[] = {e->fwd, e->bwd_data, e->bwd_w, e->to_wf, e->to_wb, e->from_dwf};
+        dnnl_primitive_t ps[] = {e->fwd, e->bwd_data, e->bwd_w, e->to_wf, e->to_wb, e->from_dwf, e->to_xc, e->to_yc};
         for (size_t j = 0; j < sizeof ps / sizeof ps[0]; j++)
             if (ps[j]) dnnl_primitive_destroy(ps[j]);
         dnnl_primitive_desc_destroy(e->fpd);
@@ -87,6 +109,8 @@ void cpu_dnnl_free(cpu_impl *im) {
     }
     free(d->e);
     free(d->acc);
+    free(d->cx);
+    free(d->cy);
     dnnl_stream_destroy(d->st);
     dnnl_engine_destroy(d->eng);
     free(d);
@@ -123,7 +147,7 @@ static void run(struct cpu_dnnl *d, dnnl_primitive_t p, int nargs, const dnnl_ex
 }
 
 /* a reorder from -> to, or NULL when the two are the same format; *buf gets
- * room for the tensor in oneDNN's format (`from` or `to`, whichever is not OIHW) */
+ * room for the tensor in oneDNN's format (`from` or `to`, whichever is not OIHW), when buf */
 static dnnl_primitive_t make_reorder(struct cpu_dnnl *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
                                      const dnnl_memory_desc_t *theirs, float **buf) {
     if (dnnl_memory_desc_equal(from, to)) return NULL;
@@ -132,9 +156,11 @@ static dnnl_primitive_t make_reorder(struct cpu_dnnl *d, const dnnl_memory_desc_
     DN(dnnl_reorder_primitive_desc_create(&rpd, from, d->eng, to, d->eng, NULL));
     DN(dnnl_primitive_create(&r, rpd));
     DN(dnnl_primitive_desc_destroy(rpd));
-    size_t bytes = dnnl_memory_desc_get_size(theirs);
-    *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-    if (!*buf) daoe_fatal("out of memory (oneDNN weights)");
+    if (buf) {
+        size_t bytes = dnnl_memory_desc_get_size(theirs);
+        *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        if (!*buf) daoe_fatal("out of memory (oneDNN weights)");
+    }
     return r;
 }
 
@@ -168,12 +194,20 @@ static dn_entry *entry(struct cpu_dnnl *d, const daoe_conv *cv, int N) {
     DN(dnnl_memory_desc_init_by_tag(&e->x_md, 4, xd, dnnl_f32, dnnl_nhwc));
     DN(dnnl_memory_desc_init_by_tag(&e->y_md, 4, yd, dnnl_f32, dnnl_nhwc));
     DN(dnnl_memory_desc_init_by_tag(&e->w_oihw, 4, wd, dnnl_f32, dnnl_oihw));
+    e->xc_md = e->x_md;
+    e->yc_md = e->y_md;
+    if (d->dt != dnnl_f32) {
+        DN(dnnl_memory_desc_init_by_tag(&e->xc_md, 4, xd, d->dt, dnnl_nhwc));
+        DN(dnnl_memory_desc_init_by_tag(&e->yc_md, 4, yd, d->dt, dnnl_nhwc));
+        e->to_xc = make_reorder(d, &e->x_md, &e->xc_md, NULL, NULL);
+        e->to_yc = make_reorder(d, &e->y_md, &e->yc_md, NULL, NULL);
+    }
     dnnl_memory_desc_t wany;
-    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, d->dt, dnnl_format_tag_any));
     dnnl_convolution_desc_t cd;
     /* symmetric padding: oneDNN's output size (floor division) then equals PyTorch's */
     dnnl_dims_t st = {cv->stride, cv->stride}, pad = {cv->pad, cv->pad};
-    DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &e->x_md, &wany, NULL,
+    DN(dnnl_convolution_forward_desc_init(&cd, dnnl_forward_training, dnnl_convolution_direct, &e->xc_md, &wany, NULL,
                                           &e->y_md, st, pad, pad));
     DN(dnnl_primitive_desc_create(&e->fpd, &cd, NULL, d->eng, NULL));
     DN(dnnl_primitive_create(&e->fwd, e->fpd));
@@ -182,6 +216,21 @@ static dn_entry *entry(struct cpu_dnnl *d, const daoe_conv *cv, int N) {
     e->to_wf = make_reorder(d, &e->w_oihw, &e->wf, &e->wf, &e->wf_buf);
     d->e[d->n++] = e;
     return e;
+}
+
+/* an activation as the convolution takes it: itself (fp32), or rounded to bf16 into *buf */
+static const void *operand(struct cpu_dnnl *d, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
+                           const dnnl_memory_desc_t *to, void **buf, size_t *cap) {
+    if (!r) return src;
+    size_t bytes = dnnl_memory_desc_get_size(to);
+    if (bytes > *cap) {
+        free(*buf);
+        *cap = bytes;
+        *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        if (!*buf) daoe_fatal("out of memory (bf16 operands)");
+    }
+    reorder(d, r, from, src, to, *buf);
+    return *buf;
 }
 
 /* the weights in the format `to` wants: the parameter buffer itself, or the reordered copy */
@@ -196,7 +245,8 @@ void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void 
     struct cpu_dnnl *d = cpu_impl_of(be)->dn;
     dn_entry *e = entry(d, cv, N);
     const void *wp = weights_as(d, e, e->to_wf, &e->wf, e->wf_buf, w);
-    dnnl_memory_t mx = mem(d, &e->x_md, x), mw = mem(d, &e->wf, wp), my = mem(d, &e->y_md, y);
+    const void *xc = operand(d, e->to_xc, &e->x_md, x, &e->xc_md, &d->cx, &d->cx_cap);
+    dnnl_memory_t mx = mem(d, &e->xc_md, xc), mw = mem(d, &e->wf, wp), my = mem(d, &e->y_md, y);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}};
     run(d, e->fwd, 3, args);
     dnnl_memory_destroy(mx);
@@ -208,10 +258,11 @@ static void prep_bwd_data(struct cpu_dnnl *d, dn_entry *e) {
     if (e->bwd_data) return;
     dnnl_memory_desc_t wany;
     dnnl_dims_t wd = {e->cout, e->cin, e->k, e->k}, st = {e->stride, e->stride}, pad = {e->pad, e->pad};
-    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, d->dt, dnnl_format_tag_any));
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd;
-    DN(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, &e->y_md, st, pad, pad));
+    DN(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, &e->yc_md, st, pad,
+                                                pad));
     DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
     DN(dnnl_primitive_create(&e->bwd_data, pd));
     note_impl(d, pd, "data-gradient", e);
@@ -227,8 +278,8 @@ static void prep_bwd_w(struct cpu_dnnl *d, dn_entry *e) {
     DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
     dnnl_convolution_desc_t cd;
     dnnl_primitive_desc_t pd;
-    DN(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, NULL, &e->y_md, st,
-                                                   pad, pad));
+    DN(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->xc_md, &wany, NULL, &e->yc_md,
+                                                   st, pad, pad));
     DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
     DN(dnnl_primitive_create(&e->bwd_w, pd));
     note_impl(d, pd, "filter-gradient", e);
@@ -263,7 +314,8 @@ void cpu_dnnl_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const 
         out = d->acc;
     }
     const void *wp = weights_as(d, e, e->to_wb, &e->wb, e->wb_buf, w);
-    dnnl_memory_t mdy = mem(d, &e->y_md, dy), mw = mem(d, &e->wb, wp), mdx = mem(d, &e->x_md, out);
+    const void *dyc = operand(d, e->to_yc, &e->y_md, dy, &e->yc_md, &d->cy, &d->cy_cap);
+    dnnl_memory_t mdy = mem(d, &e->yc_md, dyc), mw = mem(d, &e->wb, wp), mdx = mem(d, &e->x_md, out);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mdx}};
     run(d, e->bwd_data, 3, args);
     dnnl_memory_destroy(mdy);
@@ -283,7 +335,9 @@ void cpu_dnnl_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, cons
     dn_entry *e = entry(d, cv, N);
     prep_bwd_w(d, e);
     void *g = e->from_dwf ? (void *)e->dw_buf : (void *)dw;
-    dnnl_memory_t mx = mem(d, &e->x_md, x), mdy = mem(d, &e->y_md, dy), mdw = mem(d, &e->dwf, g);
+    const void *xc = operand(d, e->to_xc, &e->x_md, x, &e->xc_md, &d->cx, &d->cx_cap);
+    const void *dyc = operand(d, e->to_yc, &e->y_md, dy, &e->yc_md, &d->cy, &d->cy_cap);
+    dnnl_memory_t mx = mem(d, &e->xc_md, xc), mdy = mem(d, &e->yc_md, dyc), mdw = mem(d, &e->dwf, g);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_DIFF_WEIGHTS, mdw}};
     run(d, e->bwd_w, 3, args);
     dnnl_memory_destroy(mx);
@@ -301,14 +355,15 @@ void cpu_dnnl_describe(cpu_impl *im, cJSON *o) {
     if (vs) cJSON_AddStringToObject(vs, "onednn", ver);
     cJSON *c = cJSON_AddObjectToObject(o, "onednn");
     cJSON_AddStringToObject(c, "isa", isa_name(dnnl_get_effective_cpu_isa()));
+    cJSON_AddStringToObject(c, "operands", d->dt == dnnl_bf16 ? "bf16 (fp32 accumulation and results)" : "fp32");
     /* the implementations chosen for the network's convolutions (bind_params prepared them) and any since */
     cJSON_AddStringToObject(c, "implementations", d->impls);
 }
 
 #else /* no oneDNN in this build */
 
-int cpu_dnnl_init(cpu_impl *im, char *err, size_t errlen) {
-    (void)im;
+int cpu_dnnl_init(cpu_impl *im, daoe_precision prec, char *err, size_t errlen) {
+    (void)im; (void)prec;
     daoe_errf(err, errlen, "--cpu-conv dnnl: this build has no oneDNN (apt-get install libdnnl-dev, then re-run cmake)");
     return -1;
 }

@@ -159,8 +159,12 @@ struct daoe_backend {
 enum { DAOE_BE_DETERMINISTIC = 1, DAOE_BE_DEBUG_SYNC = 2 };
 daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, unsigned flags,
                                   int threads, daoe_cpu_conv cpu_conv, char *err, size_t errlen);
-/* NULL with a message in err when conv is DNNL and the build has no oneDNN */
-daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, char *err, size_t errlen);
+/* prec: FP32, or BF16 with conv DNNL (bf16 convolution operands, fp32
+ * accumulation; everything else fp32; needs a CPU where oneDNN runs bf16 in
+ * hardware: AVX-512 BF16 or AMX). NULL with a message in err when conv is
+ * DNNL and the build has no oneDNN, or prec cannot be had here. */
+daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, daoe_precision prec, char *err,
+                                      size_t errlen);
 #ifdef DAOE_HAVE_CUDA
 /* flags: DAOE_BE_* (1 alone is --deterministic, as older callers pass it) */
 daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned flags, char *err,
