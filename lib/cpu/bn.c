@@ -179,7 +179,10 @@ static void bn_bwd_cnhw(int N, int C, int HW, const float *dyv, const float *yv,
 
 /* ---- NHWC: M = N*HW rows of C channels. A chunk is BN_CHUNK rows; each
  * chunk's float partial sums per channel go to part[chunk][C], summed over
- * the chunks in double in chunk order: the same structure as CNHW. */
+ * the chunks in double in chunk order: the same structure as CNHW. Within a
+ * chunk the channels go in blocks of BN_CB, whose sums stay in registers
+ * while the rows go by (one AVX-512 register of floats). */
+#define BN_CB 16
 static float *bn_partials(size_t nchunks, int C, int nsums) {
     return daoe_xmalloc(sizeof(float) * nchunks * (size_t)C * (size_t)nsums);
 }
@@ -200,24 +203,40 @@ static void bn_fwd_nhwc(int N, int C, int HW, const float *x, const float *r, fl
         float *muf = scale; /* the float means, then overwritten by the scales */
 #pragma omp parallel for schedule(static)
         for (size_t k = 0; k < nch; k++) {
-            float *a = p0 + k * C;
-            for (int c = 0; c < C; c++) a[c] = 0.0f;
-            for (size_t m = k * BN_CHUNK; m < M && m < (k + 1) * BN_CHUNK; m++)
+            const size_t m1 = M < (k + 1) * BN_CHUNK ? M : (k + 1) * BN_CHUNK;
+            for (int c0 = 0; c0 < C; c0 += BN_CB) {
+                const int nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+                float a[BN_CB] = {0};
+                for (size_t m = k * BN_CHUNK; m < m1; m++) {
+                    const float *xm = x + m * C + c0;
 #pragma omp simd
-                for (int c = 0; c < C; c++) a[c] += x[m * C + c];
+                    for (int j = 0; j < BN_CB; j++)
+                        if (j < nc) a[j] += xm[j];
+                }
+                memcpy(p0 + k * C + c0, a, sizeof(float) * (size_t)nc);
+            }
         }
         for (int c = 0; c < C; c++) muf[c] = (float)(bn_chunks_total(p0, nch, C, c) / (double)M);
 #pragma omp parallel for schedule(static)
         for (size_t k = 0; k < nch; k++) {
-            float *a = p1 + k * C, *b = p2 + k * C;
-            for (int c = 0; c < C; c++) a[c] = b[c] = 0.0f;
-            for (size_t m = k * BN_CHUNK; m < M && m < (k + 1) * BN_CHUNK; m++)
+            const size_t m1 = M < (k + 1) * BN_CHUNK ? M : (k + 1) * BN_CHUNK;
+            for (int c0 = 0; c0 < C; c0 += BN_CB) {
+                const int nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+                float a[BN_CB] = {0}, b[BN_CB] = {0}, mu[BN_CB] = {0};
+                memcpy(mu, muf + c0, sizeof(float) * (size_t)nc);
+                for (size_t m = k * BN_CHUNK; m < m1; m++) {
+                    const float *xm = x + m * C + c0;
 #pragma omp simd
-                for (int c = 0; c < C; c++) {
-                    float d = x[m * C + c] - muf[c];
-                    a[c] += d;
-                    b[c] += d * d;
+                    for (int j = 0; j < BN_CB; j++)
+                        if (j < nc) {
+                            float d = xm[j] - mu[j];
+                            a[j] += d;
+                            b[j] += d * d;
+                        }
                 }
+                memcpy(p1 + k * C + c0, a, sizeof(float) * (size_t)nc);
+                memcpy(p2 + k * C + c0, b, sizeof(float) * (size_t)nc);
+            }
         }
         for (int c = 0; c < C; c++) {
             float mean, invstd;
@@ -253,18 +272,25 @@ static void bn_bwd_nhwc(int N, int C, int HW, const float *dy, const float *y, c
     float *pa = bn_partials(nch, C, 2), *pb = pa + nch * C;
 #pragma omp parallel for schedule(static)
     for (size_t k = 0; k < nch; k++) {
-        float *a = pa + k * C, *b = pb + k * C;
-        for (int c = 0; c < C; c++) a[c] = b[c] = 0.0f;
-        for (size_t m = k * BN_CHUNK; m < M && m < (k + 1) * BN_CHUNK; m++) {
-            const float *dym = dy + m * C, *ym = y + m * C, *xm = x + m * C;
-            float *dr = dres ? dres + m * C : NULL;
+        const size_t m1 = M < (k + 1) * BN_CHUNK ? M : (k + 1) * BN_CHUNK;
+        for (int c0 = 0; c0 < C; c0 += BN_CB) {
+            const int nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+            float a[BN_CB] = {0}, b[BN_CB] = {0}, mu[BN_CB] = {0};
+            memcpy(mu, smean + c0, sizeof(float) * (size_t)nc);
+            for (size_t m = k * BN_CHUNK; m < m1; m++) {
+                const float *dym = dy + m * C + c0, *ym = y + m * C + c0, *xm = x + m * C + c0;
+                float *dr = dres ? dres + m * C + c0 : NULL;
 #pragma omp simd
-            for (int c = 0; c < C; c++) {
-                float dz = relu ? (ym[c] > 0.0f ? dym[c] : 0.0f) : dym[c];
-                if (dr) dr[c] = dz;
-                a[c] += dz;
-                b[c] += dz * (xm[c] - smean[c]);
+                for (int j = 0; j < BN_CB; j++)
+                    if (j < nc) {
+                        float dz = relu ? (ym[j] > 0.0f ? dym[j] : 0.0f) : dym[j];
+                        if (dr) dr[j] = dz;
+                        a[j] += dz;
+                        b[j] += dz * (xm[j] - mu[j]);
+                    }
             }
+            memcpy(pa + k * C + c0, a, sizeof(float) * (size_t)nc);
+            memcpy(pb + k * C + c0, b, sizeof(float) * (size_t)nc);
         }
     }
     float *kf = daoe_xmalloc(sizeof(float) * 3 * (size_t)C), *c2 = kf + C, *c3 = c2 + C;
