@@ -7,11 +7,14 @@
 #   avx2    an AVX2-only CPU emulated on this one, for ours and PyTorch alike:
 #           OPENBLAS_CORETYPE=Haswell, ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN in both),
 #           ATEN_CPU_CAPABILITY=avx2 (PyTorch's own kernels)
-# Run it with nothing else running (2 cores are shared by everything).
+# Each setting runs REPEAT times (default 3), alternating settings; the table
+# takes the median of each img/s and of each ratio (every ratio measured
+# within one invocation). Run it with nothing else running (2 cores are
+# shared by everything).
 # bench/bench_cpu_table.py turns the raw files into README's CPU table.
 #
 #   bench/bench_cpu_record.sh TAG [SETTINGS]   # SETTINGS default "native avx2"
-# Environment: BIN (default build/bin), WIDTHS (default 8,16,64), STEPS (default: the bench's).
+# Environment: BIN (default build/bin), WIDTHS (default 8,16,64), STEPS (default: the bench's), REPEAT (default 3).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,15p' "$0"; exit 2; }
@@ -31,15 +34,17 @@ args=(--torch --convs --widths "${WIDTHS:-8,16,64}")
     echo "# daoe-bench-cpu on $model (family $fam, model $mod), $(nproc) cores, flags: $isa"
     echo "# date: $(date -u -Iseconds), commit $(git -C "$here" rev-parse --short HEAD)$(git -C "$here" diff --quiet HEAD -- lib bench || echo '+changes'), host $(hostname)"
 } > "$out"
+for rep in $(seq 1 "${REPEAT:-3}"); do
 for s in $settings; do
     case $s in
     native) envs=() ;;
     avx2) envs=(OPENBLAS_CORETYPE=Haswell ONEDNN_MAX_CPU_ISA=AVX2 ATEN_CPU_CAPABILITY=avx2) ;;
     *) echo "bench_cpu_record: unknown setting $s (native|avx2)" >&2; exit 2 ;;
     esac
-    echo "=== $s" >> "$out"
+    echo "=== $s #$rep" >> "$out"
     echo "# command: ${envs[*]:-} build/bin/daoe-bench-cpu ${args[*]}" >> "$out"
-    echo "bench_cpu_record: $s ..." >&2
+    echo "bench_cpu_record: $s, run $rep ..." >&2
     env "${envs[@]}" "$bin/daoe-bench-cpu" "${args[@]}" >> "$out" 2>&1
+done
 done
 echo "bench_cpu_record: wrote $out" >&2

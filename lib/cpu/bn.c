@@ -193,6 +193,54 @@ static double bn_chunks_total(const float *part, size_t nchunks, int C, int c) {
     return s;
 }
 
+/* The per-chunk sums of every NHWC pass, into pa[chunk][C] (and pb):
+ *   BN_SUM_X:     pa = sum x
+ *   BN_SUM_SHIFT: pa = sum (x - mu), pb = sum (x - mu)^2
+ *   BN_SUM_GRAD:  dz = relu ? dy * (y > 0) : dy; pa = sum dz, pb = sum dz (x - mu); dres = dz when given */
+enum { BN_SUM_X, BN_SUM_SHIFT, BN_SUM_GRAD };
+static void bn_nhwc_sums(int mode, size_t M, int C, const float *x, const float *mu_c, const float *dy,
+                         const float *y, float *dres, int relu, float *pa, float *pb) {
+    const size_t nch = (M + BN_CHUNK - 1) / BN_CHUNK;
+#pragma omp parallel for schedule(static)
+    for (size_t k = 0; k < nch; k++) {
+        const size_t m1 = M < (k + 1) * BN_CHUNK ? M : (k + 1) * BN_CHUNK;
+        for (int c0 = 0; c0 < C; c0 += BN_CB) {
+            const int nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+            float a[BN_CB] = {0}, b[BN_CB] = {0}, mu[BN_CB] = {0};
+            if (mu_c) memcpy(mu, mu_c + c0, sizeof(float) * (size_t)nc);
+            for (size_t m = k * BN_CHUNK; m < m1; m++) {
+                const float *xm = x + m * C + c0;
+                if (mode == BN_SUM_X) {
+#pragma omp simd
+                    for (int j = 0; j < BN_CB; j++)
+                        if (j < nc) a[j] += xm[j];
+                } else if (mode == BN_SUM_SHIFT) {
+#pragma omp simd
+                    for (int j = 0; j < BN_CB; j++)
+                        if (j < nc) {
+                            float d = xm[j] - mu[j];
+                            a[j] += d;
+                            b[j] += d * d;
+                        }
+                } else {
+                    const float *dym = dy + m * C + c0, *ym = y + m * C + c0;
+                    float *dr = dres ? dres + m * C + c0 : NULL;
+#pragma omp simd
+                    for (int j = 0; j < BN_CB; j++)
+                        if (j < nc) {
+                            float dz = relu ? (ym[j] > 0.0f ? dym[j] : 0.0f) : dym[j];
+                            if (dr) dr[j] = dz;
+                            a[j] += dz;
+                            b[j] += dz * (xm[j] - mu[j]);
+                        }
+                }
+            }
+            memcpy(pa + k * C + c0, a, sizeof(float) * (size_t)nc);
+            if (pb) memcpy(pb + k * C + c0, b, sizeof(float) * (size_t)nc);
+        }
+    }
+}
+
 static void bn_fwd_nhwc(int N, int C, int HW, const float *x, const float *r, float *y, const float *gamma,
                         const float *beta, float *rmean, float *rvar, float *smean, float *sinv, int training,
                         int relu, float momentum, float eps) {
@@ -201,43 +249,9 @@ static void bn_fwd_nhwc(int N, int C, int HW, const float *x, const float *r, fl
     if (training) {
         float *p0 = bn_partials(nch, C, 3), *p1 = p0 + nch * C, *p2 = p1 + nch * C;
         float *muf = scale; /* the float means, then overwritten by the scales */
-#pragma omp parallel for schedule(static)
-        for (size_t k = 0; k < nch; k++) {
-            const size_t m1 = M < (k + 1) * BN_CHUNK ? M : (k + 1) * BN_CHUNK;
-            for (int c0 = 0; c0 < C; c0 += BN_CB) {
-                const int nc = C - c0 < BN_CB ? C - c0 : BN_CB;
-                float a[BN_CB] = {0};
-                for (size_t m = k * BN_CHUNK; m < m1; m++) {
-                    const float *xm = x + m * C + c0;
-#pragma omp simd
-                    for (int j = 0; j < BN_CB; j++)
-                        if (j < nc) a[j] += xm[j];
-                }
-                memcpy(p0 + k * C + c0, a, sizeof(float) * (size_t)nc);
-            }
-        }
+        bn_nhwc_sums(BN_SUM_X, M, C, x, NULL, NULL, NULL, NULL, 0, p0, NULL);
         for (int c = 0; c < C; c++) muf[c] = (float)(bn_chunks_total(p0, nch, C, c) / (double)M);
-#pragma omp parallel for schedule(static)
-        for (size_t k = 0; k < nch; k++) {
-            const size_t m1 = M < (k + 1) * BN_CHUNK ? M : (k + 1) * BN_CHUNK;
-            for (int c0 = 0; c0 < C; c0 += BN_CB) {
-                const int nc = C - c0 < BN_CB ? C - c0 : BN_CB;
-                float a[BN_CB] = {0}, b[BN_CB] = {0}, mu[BN_CB] = {0};
-                memcpy(mu, muf + c0, sizeof(float) * (size_t)nc);
-                for (size_t m = k * BN_CHUNK; m < m1; m++) {
-                    const float *xm = x + m * C + c0;
-#pragma omp simd
-                    for (int j = 0; j < BN_CB; j++)
-                        if (j < nc) {
-                            float d = xm[j] - mu[j];
-                            a[j] += d;
-                            b[j] += d * d;
-                        }
-                }
-                memcpy(p1 + k * C + c0, a, sizeof(float) * (size_t)nc);
-                memcpy(p2 + k * C + c0, b, sizeof(float) * (size_t)nc);
-            }
-        }
+        bn_nhwc_sums(BN_SUM_SHIFT, M, C, x, muf, NULL, NULL, NULL, 0, p1, p2);
         for (int c = 0; c < C; c++) {
             float mean, invstd;
             bn_train_stats(bn_chunks_total(p1, nch, C, c), bn_chunks_total(p2, nch, C, c), muf[c], M, momentum, eps,
@@ -270,29 +284,7 @@ static void bn_bwd_nhwc(int N, int C, int HW, const float *dy, const float *y, c
                         int relu) {
     const size_t M = (size_t)N * HW, nch = (M + BN_CHUNK - 1) / BN_CHUNK;
     float *pa = bn_partials(nch, C, 2), *pb = pa + nch * C;
-#pragma omp parallel for schedule(static)
-    for (size_t k = 0; k < nch; k++) {
-        const size_t m1 = M < (k + 1) * BN_CHUNK ? M : (k + 1) * BN_CHUNK;
-        for (int c0 = 0; c0 < C; c0 += BN_CB) {
-            const int nc = C - c0 < BN_CB ? C - c0 : BN_CB;
-            float a[BN_CB] = {0}, b[BN_CB] = {0}, mu[BN_CB] = {0};
-            memcpy(mu, smean + c0, sizeof(float) * (size_t)nc);
-            for (size_t m = k * BN_CHUNK; m < m1; m++) {
-                const float *dym = dy + m * C + c0, *ym = y + m * C + c0, *xm = x + m * C + c0;
-                float *dr = dres ? dres + m * C + c0 : NULL;
-#pragma omp simd
-                for (int j = 0; j < BN_CB; j++)
-                    if (j < nc) {
-                        float dz = relu ? (ym[j] > 0.0f ? dym[j] : 0.0f) : dym[j];
-                        if (dr) dr[j] = dz;
-                        a[j] += dz;
-                        b[j] += dz * (xm[j] - mu[j]);
-                    }
-            }
-            memcpy(pa + k * C + c0, a, sizeof(float) * (size_t)nc);
-            memcpy(pb + k * C + c0, b, sizeof(float) * (size_t)nc);
-        }
-    }
+    bn_nhwc_sums(BN_SUM_GRAD, M, C, x, smean, dy, y, dres, relu, pa, pb);
     float *kf = daoe_xmalloc(sizeof(float) * 3 * (size_t)C), *c2 = kf + C, *c3 = c2 + C;
     for (int c = 0; c < C; c++)
         bn_bwd_coefs(bn_chunks_total(pa, nch, C, c), bn_chunks_total(pb, nch, C, c), M, gamma[c], smean[c], sinv[c],
