@@ -19,7 +19,7 @@
 #   --allow-missing leave out programs the build lacks (a CPU-only build: the dry run)
 #
 # Build the programs first, for the device's GPU and CPU:
-#   cmake -S . -B build-gpu -DDAOE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DDAOE_NATIVE=OFF
+#   cmake -S . -B build-gpu -DDAOE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 -DDAOE_NATIVE=OFF -DDAOE_DNNL=OFF
 #   cmake --build build-gpu -j2
 set -euo pipefail
 cd "$(dirname "$0")/.."
