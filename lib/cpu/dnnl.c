@@ -29,7 +29,7 @@ static void dn_check(dnnl_status_t s, const char *what) {
 typedef struct {
     int cin, cout, k, stride, pad, h, w, ho, wo, N; /* the key */
     dnnl_primitive_desc_t fpd;                      /* forward (the hint of the backward ones) */
-    dnnl_primitive_t fwd, bwd_data, bwd_w;          /* the backward ones made on first use */
+    dnnl_primitive_t fwd, bwd_data, bwd_w;          /* the backward ones: at prepare or first use */
     dnnl_memory_desc_t x_md, y_md, w_oihw;          /* NHWC activations, the parameter buffer's weights */
     dnnl_memory_desc_t xc_md, yc_md;                /* the convolution's input and output gradient: x_md, y_md or bf16 */
     dnnl_primitive_t to_xc, to_yc;                  /* bf16: the fp32 -> bf16 reorders of those */
@@ -141,9 +141,15 @@ static dnnl_memory_t mem(struct cpu_dnnl *d, const dnnl_memory_desc_t *md, const
     return m;
 }
 
-static void run(struct cpu_dnnl *d, dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
-    DN(dnnl_primitive_execute(p, d->st, nargs, args));
+/* runs p on n buffers: args[i] is the i-th one's role (DNNL_ARG_*), described by mds[i], at ptrs[i] */
+enum { MAX_ARGS = 3 };
+static void run(struct cpu_dnnl *d, dnnl_primitive_t p, int n, const int *roles, const dnnl_memory_desc_t *const *mds,
+                const void *const *ptrs) {
+    dnnl_exec_arg_t args[MAX_ARGS];
+    for (int i = 0; i < n; i++) args[i] = (dnnl_exec_arg_t){roles[i], mem(d, mds[i], ptrs[i])};
+    DN(dnnl_primitive_execute(p, d->st, n, args));
     DN(dnnl_stream_wait(d->st));
+    for (int i = 0; i < n; i++) dnnl_memory_destroy(args[i].memory);
 }
 
 /* a reorder from -> to, or NULL when the two are the same format; *buf gets
@@ -166,11 +172,16 @@ static dnnl_primitive_t make_reorder(struct cpu_dnnl *d, const dnnl_memory_desc_
 
 static void reorder(struct cpu_dnnl *d, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
                     const dnnl_memory_desc_t *to, void *dst) {
-    dnnl_memory_t a = mem(d, from, src), b = mem(d, to, dst);
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, a}, {DNNL_ARG_TO, b}};
-    run(d, r, 2, args);
-    dnnl_memory_destroy(a);
-    dnnl_memory_destroy(b);
+    run(d, r, 2, (const int[]){DNNL_ARG_FROM, DNNL_ARG_TO}, (const dnnl_memory_desc_t *const[]){from, to},
+        (const void *const[]){src, dst});
+}
+
+/* the weights of e in the format oneDNN will choose, of type dt */
+static dnnl_memory_desc_t weights_any(const dn_entry *e, dnnl_data_type_t dt) {
+    dnnl_memory_desc_t md;
+    dnnl_dims_t wd = {e->cout, e->cin, e->k, e->k};
+    DN(dnnl_memory_desc_init_by_tag(&md, 4, wd, dt, dnnl_format_tag_any));
+    return md;
 }
 
 static dn_entry *entry(struct cpu_dnnl *d, const daoe_conv *cv, int N) {
@@ -202,8 +213,7 @@ static dn_entry *entry(struct cpu_dnnl *d, const daoe_conv *cv, int N) {
         e->to_xc = make_reorder(d, &e->x_md, &e->xc_md, NULL, NULL);
         e->to_yc = make_reorder(d, &e->y_md, &e->yc_md, NULL, NULL);
     }
-    dnnl_memory_desc_t wany;
-    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, d->dt, dnnl_format_tag_any));
+    dnnl_memory_desc_t wany = weights_any(e, d->dt);
     dnnl_convolution_desc_t cd;
     /* symmetric padding: oneDNN's output size (floor division) then equals PyTorch's */
     dnnl_dims_t st = {cv->stride, cv->stride}, pad = {cv->pad, cv->pad};
@@ -246,46 +256,43 @@ void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void 
     dn_entry *e = entry(d, cv, N);
     const void *wp = weights_as(d, e, e->to_wf, &e->wf, e->wf_buf, w);
     const void *xc = operand(d, e->to_xc, &e->x_md, x, &e->xc_md, &d->cx, &d->cx_cap);
-    dnnl_memory_t mx = mem(d, &e->xc_md, xc), mw = mem(d, &e->wf, wp), my = mem(d, &e->y_md, y);
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DST, my}};
-    run(d, e->fwd, 3, args);
-    dnnl_memory_destroy(mx);
-    dnnl_memory_destroy(mw);
-    dnnl_memory_destroy(my);
+    run(d, e->fwd, 3, (const int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
+        (const dnnl_memory_desc_t *const[]){&e->xc_md, &e->wf, &e->y_md}, (const void *const[]){xc, wp, y});
+}
+
+/* a backward primitive of e from its descriptor (the forward one as the hint);
+ * returns the weights' (or filter gradient's) format it chose (query) */
+static dnnl_memory_desc_t backward_primitive(struct cpu_dnnl *d, dn_entry *e, const dnnl_convolution_desc_t *cd,
+                                             const char *what, dnnl_query_t query, dnnl_primitive_t *prim) {
+    dnnl_primitive_desc_t pd;
+    DN(dnnl_primitive_desc_create(&pd, cd, NULL, d->eng, e->fpd));
+    DN(dnnl_primitive_create(prim, pd));
+    note_impl(d, pd, what, e);
+    dnnl_memory_desc_t md = *dnnl_primitive_desc_query_md(pd, query, 0);
+    DN(dnnl_primitive_desc_destroy(pd));
+    return md;
 }
 
 static void prep_bwd_data(struct cpu_dnnl *d, dn_entry *e) {
     if (e->bwd_data) return;
-    dnnl_memory_desc_t wany;
-    dnnl_dims_t wd = {e->cout, e->cin, e->k, e->k}, st = {e->stride, e->stride}, pad = {e->pad, e->pad};
-    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, d->dt, dnnl_format_tag_any));
+    dnnl_memory_desc_t wany = weights_any(e, d->dt);
+    dnnl_dims_t st = {e->stride, e->stride}, pad = {e->pad, e->pad};
     dnnl_convolution_desc_t cd;
-    dnnl_primitive_desc_t pd;
     DN(dnnl_convolution_backward_data_desc_init(&cd, dnnl_convolution_direct, &e->x_md, &wany, &e->yc_md, st, pad,
                                                 pad));
-    DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
-    DN(dnnl_primitive_create(&e->bwd_data, pd));
-    note_impl(d, pd, "data-gradient", e);
-    e->wb = *dnnl_primitive_desc_query_md(pd, dnnl_query_weights_md, 0);
+    e->wb = backward_primitive(d, e, &cd, "data-gradient", dnnl_query_weights_md, &e->bwd_data);
     e->to_wb = make_reorder(d, &e->w_oihw, &e->wb, &e->wb, &e->wb_buf);
-    DN(dnnl_primitive_desc_destroy(pd));
 }
 
 static void prep_bwd_w(struct cpu_dnnl *d, dn_entry *e) {
     if (e->bwd_w) return;
-    dnnl_memory_desc_t wany;
-    dnnl_dims_t wd = {e->cout, e->cin, e->k, e->k}, st = {e->stride, e->stride}, pad = {e->pad, e->pad};
-    DN(dnnl_memory_desc_init_by_tag(&wany, 4, wd, dnnl_f32, dnnl_format_tag_any));
+    dnnl_memory_desc_t wany = weights_any(e, dnnl_f32); /* the filter gradient is fp32 */
+    dnnl_dims_t st = {e->stride, e->stride}, pad = {e->pad, e->pad};
     dnnl_convolution_desc_t cd;
-    dnnl_primitive_desc_t pd;
     DN(dnnl_convolution_backward_weights_desc_init(&cd, dnnl_convolution_direct, &e->xc_md, &wany, NULL, &e->yc_md,
                                                    st, pad, pad));
-    DN(dnnl_primitive_desc_create(&pd, &cd, NULL, d->eng, e->fpd));
-    DN(dnnl_primitive_create(&e->bwd_w, pd));
-    note_impl(d, pd, "filter-gradient", e);
-    e->dwf = *dnnl_primitive_desc_query_md(pd, dnnl_query_diff_weights_md, 0);
+    e->dwf = backward_primitive(d, e, &cd, "filter-gradient", dnnl_query_diff_weights_md, &e->bwd_w);
     e->from_dwf = make_reorder(d, &e->dwf, &e->w_oihw, &e->dwf, &e->dw_buf);
-    DN(dnnl_primitive_desc_destroy(pd));
 }
 
 void cpu_dnnl_prepare(cpu_impl *im, const daoe_conv *convs, int nconv, int batch) {
@@ -315,12 +322,8 @@ void cpu_dnnl_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const 
     }
     const void *wp = weights_as(d, e, e->to_wb, &e->wb, e->wb_buf, w);
     const void *dyc = operand(d, e->to_yc, &e->y_md, dy, &e->yc_md, &d->cy, &d->cy_cap);
-    dnnl_memory_t mdy = mem(d, &e->yc_md, dyc), mw = mem(d, &e->wb, wp), mdx = mem(d, &e->x_md, out);
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_WEIGHTS, mw}, {DNNL_ARG_DIFF_SRC, mdx}};
-    run(d, e->bwd_data, 3, args);
-    dnnl_memory_destroy(mdy);
-    dnnl_memory_destroy(mw);
-    dnnl_memory_destroy(mdx);
+    run(d, e->bwd_data, 3, (const int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
+        (const dnnl_memory_desc_t *const[]){&e->yc_md, &e->wb, &e->x_md}, (const void *const[]){dyc, wp, out});
     if (accumulate) {
         float *o = dx;
         const float *a = d->acc;
@@ -337,12 +340,8 @@ void cpu_dnnl_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, cons
     void *g = e->from_dwf ? (void *)e->dw_buf : (void *)dw;
     const void *xc = operand(d, e->to_xc, &e->x_md, x, &e->xc_md, &d->cx, &d->cx_cap);
     const void *dyc = operand(d, e->to_yc, &e->y_md, dy, &e->yc_md, &d->cy, &d->cy_cap);
-    dnnl_memory_t mx = mem(d, &e->xc_md, xc), mdy = mem(d, &e->yc_md, dyc), mdw = mem(d, &e->dwf, g);
-    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, mx}, {DNNL_ARG_DIFF_DST, mdy}, {DNNL_ARG_DIFF_WEIGHTS, mdw}};
-    run(d, e->bwd_w, 3, args);
-    dnnl_memory_destroy(mx);
-    dnnl_memory_destroy(mdy);
-    dnnl_memory_destroy(mdw);
+    run(d, e->bwd_w, 3, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS},
+        (const dnnl_memory_desc_t *const[]){&e->xc_md, &e->yc_md, &e->dwf}, (const void *const[]){xc, dyc, g});
     if (e->from_dwf) reorder(d, e->from_dwf, &e->dwf, e->dw_buf, &e->w_oihw, dw);
 }
 
