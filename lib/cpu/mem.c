@@ -1,7 +1,8 @@
 /* CPU backend, memory: allocation (64-byte aligned, zero-filled), transfers
  * (plain copies: backend memory is host memory), the conversion of
- * activations (CNHW or NHWC, cpu_strides) to and from NCHW, and the parameter binding (a no-op: the CPU
- * reads the flat OIHW weights directly). No op that computes lives here. */
+ * activations (CNHW or NHWC, cpu_strides) to and from NCHW, and the
+ * parameter binding (the CPU reads the flat OIHW weights in place; the
+ * oneDNN engine prepares its primitives there). No op that computes lives here. */
 #include "cpu.h"
 #include "daoe/util.h"
 #include <stdlib.h>
