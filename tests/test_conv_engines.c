@@ -124,7 +124,8 @@ typedef struct {
     size_t np, nb;
 } run_out;
 
-static void train(daoe_backend *be, const char *optimizer, const uint8_t *img, const int32_t *lab, float *p0,
+/* 8 steps of optimizer on be; *p0 (when p0) gets a copy of the initial weights */
+static void train(daoe_backend *be, const char *optimizer, const uint8_t *img, const int32_t *lab, float **p0,
                   run_out *r) {
     char err[512];
     daoe_config cfg;
@@ -145,7 +146,10 @@ static void train(daoe_backend *be, const char *optimizer, const uint8_t *img, c
     r->p1 = daoe_xmalloc(sizeof(float) * r->np);
     r->p = daoe_xmalloc(sizeof(float) * r->np);
     r->bufs = daoe_xmalloc(sizeof(float) * (r->nb ? r->nb : 1));
-    if (p0) daoe_session_get_weights(s, p0, r->bufs);
+    if (p0) {
+        *p0 = daoe_xmalloc(sizeof(float) * r->np);
+        daoe_session_get_weights(s, *p0, r->bufs);
+    }
     int32_t idx[32];
     for (int t = 0; t < STEPS; t++) {
         for (int i = 0; i < 32; i++) idx[i] = (t * 37 + i * 7) % NIMG;
@@ -170,16 +174,26 @@ static double rel_norm_diff(const float *a, const float *b, const float *origin,
     return sqrt(d / (m + 1e-300));
 }
 
-static void check_training(const engine *en, const char *optimizer) {
-    uint8_t *img = daoe_xmalloc(NIMG * 3072);
-    int32_t lab[NIMG];
+/* the images, and the im2col reference runs (with their initial weights), made once for every engine */
+static const char *const optimizers[] = {"sgd", "daoe"};
+enum { NOPT = 2 };
+static uint8_t img[NIMG * 3072];
+static int32_t lab[NIMG];
+static run_out refs[NOPT];
+static float *ref_p0[NOPT];
+
+static void make_images(void) {
     for (size_t i = 0; i < (size_t)NIMG * 3072; i++) img[i] = (uint8_t)(daoe_philox(11, (uint32_t)i, 0, 0, 1).v[0] >> 24);
     for (int i = 0; i < NIMG; i++) lab[i] = (int32_t)(daoe_philox(12, (uint32_t)i, 0, 0, 1).v[0] % 10);
-    run_out a, b, c;
-    float *p0 = NULL;
-    train(ref, optimizer, img, lab, NULL, &a);
-    p0 = daoe_xmalloc(sizeof(float) * a.np);
-    train(en->be, optimizer, img, lab, p0, &b);
+}
+
+static void check_training(const engine *en, int oi) {
+    const char *optimizer = optimizers[oi];
+    if (!ref_p0[oi]) train(ref, optimizer, img, lab, &ref_p0[oi], &refs[oi]); /* the init: the seed's, any engine */
+    const run_out a = refs[oi];
+    const float *p0 = ref_p0[oi];
+    run_out b, c;
+    train(en->be, optimizer, img, lab, NULL, &b);
     train(en->be, optimizer, img, lab, NULL, &c);
     double wl = 0, l1 = fabs((double)b.loss[0] - a.loss[0]) / fabs((double)a.loss[0]);
     CHECK(l1 <= en->loss1_tol, "%s %s step 1: loss %.8g vs im2col %.8g (rel %.2e > %.0e)", en->name, optimizer,
@@ -208,9 +222,7 @@ static void check_training(const engine *en, const char *optimizer) {
     CHECK(!memcmp(b.p, c.p, sizeof(float) * b.np) && !memcmp(b.bufs, c.bufs, sizeof(float) * b.nb) &&
               !memcmp(b.loss, c.loss, sizeof b.loss),
           "%s %s: different bits on the same steps twice", en->name, optimizer);
-    free_run(&a); free_run(&b); free_run(&c);
-    free(p0);
-    free(img);
+    free_run(&b); free_run(&c);
 }
 
 static void check_engine(const engine *en) {
@@ -227,8 +239,7 @@ static void check_engine(const engine *en) {
     check_conv(en, 4, 512, 512, 3, 1, 4, 10);      /* width 64's last layer: K = 4,608 */
     check_conv(en, 3, 5, 7, 3, 1, 6, 11);          /* odd channel counts and batch */
     check_conv(en, 2, 6, 10, 3, 2, 7, 12);         /* odd input size, stride 2 */
-    check_training(en, "sgd");
-    check_training(en, "daoe");
+    for (int oi = 0; oi < NOPT; oi++) check_training(en, oi);
 }
 
 int main(void) {
@@ -241,6 +252,7 @@ int main(void) {
         return SKIP_CODE;
     }
     ref = daoe_cpu_backend_create(2, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
+    make_images();
     printf("convolution engines against im2col fp32: dnnl (%s)\n", dn.be->desc);
     check_engine(&dn);
     bf.be = daoe_cpu_backend_create(2, DAOE_CPU_CONV_DNNL, DAOE_BF16, err, sizeof err);
@@ -250,6 +262,10 @@ int main(void) {
         bf.be->destroy(bf.be);
     } else {
         printf("dnnl-bf16 not checked: %s\n", err);
+    }
+    for (int oi = 0; oi < NOPT; oi++) {
+        if (ref_p0[oi]) free_run(&refs[oi]);
+        free(ref_p0[oi]);
     }
     ref->destroy(ref);
     dn.be->destroy(dn.be);

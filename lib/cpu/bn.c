@@ -245,29 +245,25 @@ static void bn_fwd_nhwc(int N, int C, int HW, const float *x, const float *r, fl
                         const float *beta, float *rmean, float *rvar, float *smean, float *sinv, int training,
                         int relu, float momentum, float eps) {
     const size_t M = (size_t)N * HW, nch = (M + BN_CHUNK - 1) / BN_CHUNK;
-    float *scale = daoe_xmalloc(sizeof(float) * 2 * (size_t)C), *shift = scale + C;
-    if (training) {
-        float *p0 = bn_partials(nch, C, 3), *p1 = p0 + nch * C, *p2 = p1 + nch * C;
-        float *muf = scale; /* the float means, then overwritten by the scales */
+    float *scale = daoe_xmalloc(sizeof(float) * 3 * (size_t)C), *shift = scale + C, *muf = shift + C;
+    float *p0 = NULL, *p1 = NULL, *p2 = NULL;
+    if (training) { /* the float means, then the sums around them */
+        p0 = bn_partials(nch, C, 3), p1 = p0 + nch * C, p2 = p1 + nch * C;
         bn_nhwc_sums(BN_SUM_X, M, C, x, NULL, NULL, NULL, NULL, 0, p0, NULL);
         for (int c = 0; c < C; c++) muf[c] = (float)(bn_chunks_total(p0, nch, C, c) / (double)M);
         bn_nhwc_sums(BN_SUM_SHIFT, M, C, x, muf, NULL, NULL, NULL, 0, p1, p2);
-        for (int c = 0; c < C; c++) {
-            float mean, invstd;
+    }
+    for (int c = 0; c < C; c++) {
+        float mean, invstd;
+        if (training)
             bn_train_stats(bn_chunks_total(p1, nch, C, c), bn_chunks_total(p2, nch, C, c), muf[c], M, momentum, eps,
                            &smean[c], &sinv[c], &rmean[c], &rvar[c], &mean, &invstd);
-            scale[c] = gamma[c] * invstd;
-            shift[c] = beta[c] - mean * scale[c];
-        }
-        free(p0);
-    } else {
-        for (int c = 0; c < C; c++) {
-            float mean, invstd;
+        else
             bn_eval_stats(rmean[c], rvar[c], eps, &mean, &invstd);
-            scale[c] = gamma[c] * invstd;
-            shift[c] = beta[c] - mean * scale[c];
-        }
+        scale[c] = gamma[c] * invstd;
+        shift[c] = beta[c] - mean * scale[c];
     }
+    free(p0);
     const int has_r = r != NULL;
 #pragma omp parallel for schedule(static)
     for (size_t m = 0; m < M; m++) {

@@ -35,7 +35,7 @@ typedef struct {
     dnnl_primitive_t to_xc, to_yc;                  /* bf16: the fp32 -> bf16 reorders of those */
     dnnl_memory_desc_t wf, wb, dwf;                 /* weights for fwd, for bwd_data; filter gradient */
     dnnl_primitive_t to_wf, to_wb, from_dwf;        /* reorders (NULL: the format is OIHW already) */
-    float *wf_buf, *wb_buf, *dw_buf;
+    void *wf_buf, *wb_buf, *dw_buf;                 /* the reorders' oneDNN-format copies */
 } dn_entry;
 
 struct cpu_dnnl {
@@ -43,8 +43,8 @@ struct cpu_dnnl {
     dnnl_stream_t st;
     dn_entry **e;
     int n, cap;
-    float *acc;         /* bwd_data with accumulate: the result before it is added */
-    size_t acc_cap;
+    void *acc;          /* bwd_data with accumulate: the result before it is added */
+    size_t acc_cap;     /* bytes, as cx_cap and cy_cap */
     dnnl_data_type_t dt; /* of the convolutions' operands: f32, or bf16 */
     void *cx, *cy;       /* bf16: the rounded input and output gradient */
     size_t cx_cap, cy_cap;
@@ -72,10 +72,6 @@ int cpu_dnnl_init(cpu_impl *im, daoe_precision prec, char *err, size_t errlen) {
         daoe_errf(err, errlen,
                   "--precision bf16 on the CPU needs bf16 in hardware (AVX-512 BF16 or AMX); oneDNN's ISA here is %s",
                   isa_name(isa));
-        return -1;
-    }
-    if (prec != DAOE_FP32 && prec != DAOE_BF16) {
-        daoe_errf(err, errlen, "the CPU computes in fp32, or bf16 with --cpu-conv dnnl");
         return -1;
     }
     struct cpu_dnnl *d = daoe_xcalloc(1, sizeof *d);
@@ -152,28 +148,39 @@ static void run(struct cpu_dnnl *d, dnnl_primitive_t p, int n, const int *roles,
     for (int i = 0; i < n; i++) dnnl_memory_destroy(args[i].memory);
 }
 
-/* a reorder from -> to, or NULL when the two are the same format; *buf gets
- * room for the tensor in oneDNN's format (`from` or `to`, whichever is not OIHW), when buf */
+/* *buf with room for at least bytes (grown, contents dropped) */
+static void *grow(void **buf, size_t *cap, size_t bytes) {
+    if (bytes > *cap) {
+        free(*buf);
+        *cap = bytes;
+        *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+        if (!*buf) daoe_fatal("out of memory (oneDNN buffers, %zu bytes)", bytes);
+    }
+    return *buf;
+}
+
+/* a reorder from -> to, or NULL when the two are the same format; *buf then
+ * gets room for the tensor in format `room` (whichever of the two is oneDNN's) */
 static dnnl_primitive_t make_reorder(struct cpu_dnnl *d, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to,
-                                     const dnnl_memory_desc_t *theirs, float **buf) {
+                                     const dnnl_memory_desc_t *room, void **buf) {
     if (dnnl_memory_desc_equal(from, to)) return NULL;
     dnnl_primitive_desc_t rpd;
     dnnl_primitive_t r;
     DN(dnnl_reorder_primitive_desc_create(&rpd, from, d->eng, to, d->eng, NULL));
     DN(dnnl_primitive_create(&r, rpd));
     DN(dnnl_primitive_desc_destroy(rpd));
-    if (buf) {
-        size_t bytes = dnnl_memory_desc_get_size(theirs);
-        *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-        if (!*buf) daoe_fatal("out of memory (oneDNN weights)");
-    }
+    size_t cap = 0;
+    if (buf) grow(buf, &cap, dnnl_memory_desc_get_size(room));
     return r;
 }
 
-static void reorder(struct cpu_dnnl *d, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
-                    const dnnl_memory_desc_t *to, void *dst) {
+/* src (format from) in format to: src itself when r is NULL, else reordered by r into buf */
+static const void *as_format(struct cpu_dnnl *d, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
+                             const dnnl_memory_desc_t *to, void *buf) {
+    if (!r) return src;
     run(d, r, 2, (const int[]){DNNL_ARG_FROM, DNNL_ARG_TO}, (const dnnl_memory_desc_t *const[]){from, to},
-        (const void *const[]){src, dst});
+        (const void *const[]){src, buf});
+    return buf;
 }
 
 /* the weights of e in the format oneDNN will choose, of type dt */
@@ -231,30 +238,13 @@ static dn_entry *entry(struct cpu_dnnl *d, const daoe_conv *cv, int N) {
 /* an activation as the convolution takes it: itself (fp32), or rounded to bf16 into *buf */
 static const void *operand(struct cpu_dnnl *d, dnnl_primitive_t r, const dnnl_memory_desc_t *from, const void *src,
                            const dnnl_memory_desc_t *to, void **buf, size_t *cap) {
-    if (!r) return src;
-    size_t bytes = dnnl_memory_desc_get_size(to);
-    if (bytes > *cap) {
-        free(*buf);
-        *cap = bytes;
-        *buf = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
-        if (!*buf) daoe_fatal("out of memory (bf16 operands)");
-    }
-    reorder(d, r, from, src, to, *buf);
-    return *buf;
-}
-
-/* the weights in the format `to` wants: the parameter buffer itself, or the reordered copy */
-static const void *weights_as(struct cpu_dnnl *d, dn_entry *e, dnnl_primitive_t r, const dnnl_memory_desc_t *to,
-                              float *buf, const float *w) {
-    if (!r) return w;
-    reorder(d, r, &e->w_oihw, w, to, buf);
-    return buf;
+    return as_format(d, r, from, src, to, r ? grow(buf, cap, dnnl_memory_desc_get_size(to)) : NULL);
 }
 
 void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y) {
     struct cpu_dnnl *d = cpu_impl_of(be)->dn;
     dn_entry *e = entry(d, cv, N);
-    const void *wp = weights_as(d, e, e->to_wf, &e->wf, e->wf_buf, w);
+    const void *wp = as_format(d, e->to_wf, &e->w_oihw, w, &e->wf, e->wf_buf);
     const void *xc = operand(d, e->to_xc, &e->x_md, x, &e->xc_md, &d->cx, &d->cx_cap);
     run(d, e->fwd, 3, (const int[]){DNNL_ARG_SRC, DNNL_ARG_WEIGHTS, DNNL_ARG_DST},
         (const dnnl_memory_desc_t *const[]){&e->xc_md, &e->wf, &e->y_md}, (const void *const[]){xc, wp, y});
@@ -310,17 +300,8 @@ void cpu_dnnl_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const 
     dn_entry *e = entry(d, cv, N);
     prep_bwd_data(d, e);
     const size_t count = (size_t)N * cv->cin * cv->h * cv->w;
-    float *out = dx;
-    if (accumulate) {
-        if (count > d->acc_cap) {
-            free(d->acc);
-            d->acc_cap = count;
-            d->acc = aligned_alloc(64, (count * sizeof(float) + 63) & ~(size_t)63);
-            if (!d->acc) daoe_fatal("out of memory (data-gradient scratch)");
-        }
-        out = d->acc;
-    }
-    const void *wp = weights_as(d, e, e->to_wb, &e->wb, e->wb_buf, w);
+    void *out = accumulate ? grow(&d->acc, &d->acc_cap, count * sizeof(float)) : dx;
+    const void *wp = as_format(d, e->to_wb, &e->w_oihw, w, &e->wb, e->wb_buf);
     const void *dyc = operand(d, e->to_yc, &e->y_md, dy, &e->yc_md, &d->cy, &d->cy_cap);
     run(d, e->bwd_data, 3, (const int[]){DNNL_ARG_DIFF_DST, DNNL_ARG_WEIGHTS, DNNL_ARG_DIFF_SRC},
         (const dnnl_memory_desc_t *const[]){&e->yc_md, &e->wb, &e->x_md}, (const void *const[]){dyc, wp, out});
@@ -342,7 +323,7 @@ void cpu_dnnl_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, cons
     const void *dyc = operand(d, e->to_yc, &e->y_md, dy, &e->yc_md, &d->cy, &d->cy_cap);
     run(d, e->bwd_w, 3, (const int[]){DNNL_ARG_SRC, DNNL_ARG_DIFF_DST, DNNL_ARG_DIFF_WEIGHTS},
         (const dnnl_memory_desc_t *const[]){&e->xc_md, &e->yc_md, &e->dwf}, (const void *const[]){xc, dyc, g});
-    if (e->from_dwf) reorder(d, e->from_dwf, &e->dwf, e->dw_buf, &e->w_oihw, dw);
+    if (e->from_dwf) as_format(d, e->from_dwf, &e->dwf, e->dw_buf, &e->w_oihw, dw);
 }
 
 void cpu_dnnl_describe(cpu_impl *im, cJSON *o) {
