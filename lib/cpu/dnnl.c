@@ -252,10 +252,29 @@ void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void 
 
 /* a backward primitive of e from its descriptor (the forward one as the hint);
  * returns the weights' (or filter gradient's) format it chose (query) */
+/* oneDNN 2.6's AVX2 1x1 filter gradient on NHWC with a stride and fewer input
+ * channels than its block of 8 writes past its workspace (oneDNN issue 6035:
+ * a hang with 2 threads, a crash with 1, wrong gradients on other machines;
+ * ResNet-18's strided shortcuts below width 8 on an AVX2 CPU): that
+ * implementation is passed over for the next one oneDNN offers. */
+static int known_broken(const dnnl_primitive_desc_t pd, const dn_entry *e, dnnl_query_t query) {
+    const char *s = NULL;
+    DN(dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &s));
+    return s && query == dnnl_query_diff_weights_md && !strncmp(s, "jit_1x1:avx2", 12) && e->k == 1 &&
+           e->stride > 1 && e->cin % 8 != 0;
+}
+
 static dnnl_memory_desc_t backward_primitive(struct cpu_dnnl *d, dn_entry *e, const dnnl_convolution_desc_t *cd,
                                              const char *what, dnnl_query_t query, dnnl_primitive_t *prim) {
-    dnnl_primitive_desc_t pd;
-    DN(dnnl_primitive_desc_create(&pd, cd, NULL, d->eng, e->fpd));
+    dnnl_primitive_desc_iterator_t it;
+    DN(dnnl_primitive_desc_iterator_create(&it, cd, NULL, d->eng, e->fpd));
+    dnnl_primitive_desc_t pd = dnnl_primitive_desc_iterator_fetch(it);
+    while (known_broken(pd, e, query)) {
+        DN(dnnl_primitive_desc_destroy(pd));
+        if (dnnl_primitive_desc_iterator_next(it) != dnnl_success) daoe_fatal("oneDNN: no usable %s implementation", what);
+        pd = dnnl_primitive_desc_iterator_fetch(it);
+    }
+    DN(dnnl_primitive_desc_iterator_destroy(it));
     DN(dnnl_primitive_create(prim, pd));
     note_impl(d, pd, what, e);
     dnnl_memory_desc_t md = *dnnl_primitive_desc_query_md(pd, query, 0);
