@@ -7,28 +7,61 @@
  *                                         the first step is never dampened)
  *   s   = nesterov ? u + mu*buf : buf    (mu = 0: s = u, no buffer)
  *   d   = -lr*s                          (decoupled: d -= lr*wd*p)
- * `lr` is the member's rate times the schedule factor; `first` is 1 at step 1
- * of a run (state just zeroed); `has_buf` is momentum != 0. Returns d; p is
- * not written. */
-#ifndef DAOE_SGD_H
-#define DAOE_SGD_H
-#include "daoe/hd.h"
+ * What a rule file defines: lib/core/rule.h. */
+#ifndef DAOE_RULE_SGD_H
+#define DAOE_RULE_SGD_H
+#include "rule.h"
 
-typedef struct {
-    float lr, momentum, dampening, wd;
-    int nesterov, decoupled;
-} daoe_sgd_hp;
+/* Reference cases: tests/optim_ref_torch.py runs every "torch-case" line of every rule
+ * (name | daoe-train flags | Python building the reference optimizer on parameter p;
+ * f32() rounds a setting to float32 as our configuration stores it). Every flag the
+ * rule reads appears with a non-default value somewhere.
+ * torch-case sgd_plain | --optimizer sgd --lr 0.1 --momentum 0 --wd 0 | sgd(p, f32(0.1))
+ * torch-case sgd_wd_nomomentum | --optimizer sgd --lr 0.1 --momentum 0 --wd 0.01 | sgd(p, f32(0.1), wd=f32(0.01))
+ * torch-case sgd_momentum | --optimizer sgd --lr 0.05 --momentum 0.9 --wd 0 | sgd(p, f32(0.05), momentum=f32(0.9))
+ * torch-case sgd_momentum_wd | --optimizer sgd --lr 0.1 --momentum 0.9 --wd 0.01 | sgd(p, f32(0.1), momentum=f32(0.9), wd=f32(0.01))
+ * torch-case sgd_nesterov | --optimizer sgd --lr 0.1 --momentum 0.8 --nesterov --wd 0 | sgd(p, f32(0.1), momentum=f32(0.8), nesterov=True)
+ * torch-case sgd_nesterov_wd | --optimizer sgd --lr 0.1 --momentum 0.9 --nesterov --wd 0.02 | sgd(p, f32(0.1), momentum=f32(0.9), nesterov=True, wd=f32(0.02))
+ * torch-case sgd_dampening | --optimizer sgd --lr 0.1 --momentum 0.9 --dampening 0.5 --wd 0 | sgd(p, f32(0.1), momentum=f32(0.9), dampening=f32(0.5))
+ * torch-case sgd_dampening_wd | --optimizer sgd --lr 0.1 --momentum 0.7 --dampening 0.3 --wd 0.01 | sgd(p, f32(0.1), momentum=f32(0.7), dampening=f32(0.3), wd=f32(0.01))
+ * torch-case sgdw_decoupled | --optimizer sgd --lr 0.1 --momentum 0.9 --wd 0.05 --wd-mode decoupled | sgd(p, f32(0.1), momentum=f32(0.9), wd=f32(0.05), decoupled=True)
+ */
+#define DAOE_RULE_sgd_DISPLAY "SGD"
+/* kuangliu/pytorch-cifar main.py (lr 0.1, momentum 0.9, wd 5e-4); dampening, nesterov: torch.optim.SGD */
+#define DAOE_RULE_sgd_HPARAMS(HP)                                        \
+    HP(sgd, lr, FLOAT, 0.1f, 1e-12, 1e3, "learning rate")                \
+    HP(sgd, momentum, FLOAT, 0.9f, 0, 0.999999, "momentum")              \
+    HP(sgd, dampening, FLOAT, 0.0f, 0, 1, "dampening")                   \
+    HP(sgd, wd, FLOAT, 5e-4f, 0, 1e3, "weight decay")                    \
+    HP(sgd, nesterov, FLAG, 0, 0, 0, "Nesterov momentum")                \
+    HP(sgd, wd_mode, WDMODE, 0, 0, 0, "weight decay mode")
+#define DAOE_RULE_sgd_STATE(S) S(sgd, 0, momentum_buffer, hp->momentum != 0.0f, 1)
+#define DAOE_RULE_sgd_VARIANTS(V)
+#define DAOE_RULE_sgd_NCONST 0
+DAOE_RULE_HP_STRUCT(sgd);
 
-DAOE_HD static inline float daoe_sgd_delta(const daoe_sgd_hp *hp, float lr, int first, int has_buf, float g,
-                                           float p, float *buf) {
-    float u = hp->decoupled ? g : g + hp->wd * p;
-    /* has_buf: momentum != 0 (the caller keeps a buffer exactly then; passing
-     * it lets a caller make it a constant). Selects, not branches. */
-    float b = first ? u : hp->momentum * *buf + (1.0f - hp->dampening) * u;
-    *buf = has_buf ? b : *buf;
-    float s = has_buf ? (hp->nesterov ? u + hp->momentum * b : b) : u;
-    float d = -lr * s;
-    if (hp->decoupled) d -= lr * hp->wd * p;
+static inline int daoe_sgd_check(const daoe_sgd_hp *hp, char *err, size_t n) {
+    if (hp->nesterov != 0.0f && (hp->momentum <= 0.0f || hp->dampening != 0.0f)) {
+        snprintf(err, n, "--nesterov needs momentum > 0 and zero dampening");
+        return -1;
+    }
+    return 0;
+}
+
+static inline void daoe_sgd_consts(const daoe_sgd_hp *hp, long t, float *c) { (void)hp, (void)t, (void)c; }
+
+DAOE_HD static DAOE_INLINE float daoe_sgd_delta(const daoe_sgd_hp *hp, float lr, const float *c, int t, unsigned sm,
+                                                float g, float p, float *s) {
+    float u = hp->wd_mode != 0.0f ? g : g + hp->wd * p;
+    /* sm bit 0: momentum != 0 (the buffer is kept exactly then; passed so that a caller can make
+     * it a constant). Selects, not branches. */
+    const int has_buf = sm & 1u;
+    float b = t == 1 ? u : hp->momentum * s[0] + (1.0f - hp->dampening) * u;
+    s[0] = has_buf ? b : s[0];
+    float sv = has_buf ? (hp->nesterov != 0.0f ? u + hp->momentum * b : b) : u;
+    float d = -lr * sv;
+    if (hp->wd_mode != 0.0f) d -= lr * hp->wd * p;
+    (void)c;
     return d;
 }
 #endif

@@ -4,6 +4,7 @@
  * replayed as a CUDA graph) per precision and optimizer, and the fused
  * optimizer pass alone with its bytes moved. Prints a table; --json FILE
  * writes the numbers for bench/gpu_table.py. */
+#include "daoe/bf16.h"
 #include "daoe/session.h"
 #include "daoe/train.h"
 #include "daoe/util.h"
@@ -78,16 +79,6 @@ static double train_flops(const daoe_net *net) {
     return f + 3.0 * 2.0 * 10 * 8 * net->width;
 }
 
-/* bytes one optimizer pass moves: each buffer read and written, g read only */
-static double opt_bytes(const daoe_opt *o) {
-    const daoe_opt_bufs *b = &o->bufs;
-    double per = 4 * 2 + 4; /* p rw, g r */
-    const float *f[] = {b->sgd_buf, b->adam_m, b->adam_v, b->rms_v, b->rms_gavg, b->rms_buf, b->lion_m, b->fe_m, b->fe_v};
-    for (int i = 0; i < 9; i++) if (f[i]) per += 8;
-    for (int i = 0; i < DAOE_K; i++) if (b->d[i]) per += 4;
-    return per * (double)o->n;
-}
-
 static FILE *js;
 
 static void bench(daoe_precision prec, const char *optimizer, int width, int B, int warm, int steps, double bw) {
@@ -132,14 +123,14 @@ static void bench(daoe_precision prec, const char *optimizer, int width, int B, 
     double t_o1 = daoe_now();
     for (int i = 0; i < reps; i++) be->ctrl_step(be, &ss->opt, DAOE_CTRL_STEP);
     be->sync(be);
-    double ot = (t_o1 - o0) / reps, ct = (daoe_now() - t_o1) / reps, gbs = opt_bytes(&ss->opt) / ot / 1e9;
+    double ot = (t_o1 - o0) / reps, ct = (daoe_now() - t_o1) / reps, gbs = (daoe_opt_bytes_per_elem(&ss->opt) * (double)ss->opt.n) / ot / 1e9;
     printf("%-5s %-8s width %-3d batch %-4d %9.0f img/s %8.3f ms/step %7.1f TFLOP/s | opt pass %7.1f us %7.0f GB/s (%3.0f%% of copy), controller %5.1f us\n",
            pn[prec], optimizer, width, B, ips, 1e3 * dt / steps, tf, ot * 1e6, gbs, 100 * gbs / bw, ct * 1e6);
     fflush(stdout);
     if (js)
         fprintf(js, "{\"kind\":\"daoe\",\"precision\":\"%s\",\"optimizer\":\"%s\",\"width\":%d,\"batch\":%d,\"img_per_s\":%.1f,"
                     "\"ms_per_step\":%.4f,\"tflops\":%.2f,\"opt_us\":%.2f,\"ctrl_us\":%.2f,\"opt_gbs\":%.1f,\"opt_bytes\":%.0f,\"device\":\"%s\"}\n",
-                pn[prec], optimizer, width, B, ips, 1e3 * dt / steps, tf, ot * 1e6, ct * 1e6, gbs, opt_bytes(&ss->opt), be->desc);
+                pn[prec], optimizer, width, B, ips, 1e3 * dt / steps, tf, ot * 1e6, ct * 1e6, gbs, (daoe_opt_bytes_per_elem(&ss->opt) * (double)ss->opt.n), be->desc);
     daoe_session_free(ss);
     free(img); free(lab); free(idx);
 }
@@ -178,9 +169,9 @@ static void opt_sweep(double bw) {
         for (int i = 0; i < 20; i++) be->ctrl_step(be, &o, DAOE_CTRL_STEP);
         be->sync(be);
         double t2 = daoe_now();
-        double ko = (t1 - t0) / 20, kc = (t2 - t1) / 20, gb = opt_bytes(&o) / ko / 1e9;
+        double ko = (t1 - t0) / 20, kc = (t2 - t1) / 20, gb = (daoe_opt_bytes_per_elem(&o) * (double)o.n) / ko / 1e9;
         printf("opt-sweep %-8s %-22s opt %8.1f us %6.0f GB/s (%3.0f%%)  ctrl %7.1f us  %5.0f MB\n", cfgs[c][0],
-               cfgs[c][1] ? cfgs[c][1] : "", ko * 1e6, gb, 100 * gb / bw, kc * 1e6, opt_bytes(&o) / 1e6);
+               cfgs[c][1] ? cfgs[c][1] : "", ko * 1e6, gb, 100 * gb / bw, kc * 1e6, (daoe_opt_bytes_per_elem(&o) * (double)o.n) / 1e6);
         if (js)
             fprintf(js, "{\"kind\":\"opt_sweep\",\"optimizer\":\"%s\",\"extra\":\"%s\",\"opt_us\":%.2f,\"ctrl_us\":%.2f,\"gbs\":%.1f}\n",
                     cfgs[c][0], cfgs[c][1] ? cfgs[c][1] : "", ko * 1e6, kc * 1e6, gb);

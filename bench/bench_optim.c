@@ -42,19 +42,6 @@ static void parse_cfg(daoe_config *c, const char *flags) {
     if (daoe_config_from_flags(c, flags, err, sizeof err) != 0) daoe_fatal("bench config '%s': %s", flags, err);
 }
 
-/* logical bytes one step moves per element (see the top comment) */
-static double bytes_per_elem(const daoe_opt *o) {
-    const daoe_opt_bufs *b = &o->bufs;
-    const float *st[] = {b->sgd_buf, b->adam_m, b->adam_v, b->rms_v, b->rms_gavg, b->rms_buf, b->lion_m,
-                         b->fe_m, b->fe_v};
-    double by = 4.0 + 4.0 + 4.0; /* read g and p, write p */
-    for (size_t i = 0; i < sizeof st / sizeof st[0]; i++)
-        if (st[i]) by += 8.0;
-    for (int i = 0; i < DAOE_K; i++)
-        if (b->d[i]) by += 4.0;
-    return by;
-}
-
 static void set_consts(daoe_backend *be, const daoe_config *cfg, daoe_opt *o, long t) {
     daoe_step_consts sc;
     daoe_step_consts_fill(cfg, t, 0, 100000, 0, &sc);
@@ -195,7 +182,7 @@ int main(int argc, char **argv) {
         parse_cfg(&cfg[c], C[c].args);
         daoe_opt_setup(&o[c], be, &cfg[c], p, g, n, layout.nparams_real, 100000, 64);
         t[c] = daoe_xmalloc(sizeof(double) * (size_t)repeats);
-        bpe[c] = bytes_per_elem(&o[c]);
+        bpe[c] = daoe_opt_bytes_per_elem(&o[c]);
     }
     for (int r = -warm; r < repeats; r++) {
         double tm = memcpy_once(cdst, csrc, cbytes);

@@ -21,6 +21,7 @@ SGDW form of Loshchilov & Hutter: p *= 1 - lr*wd, then the plain step.
 
 usage: optim_ref_torch.py OUT.safetensors   (exit 77 when torch is missing)"""
 import os
+import re
 import sys
 
 try:
@@ -101,66 +102,22 @@ def rmsprop(p, lr, alpha=0.99, eps=1e-8, momentum=0.0, centered=False, wd=0.0, d
     return DecoupledWrap(o, p, lr, wd) if decoupled else o
 
 
-# name, daoe-train flags, constructor. Every flag a rule reads appears with a
-# non-default value somewhere; settings are float32-rounded where given.
-CASES = [
-    ("sgd_plain", "--optimizer sgd --lr 0.1 --momentum 0 --wd 0",
-     lambda p: sgd(p, f32(0.1))),
-    ("sgd_wd_nomomentum", "--optimizer sgd --lr 0.1 --momentum 0 --wd 0.01",
-     lambda p: sgd(p, f32(0.1), wd=f32(0.01))),
-    ("sgd_momentum", "--optimizer sgd --lr 0.05 --momentum 0.9 --wd 0",
-     lambda p: sgd(p, f32(0.05), momentum=f32(0.9))),
-    ("sgd_momentum_wd", "--optimizer sgd --lr 0.1 --momentum 0.9 --wd 0.01",
-     lambda p: sgd(p, f32(0.1), momentum=f32(0.9), wd=f32(0.01))),
-    ("sgd_nesterov", "--optimizer sgd --lr 0.1 --momentum 0.8 --nesterov --wd 0",
-     lambda p: sgd(p, f32(0.1), momentum=f32(0.8), nesterov=True)),
-    ("sgd_nesterov_wd", "--optimizer sgd --lr 0.1 --momentum 0.9 --nesterov --wd 0.02",
-     lambda p: sgd(p, f32(0.1), momentum=f32(0.9), nesterov=True, wd=f32(0.02))),
-    ("sgd_dampening", "--optimizer sgd --lr 0.1 --momentum 0.9 --dampening 0.5 --wd 0",
-     lambda p: sgd(p, f32(0.1), momentum=f32(0.9), dampening=f32(0.5))),
-    ("sgd_dampening_wd", "--optimizer sgd --lr 0.1 --momentum 0.7 --dampening 0.3 --wd 0.01",
-     lambda p: sgd(p, f32(0.1), momentum=f32(0.7), dampening=f32(0.3), wd=f32(0.01))),
-    ("sgdw_decoupled", "--optimizer sgd --lr 0.1 --momentum 0.9 --wd 0.05 --wd-mode decoupled",
-     lambda p: sgd(p, f32(0.1), momentum=f32(0.9), wd=f32(0.05), decoupled=True)),
-    ("adam_plain", "--optimizer adam --lr 0.01 --wd 0",
-     lambda p: torch.optim.Adam([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8))),
-    ("adam_l2", "--optimizer adam --lr 0.01 --wd 0.05",
-     lambda p: torch.optim.Adam([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8),
-                                weight_decay=f32(0.05))),
-    ("adam_betas_eps", "--optimizer adam --lr 0.02 --beta1 0.8 --beta2 0.95 --eps 0.001 --wd 0.01",
-     lambda p: torch.optim.Adam([p], lr=f32(0.02), betas=(f32(0.8), f32(0.95)), eps=f32(1e-3),
-                                weight_decay=f32(0.01))),
-    ("adamw", "--optimizer adamw --lr 0.01 --wd 0.1",
-     lambda p: torch.optim.AdamW([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8),
-                                 weight_decay=f32(0.1))),
-    ("adamw_default_wd", "--optimizer adamw --lr 0.01",
-     lambda p: torch.optim.AdamW([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8),
-                                 weight_decay=f32(0.05))),
-    ("adamw_betas", "--optimizer adamw --lr 0.01 --beta1 0.5 --beta2 0.9 --eps 1e-4 --wd 0.2",
-     lambda p: torch.optim.AdamW([p], lr=f32(0.01), betas=(f32(0.5), f32(0.9)), eps=f32(1e-4),
-                                 weight_decay=f32(0.2))),
-    ("rmsprop_plain", "--optimizer rmsprop --lr 0.001 --wd 0",
-     lambda p: rmsprop(p, f32(0.001), alpha=f32(0.99), eps=f32(1e-8))),
-    ("rmsprop_alpha_eps_wd", "--optimizer rmsprop --lr 0.002 --alpha 0.9 --eps 0.01 --wd 0.05",
-     lambda p: rmsprop(p, f32(0.002), alpha=f32(0.9), eps=f32(0.01), wd=f32(0.05))),
-    ("rmsprop_centered", "--optimizer rmsprop --lr 0.001 --centered --wd 0",
-     lambda p: rmsprop(p, f32(0.001), centered=True)),
-    ("rmsprop_momentum", "--optimizer rmsprop --lr 0.001 --momentum 0.9 --wd 0",
-     lambda p: rmsprop(p, f32(0.001), momentum=f32(0.9))),
-    ("rmsprop_centered_momentum_wd",
-     "--optimizer rmsprop --lr 0.001 --alpha 0.95 --momentum 0.5 --centered --wd 0.01",
-     lambda p: rmsprop(p, f32(0.001), alpha=f32(0.95), momentum=f32(0.5), centered=True, wd=f32(0.01))),
-    ("rmsprop_decoupled", "--optimizer rmsprop --lr 0.001 --momentum 0.9 --wd 0.1 --wd-mode decoupled",
-     lambda p: rmsprop(p, f32(0.001), momentum=f32(0.9), wd=f32(0.1), decoupled=True)),
-    ("lion_plain", "--optimizer lion --lr 0.01 --wd 0",
-     lambda p: LionRef(p, f32(0.01), f32(0.9), f32(0.99))),
-    ("lion_wd", "--optimizer lion --lr 0.01 --wd 0.5",
-     lambda p: LionRef(p, f32(0.01), f32(0.9), f32(0.99), wd=f32(0.5))),
-    ("lion_betas", "--optimizer lion --lr 0.003 --beta1 0.95 --beta2 0.98 --wd 1",
-     lambda p: LionRef(p, f32(0.003), f32(0.95), f32(0.98), wd=f32(1.0))),
-    ("lion_coupled", "--optimizer lion --lr 0.01 --wd 0.1 --wd-mode coupled",
-     lambda p: LionRef(p, f32(0.01), f32(0.9), f32(0.99), wd=f32(0.1), coupled=True)),
-]
+# name, daoe-train flags, constructor: the "torch-case" lines of the rules' files
+# (baselines/<name>.h), so that a rule carries its own reference cases.
+RULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "baselines")
+CASES = []
+for fn in sorted(os.listdir(RULES)):
+    if not fn.endswith(".h"):
+        continue
+    with open(os.path.join(RULES, fn)) as f:
+        for line in f:
+            m = re.match(r"\s*\*\s*torch-case\s+(\S+)\s*\|\s*(.+?)\s*\|\s*(.+?)\s*$", line)
+            if m:
+                name, args, expr = m.groups()
+                CASES.append((name, args, eval("lambda p: " + expr)))
+if not CASES:
+    print(f"no torch-case lines in {RULES}")
+    sys.exit(1)
 
 rng = np.random.default_rng(SEED)
 # parameters of both signs, away from zero (so relative errors are meaningful)

@@ -12,6 +12,7 @@
  *        test_cuda --perf [N] no checks: each op of the PERF rows (ResNet-18
  *                             shapes, batch 128) timed over N calls (default
  *                             20), in us and TFLOP/s or GB/s */
+#include "daoe/bf16.h"
 #include "daoe/backend.h"
 #include "daoe/net.h"
 #include "daoe/train.h"
@@ -367,9 +368,9 @@ static void run_opt(const op_case *c, double tol, uint64_t seed) {
     char what[128];
     snprintf(what, sizeof what, "opt %s %s: fused step + controller, %zu elements", optimizer, extra ? extra : "", n);
     if (perf_iters) {
-        daoe_state_buf lg[16];
+        daoe_state_buf lg[DAOE_MAX_STATE_BUFS];
         size_t bytes = n * 4 * 3; /* g read, p read and written */
-        for (int i = 0, k = daoe_opt_state_list(&og, lg, 16); i < k; i++) bytes += 2 * lg[i].bytes;
+        for (int i = 0, k = daoe_opt_state_list(&og, lg, DAOE_MAX_STATE_BUFS); i < k; i++) bytes += 2 * lg[i].bytes;
         daoe_step_consts sc;
         daoe_step_consts_fill(&cfg, 1, 0, 100, 0, &sc);
         gpu->to_device(gpu, og.consts, &sc, sizeof sc);
@@ -414,8 +415,8 @@ static void run_opt(const op_case *c, double tol, uint64_t seed) {
         snprintf(what, sizeof what, "controller %s %s: alpha (abs)", optimizer, extra ? extra : "");
         report(what, worst_alpha, tol);
         /* every state buffer */
-        daoe_state_buf lc[16], lg[16];
-        int nc = daoe_opt_state_list(&oc, lc, 16), ng = daoe_opt_state_list(&og, lg, 16);
+        daoe_state_buf lc[DAOE_MAX_STATE_BUFS], lg[DAOE_MAX_STATE_BUFS];
+        int nc = daoe_opt_state_list(&oc, lc, 16), ng = daoe_opt_state_list(&og, lg, DAOE_MAX_STATE_BUFS);
         CHECK(nc == ng, "state buffer lists differ");
         for (int i = 0; i < nc && i < ng; i++) {
             if (strcmp(lc[i].dtype, "F32")) continue;

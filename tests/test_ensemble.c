@@ -21,11 +21,13 @@
  *       (bf16 d_i: < 2^-8 per element), or 1e-2 of 0.05|g||d_i| where g and
  *       d_i are nearly orthogonal; measured <= 2.2e-3.
  * Tolerances and measured errors are printed with each check. */
+#include "daoe/bf16.h"
 #include "daoe/config.h"
 #include "daoe/net.h"
 #include "daoe/session.h"
 #include "daoe/train.h"
 #include "daoe/util.h"
+#include "rules.h"
 #include "testutil.h"
 
 #define WIDTH 4
@@ -485,28 +487,10 @@ static void hg_hook(run *r, int t, int phase, void *ctx) {
         if (!((c->members >> i) & 1u)) continue;
         h->d[i] = daoe_xmalloc(sizeof(float) * n);
         for (size_t j = 0; j < n; j++) {
-            float g = b->g[j], p = b->p[j], s0 = 0.0f, s1 = 0.0f, s2 = 0.0f, d;
-            switch (i) {
-            case DAOE_SGD:
-                s0 = b->sgd_buf ? b->sgd_buf[j] : 0.0f;
-                d = daoe_sgd_delta(&c->sgd, sc.lr[i], sc.t == 1, c->sgd.momentum != 0.0f, g, p, &s0);
-                break;
-            case DAOE_ADAM:
-                s0 = b->adam_m[j];
-                s1 = b->adam_v[j];
-                d = daoe_adam_delta(&c->adam, sc.lr[i], sc.adam_bc1, sc.adam_bc2s, g, p, &s0, &s1);
-                break;
-            case DAOE_RMSPROP:
-                s0 = b->rms_v[j];
-                s1 = b->rms_gavg ? b->rms_gavg[j] : 0.0f;
-                s2 = b->rms_buf ? b->rms_buf[j] : 0.0f;
-                d = daoe_rmsprop_delta(&c->rms, sc.lr[i], g, p, &s0, &s1, &s2);
-                break;
-            default:
-                s0 = b->lion_m[j];
-                d = daoe_lion_delta(&c->lion, sc.lr[i], g, p, &s0);
-                break;
-            }
+            float st[DAOE_MEMBER_MAXSTATE] = {0.0f};
+            for (int k = 0; k < DAOE_MEMBER_MAXSTATE; k++)
+                if (b->st[i][k]) st[k] = b->st[i][k][j];
+            float d = daoe_rule_delta(c, &sc, i, b->g[j], b->p[j], st);
             h->d[i][j] = d;
         }
     }

@@ -7,6 +7,7 @@
 #include "daoe/config.h"
 #include "daoe/optimizers.h"
 #include "daoe/util.h"
+#include "rules.h"
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -18,58 +19,47 @@ const char *const daoe_feature_names[DAOE_NFEAT] = {"x_mean",   "x_var",      "p
                                                    "grad_var", "loss_delta", "progress"};
 
 /* ------------------------------------------------------------------ member hyper-parameters */
-/* Order within a member = the order of its member_settings in config.json.
- * Defaults are float literals so that the float fields get exactly them. */
-#define HP(m, nm, ty, field, d, lo, hi, help) {m, nm, ty, offsetof(daoe_opt_cfg, field), d, lo, hi, help}
-const daoe_hparam daoe_hparams[] = {
-    /* SGD: kuangliu/pytorch-cifar main.py (lr 0.1, momentum 0.9, wd 5e-4) */
-    HP(DAOE_SGD, "lr", DAOE_HP_FLOAT, sgd.lr, 0.1f, 1e-12, 1e3, "learning rate"),
-    HP(DAOE_SGD, "momentum", DAOE_HP_FLOAT, sgd.momentum, 0.9f, 0, 0.999999, "momentum"),
-    HP(DAOE_SGD, "dampening", DAOE_HP_FLOAT, sgd.dampening, 0.0f, 0, 1, "dampening"),
-    HP(DAOE_SGD, "wd", DAOE_HP_FLOAT, sgd.wd, 5e-4f, 0, 1e3, "weight decay"),
-    HP(DAOE_SGD, "nesterov", DAOE_HP_FLAG, sgd.nesterov, 0, 0, 0, "Nesterov momentum"),
-    HP(DAOE_SGD, "wd-mode", DAOE_HP_WDMODE, sgd.decoupled, 0, 0, 0, "weight decay mode"),
-    /* Adam: torch.optim.Adam defaults (Kingma & Ba), with the same L2 5e-4 as SGD */
-    HP(DAOE_ADAM, "lr", DAOE_HP_FLOAT, adam.lr, 1e-3f, 1e-12, 1e3, "learning rate"),
-    HP(DAOE_ADAM, "beta1", DAOE_HP_FLOAT, adam.beta1, 0.9f, 0, 0.999999, "beta1"),
-    HP(DAOE_ADAM, "beta2", DAOE_HP_FLOAT, adam.beta2, 0.999f, 0, 0.999999999, "beta2"),
-    HP(DAOE_ADAM, "eps", DAOE_HP_FLOAT, adam.eps, 1e-8f, 1e-30, 1, "epsilon"),
-    HP(DAOE_ADAM, "wd", DAOE_HP_FLOAT, adam.wd, 5e-4f, 0, 1e3, "weight decay"),
-    HP(DAOE_ADAM, "wd-mode", DAOE_HP_WDMODE, adam.decoupled, 0, 0, 0, "weight decay mode"),
-    /* RMSProp: torch.optim.RMSprop defaults (alpha 0.99, eps 1e-8) at lr 1e-3 (SPEC 3.4), L2 5e-4 */
-    HP(DAOE_RMSPROP, "lr", DAOE_HP_FLOAT, rms.lr, 1e-3f, 1e-12, 1e3, "learning rate"),
-    HP(DAOE_RMSPROP, "alpha", DAOE_HP_FLOAT, rms.alpha, 0.99f, 0, 0.999999999, "smoothing constant"),
-    HP(DAOE_RMSPROP, "eps", DAOE_HP_FLOAT, rms.eps, 1e-8f, 1e-30, 1, "epsilon"),
-    HP(DAOE_RMSPROP, "wd", DAOE_HP_FLOAT, rms.wd, 5e-4f, 0, 1e3, "weight decay"),
-    HP(DAOE_RMSPROP, "momentum", DAOE_HP_FLOAT, rms.momentum, 0.0f, 0, 0.999999, "momentum"),
-    HP(DAOE_RMSPROP, "centered", DAOE_HP_FLAG, rms.centered, 0, 0, 0, "centred variant"),
-    HP(DAOE_RMSPROP, "wd-mode", DAOE_HP_WDMODE, rms.decoupled, 0, 0, 0, "weight decay mode"),
-    /* Lion: Chen et al. 2023 (beta1 0.9, beta2 0.99, lr ~10x below AdamW's); decoupled wd 0.5 so
-     * that lr*wd = 5e-5, the per-step shrink of SGD's lr 0.1 x wd 5e-4 */
-    HP(DAOE_LION, "lr", DAOE_HP_FLOAT, lion.lr, 1e-4f, 1e-12, 1e3, "learning rate"),
-    HP(DAOE_LION, "beta1", DAOE_HP_FLOAT, lion.beta1, 0.9f, 0, 0.999999, "beta1"),
-    HP(DAOE_LION, "beta2", DAOE_HP_FLOAT, lion.beta2, 0.99f, 0, 0.999999999, "beta2"),
-    HP(DAOE_LION, "wd", DAOE_HP_FLOAT, lion.wd, 0.5f, 0, 1e3, "weight decay"),
-    HP(DAOE_LION, "wd-mode", DAOE_HP_WDMODE, lion.decoupled, 1, 0, 0, "weight decay mode"),
-};
-#undef HP
+/* The rows of every member's rule (baselines/<member>.h), in member order;
+ * within a member the order of its member_settings in config.json. Defaults
+ * are float literals so that the float fields get exactly them. */
+#define HP_ROW_(N, field, type, d, lo, hi, help) \
+    {DAOE_M_##N, #field, DAOE_HP_##type, (int)(offsetof(daoe_##N##_hp, field) / sizeof(float)), d, lo, hi, help},
+#define HP_ROWS_(ID, N, dflt) DAOE_RULE_##N##_HPARAMS(HP_ROW_)
+const daoe_hparam daoe_hparams[] = {DAOE_MEMBERS(HP_ROWS_)};
+#undef HP_ROWS_
+#undef HP_ROW_
 const int daoe_n_hparams = (int)(sizeof daoe_hparams / sizeof daoe_hparams[0]);
 _Static_assert(sizeof daoe_hparams / sizeof daoe_hparams[0] <= DAOE_MAX_HP, "DAOE_MAX_HP too small");
 
-static float *hp_float(daoe_opt_cfg *o, const daoe_hparam *h) { return (float *)((char *)o + h->off); }
-static int *hp_int(daoe_opt_cfg *o, const daoe_hparam *h) { return (int *)((char *)o + h->off); }
+static float *hp_val(daoe_config *c, const daoe_hparam *h) { return &c->hp[h->member][h->index]; }
 
-/* index of member m's hyper-parameter called name, -1 if it has none */
+/* a row's name as its flag writes it: wd_mode -> wd-mode */
+static const char *hp_flag(const daoe_hparam *h) {
+    static char buf[64];
+    snprintf(buf, sizeof buf, "%s", h->name);
+    for (char *k = buf; *k; k++)
+        if (*k == '_') *k = '-';
+    return buf;
+}
+
+/* flag text (with '-') names the row called name (with '_') */
+static int hp_is(const char *flag, const char *name) {
+    for (; *flag && *name; flag++, name++)
+        if (*flag != *name && !(*flag == '-' && *name == '_')) return 0;
+    return !*flag && !*name;
+}
+
+/* index of member m's hyper-parameter called name (either spelling), -1 if it has none */
 static int hp_find(int m, const char *name) {
     for (int h = 0; h < daoe_n_hparams; h++)
-        if (daoe_hparams[h].member == m && !strcmp(daoe_hparams[h].name, name)) return h;
+        if (daoe_hparams[h].member == m && hp_is(name, daoe_hparams[h].name)) return h;
     return -1;
 }
 
 /* the generic flag --name: the first entry of that name stands for all */
 static int hp_generic(const char *name) {
     for (int h = 0; h < daoe_n_hparams; h++)
-        if (!strcmp(daoe_hparams[h].name, name)) return h;
+        if (hp_is(name, daoe_hparams[h].name)) return h;
     return -1;
 }
 
@@ -78,13 +68,13 @@ static int hp_member_flag(const char *flag) {
     for (int h = 0; h < daoe_n_hparams; h++) {
         const char *m = daoe_member_names[daoe_hparams[h].member];
         size_t n = strlen(m);
-        if (!strncmp(flag, m, n) && flag[n] == '-' && !strcmp(flag + n + 1, daoe_hparams[h].name)) return h;
+        if (!strncmp(flag, m, n) && flag[n] == '-' && hp_is(flag + n + 1, daoe_hparams[h].name)) return h;
     }
     return -1;
 }
 
 float daoe_member_lr(const daoe_config *c, int i) {
-    return *hp_float((daoe_opt_cfg *)&c->opt, &daoe_hparams[hp_find(i, "lr")]);
+    return c->hp[i][daoe_hparams[hp_find(i, "lr")].index];
 }
 
 /* ------------------------------------------------------------------ run options */
@@ -217,7 +207,7 @@ void daoe_config_defaults(daoe_config *c) {
         case T_CHOICE: *FIELD(c, o, int) = (int)o->def; break;
         case T_NAME: snprintf(FIELD(c, o, char), 16, "%s", o->choices[(int)o->def].name); break;
         case T_OPTIMIZER: snprintf(FIELD(c, o, char), 16, "%s", daoe_optimizers[0].name); break;
-        case T_MEMBERS: *FIELD(c, o, unsigned) = (1u << DAOE_K) - 1; break;
+        case T_MEMBERS: *FIELD(c, o, unsigned) = DAOE_DEFAULT_MEMBERS; break;
         case T_FEATURES: *FIELD(c, o, unsigned) = (1u << DAOE_NFEAT) - 1; break;
         default: break;
         }
@@ -226,8 +216,7 @@ void daoe_config_defaults(daoe_config *c) {
     if (env) snprintf(c->data, sizeof c->data, "%s", env);
     for (int h = 0; h < daoe_n_hparams; h++) {
         const daoe_hparam *p = &daoe_hparams[h];
-        if (p->type == DAOE_HP_FLOAT) *hp_float(&c->opt, p) = (float)p->def;
-        else *hp_int(&c->opt, p) = (int)p->def;
+        *hp_val(c, p) = (float)p->def;
     }
 }
 
@@ -266,16 +255,16 @@ static const char *hp_arg(const daoe_hparam *p, char *buf, size_t n) {
 }
 
 static void hp_default_text(const daoe_config *d, const daoe_hparam *p, char *buf, size_t n) {
-    daoe_opt_cfg *o = (daoe_opt_cfg *)&d->opt;
-    if (p->type == DAOE_HP_FLOAT) snprintf(buf, n, "%g", *hp_float(o, p));
-    else if (p->type == DAOE_HP_FLAG) snprintf(buf, n, "%s", *hp_int(o, p) ? "on" : "off");
-    else snprintf(buf, n, "%s", choice_name(WDMODES, *hp_int(o, p)));
+    float v = d->hp[p->member][p->index];
+    if (p->type == DAOE_HP_FLOAT) snprintf(buf, n, "%g", v);
+    else if (p->type == DAOE_HP_FLAG) snprintf(buf, n, "%s", v != 0.0f ? "on" : "off");
+    else snprintf(buf, n, "%s", choice_name(WDMODES, (int)v));
 }
 
 void daoe_config_usage(FILE *f) {
     daoe_config d;
     daoe_config_defaults(&d);
-    char arg[128], def[128], flag[64];
+    char arg[128], def[128], flag[128];
     fprintf(f,
             "usage: daoe-train --out DIR [--data DIR] [options]\n"
             "Trains the CIFAR ResNet-18 on CIFAR-10 and writes config.json, epochs.csv, alpha.csv,\n"
@@ -296,7 +285,7 @@ void daoe_config_usage(FILE *f) {
     fprintf(f, "\nper-member settings (DAO-E members, or the single optimizer):\n");
     for (int h = 0; h < daoe_n_hparams; h++) {
         const daoe_hparam *p = &daoe_hparams[h];
-        snprintf(flag, sizeof flag, "%s-%s", daoe_member_names[p->member], p->name);
+        snprintf(flag, sizeof flag, "%s-%s", daoe_member_names[p->member], hp_flag(p));
         hp_default_text(&d, p, def, sizeof def);
         fprintf(f, "  --%-18s %-17s %s %s (default %s)\n", flag, hp_arg(p, arg, sizeof arg),
                 daoe_member_display[p->member], p->help, def);
@@ -311,7 +300,7 @@ void daoe_config_usage(FILE *f) {
                 size_t l = strlen(who);
                 snprintf(who + l, sizeof who - l, "%s%s", l ? ", " : "", daoe_member_names[m]);
             }
-        fprintf(f, "  --%-18s %-17s %s (%s)\n", p->name, hp_arg(p, arg, sizeof arg), p->help, who);
+        fprintf(f, "  --%-18s %-17s %s (%s)\n", hp_flag(p), hp_arg(p, arg, sizeof arg), p->help, who);
     }
     for (int i = 0; i < daoe_n_optimizers; i++)
         if (daoe_optimizers[i].decoupled)
@@ -397,10 +386,7 @@ static int parse_hp(const daoe_hparam *p, const char *name, const char *val, dou
     return parse_double(name, val, p->lo, p->hi, out, err, errlen);
 }
 
-static void hp_store(daoe_opt_cfg *o, const daoe_hparam *p, double v) {
-    if (p->type == DAOE_HP_FLOAT) *hp_float(o, p) = (float)v;
-    else *hp_int(o, p) = (int)v;
-}
+static void hp_store(daoe_config *c, const daoe_hparam *p, double v) { *hp_val(c, p) = (float)v; }
 
 static int set_run_option(daoe_config *c, const optdef *o, const char *name, const char *val, char *err,
                           size_t errlen) {
@@ -516,7 +502,7 @@ int daoe_config_set(daoe_config *c, const char *name, const char *val, char *err
     if (h >= 0) {
         if (parse_hp(&daoe_hparams[h], name, val, &v, err, errlen)) return -1;
         c->given.hp_given |= 1ull << h;
-        hp_store(&c->opt, &daoe_hparams[h], v);
+        hp_store(c, &daoe_hparams[h], v);
         return 0;
     }
     h = hp_generic(name); /* applied to the single optimizer by daoe_config_validate */
@@ -567,22 +553,18 @@ static int resolve_single(daoe_config *c, const daoe_optimizer_info *oi, char *e
     c->members = 1u << m;
     c->controller = DAOE_CTRL_NONE;
     if (oi->decoupled) {
-        *hp_int(&c->opt, &daoe_hparams[hp_find(m, "wd-mode")]) = 1;
+        *hp_val(c, &daoe_hparams[hp_find(m, "wd_mode")]) = 1.0f;
         int wd = hp_find(m, "wd"); /* a generic --wd still wins below */
-        if (!((g->hp_given >> wd) & 1u)) *hp_float(&c->opt, &daoe_hparams[wd]) = oi->wd;
+        if (!((g->hp_given >> wd) & 1u)) *hp_val(c, &daoe_hparams[wd]) = oi->wd;
     }
     for (int h = 0; h < daoe_n_hparams; h++) {
         if (!((g->generic_given >> h) & 1u)) continue;
         int mh = hp_find(m, daoe_hparams[h].name);
         if (mh < 0) {
-            daoe_errf(err, errlen, "--%s does not apply to --optimizer %s", daoe_hparams[h].name, c->optimizer);
+            daoe_errf(err, errlen, "--%s does not apply to --optimizer %s", hp_flag(&daoe_hparams[h]), c->optimizer);
             return -1;
         }
-        hp_store(&c->opt, &daoe_hparams[mh], g->generic_val[h]);
-    }
-    if (c->opt.sgd.nesterov && (c->opt.sgd.momentum <= 0.0f || c->opt.sgd.dampening != 0.0f)) {
-        daoe_errf(err, errlen, "--nesterov needs momentum > 0 and zero dampening");
-        return -1;
+        hp_store(c, &daoe_hparams[mh], g->generic_val[h]);
     }
     if (c->alpha_init_set) {
         daoe_errf(err, errlen, "--alpha-init is for --optimizer daoe");
@@ -652,6 +634,8 @@ int daoe_config_validate(daoe_config *c, int flags, char *err, size_t errlen) {
         }
     }
     if (ensemble && resolve_alpha(c, err, errlen)) return -1;
+    for (int i = 0; i < DAOE_K; i++)
+        if (((c->members >> i) & 1u) && daoe_rule_check(i, c->hp[i], err, errlen)) return -1;
     if (flags & DAOE_VALIDATE_RUN) {
         if (!c->out[0]) {
             daoe_errf(err, errlen, "--out DIR is required");
@@ -708,17 +692,13 @@ int daoe_config_from_flags(daoe_config *c, const char *flags, char *err, size_t 
 /* ------------------------------------------------------------------ JSON */
 static cJSON *member_json(const daoe_config *c, int i) {
     cJSON *o = cJSON_CreateObject();
-    daoe_opt_cfg *oc = (daoe_opt_cfg *)&c->opt;
     for (int h = 0; h < daoe_n_hparams; h++) {
         const daoe_hparam *p = &daoe_hparams[h];
         if (p->member != i) continue;
-        char key[64];
-        snprintf(key, sizeof key, "%s", p->name);
-        for (char *k = key; *k; k++)
-            if (*k == '-') *k = '_';
-        if (p->type == DAOE_HP_FLOAT) cJSON_AddNumberToObject(o, key, *hp_float(oc, p));
-        else if (p->type == DAOE_HP_FLAG) cJSON_AddBoolToObject(o, key, *hp_int(oc, p));
-        else cJSON_AddStringToObject(o, key, choice_name(WDMODES, *hp_int(oc, p)));
+        float v = c->hp[i][p->index];
+        if (p->type == DAOE_HP_FLOAT) cJSON_AddNumberToObject(o, p->name, v);
+        else if (p->type == DAOE_HP_FLAG) cJSON_AddBoolToObject(o, p->name, v != 0.0f);
+        else cJSON_AddStringToObject(o, p->name, choice_name(WDMODES, (int)v));
     }
     return o;
 }

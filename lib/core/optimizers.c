@@ -1,18 +1,17 @@
 /* The list of optimizers (see daoe/optimizers.h). */
 #include "daoe/optimizers.h"
+#include "rules.h"
 #include <string.h>
 
-const daoe_optimizer_info daoe_optimizers[] = {
-    {"sgd", "SGD", DAOE_SGD, 0, 0},
-    {"adam", "Adam", DAOE_ADAM, 0, 0},
-    {"adamw", "AdamW", DAOE_ADAM, 1, 0.05f}, /* lr*wd = 5e-5, as SGD's 0.1 x 5e-4 */
-    {"rmsprop", "RMSProp", DAOE_RMSPROP, 0, 0},
-    {"lion", "Lion", DAOE_LION, 0, 0},
-    {"daoe", "DAO-E", -1, 0, 0},
-};
+/* each member alone, then the variants its rule declares (adamw after adam), then the ensemble */
+#define VARIANT_(N, name, display, wd) {#name, display, DAOE_M_##N, 1, wd},
+#define ALONE_(ID, N, dflt) {#N, DAOE_RULE_##N##_DISPLAY, DAOE_##ID, 0, 0}, DAOE_RULE_##N##_VARIANTS(VARIANT_)
+const daoe_optimizer_info daoe_optimizers[] = {DAOE_MEMBERS(ALONE_){"daoe", "DAO-E", -1, 0, 0}};
 const int daoe_n_optimizers = (int)(sizeof daoe_optimizers / sizeof daoe_optimizers[0]);
-const char *const daoe_member_names[DAOE_K] = {"sgd", "adam", "rmsprop", "lion"};
-const char *const daoe_member_display[DAOE_K] = {"SGD", "Adam", "RMSProp", "Lion"};
+#define NAME_(ID, N, dflt) #N,
+#define DISPLAY_(ID, N, dflt) DAOE_RULE_##N##_DISPLAY,
+const char *const daoe_member_names[DAOE_K] = {DAOE_MEMBERS(NAME_)};
+const char *const daoe_member_display[DAOE_K] = {DAOE_MEMBERS(DISPLAY_)};
 
 const daoe_optimizer_info *daoe_optimizer_find(const char *name) {
     for (int i = 0; i < daoe_n_optimizers; i++)

@@ -189,8 +189,8 @@ int daoe_session_save_state(daoe_session *s, const char *path, const daoe_st_ten
                             const char *const *meta, char *err, size_t errlen) {
     daoe_backend *be = s->be;
     daoe_net *net = &s->net;
-    daoe_state_buf sb[16];
-    int ns = daoe_opt_state_list(&s->opt, sb, 16);
+    daoe_state_buf sb[DAOE_MAX_STATE_BUFS];
+    int ns = daoe_opt_state_list(&s->opt, sb, DAOE_MAX_STATE_BUFS);
     int nt = 3 + nextra + ns;
     daoe_st_tensor *t = daoe_xcalloc((size_t)nt, sizeof *t);
     void **host = daoe_xcalloc((size_t)nt, sizeof(void *));
@@ -266,9 +266,15 @@ int daoe_session_load_state(daoe_session *s, const daoe_st_file *f, char *err, s
     p = daoe_st_get(f, "num_batches_tracked", "I64", 0, shp, err, errlen);
     if (!p) return -1;
     memcpy(&net->num_batches_tracked, p, sizeof(int64_t));
-    daoe_state_buf sb[16];
-    int ns = daoe_opt_state_list(&s->opt, sb, 16);
+    daoe_state_buf sb[DAOE_MAX_STATE_BUFS];
+    int ns = daoe_opt_state_list(&s->opt, sb, DAOE_MAX_STATE_BUFS);
+    /* a checkpoint from before the controller was stored by name */
+    int nd;
+    int64_t s1[4];
+    int legacy = daoe_st_shape(f, "controller.t", &nd, s1) != 0 && daoe_st_shape(f, "controller.state", &nd, s1) == 0;
+    if (legacy && daoe_opt_load_legacy_ctrl(&s->opt, be, f, err, errlen) != 0) return -1;
     for (int i = 0; i < ns; i++) {
+        if (legacy && !strncmp(sb[i].name, "controller.", 11)) continue;
         shp[0] = (int64_t)(sb[i].bytes / daoe_dtype_size(sb[i].dtype));
         p = daoe_st_get(f, sb[i].name, sb[i].dtype, 1, shp, err, errlen);
         if (!p) return -1;

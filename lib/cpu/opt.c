@@ -3,6 +3,7 @@
  * with its reductions, and the controller step (daoe_ctrl_update). The update
  * rules themselves are in baselines/ and lib/include/daoe/optim.h, not here. */
 #include "cpu.h"
+#include "rules.h"
 #include "daoe/util.h"
 #include <stdlib.h>
 #include <string.h>
@@ -16,68 +17,72 @@
  * vectorises; a generic instantiation covers the rest. */
 /* one chunk, float sums into a[] (the caller adds chunks in double); local
  * copies of the configuration and pointers let the compiler see they do not
- * change inside the loop */
-_Static_assert(DAOE_K == 4 && DAOE_NRED == 10, "OPT_CHUNK_BODY spells out the four members and ten reductions");
-#define OPT_CHUNK_BODY(CALL)                                                                                    \
-    const daoe_opt_bufs bl = *b;                                                                                \
-    const daoe_step_consts scl = *sc;                                                                           \
-    const daoe_opt_cfg cl = *cfg;                                                                               \
-    const float al[DAOE_K] = {alpha[0], alpha[1], alpha[2], alpha[3]};                                          \
-    (void)al; /* the reduction pass applies no alpha */                                                     \
-    float s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0, s8 = 0, s9 = 0;                      \
-    _Pragma("omp simd reduction(+ : s0, s1, s2, s3, s4, s5, s6, s7, s8, s9)") for (size_t j = lo; j < hi; j++) { \
-        daoe_contrib r = CALL;                                                                                  \
-        s0 += r.gg, s1 += r.gv;                                                                                 \
-        s2 += r.dot[0], s3 += r.dot[1], s4 += r.dot[2], s5 += r.dot[3];                                         \
-        s6 += r.dn[0], s7 += r.dn[1], s8 += r.dn[2], s9 += r.dn[3];                                             \
-    }                                                                                                           \
-    a[0] = s0, a[1] = s1, a[2] = s2, a[3] = s3, a[4] = s4, a[5] = s5, a[6] = s6, a[7] = s7, a[8] = s8, a[9] = s9;
+ * change inside the loop. One float accumulator per reduction (gg, gv, and a
+ * dot and a dn per member), named so that omp simd reduces each. Always
+ * inlined into the specialisations below, where reduce, m, sd, ema and sms
+ * are constants. */
+#define ACC_DECL_(ID, N, d) float dot_##ID = 0, dn_##ID = 0;
+#define ACC_NAMES_(ID, N, d) , dot_##ID, dn_##ID
+#define ACC_ADD_(ID, N, d) dot_##ID += r.dot[DAOE_##ID], dn_##ID += r.dn[DAOE_##ID];
+#define ACC_OUT_(ID, N, d) a[DAOE_RED_DOT + DAOE_##ID] = dot_##ID, a[DAOE_RED_DN + DAOE_##ID] = dn_##ID;
+static DAOE_INLINE void opt_chunk(const daoe_opt_cfg *cfg, const daoe_step_consts *sc, const float *alpha,
+                                  const daoe_opt_bufs *b, size_t lo, size_t hi, float *a, const int reduce,
+                                  const unsigned m, const int sd, const int ema, const uint64_t sms) {
+    const daoe_opt_bufs bl = *b;
+    const daoe_step_consts scl = *sc;
+    const daoe_opt_cfg cl = *cfg;
+    float al[DAOE_K];
+    for (int i = 0; i < DAOE_K; i++) al[i] = alpha[i];
+    float gg = 0, gv = 0;
+    DAOE_MEMBERS(ACC_DECL_)
+    _Pragma(DAOE_STR(omp simd reduction(+ : gg, gv DAOE_MEMBERS(ACC_NAMES_)))) for (size_t j = lo; j < hi; j++) {
+        daoe_contrib r = reduce ? daoe_reduce_elem(&cl, &scl, &bl, j)
+                                : daoe_fused_elem_k(&cl, m, sd, ema, sms, &scl, al, &bl, j);
+        gg += r.gg, gv += r.gv;
+        DAOE_MEMBERS(ACC_ADD_)
+    }
+    a[DAOE_RED_GG] = gg, a[DAOE_RED_GV] = gv;
+    DAOE_MEMBERS(ACC_OUT_)
+}
 
 typedef void (*opt_block_fn)(const daoe_opt_cfg *, const daoe_step_consts *, const float *, const daoe_opt_bufs *,
                              size_t, size_t, float *);
 
-/* specialisations for the default configurations (SGD with momentum, plain RMSProp) */
+/* specialisations for the default configurations: the default mixture and each member alone, with
+ * their buffers at the default settings (SGD with momentum, plain RMSProp) */
 #define OPT_SPEC(NAME, MEMBERS, STORE_D, EMA)                                                                    \
     static void NAME(const daoe_opt_cfg *cfg, const daoe_step_consts *sc, const float *alpha,                    \
                      const daoe_opt_bufs *b, size_t lo, size_t hi, float *a) {                                   \
-        OPT_CHUNK_BODY(daoe_fused_elem_k(&cl, (MEMBERS), (STORE_D), (EMA), 1, 0, 0, &scl, al, &bl, j))          \
+        opt_chunk(cfg, sc, alpha, b, lo, hi, a, 0, (MEMBERS), (STORE_D), (EMA), daoe_smasks_of(MEMBERS));        \
     }
-OPT_SPEC(opt_all_hyper, 0xFu, 1, 1)
-OPT_SPEC(opt_all_hyper_noema, 0xFu, 1, 0)
-OPT_SPEC(opt_all_fixed, 0xFu, 0, 1)
-OPT_SPEC(opt_all_fixed_noema, 0xFu, 0, 0)
-OPT_SPEC(opt_sgd, 1u << DAOE_SGD, 0, 1)
-OPT_SPEC(opt_sgd_noema, 1u << DAOE_SGD, 0, 0)
-OPT_SPEC(opt_adam, 1u << DAOE_ADAM, 0, 1)
-OPT_SPEC(opt_adam_noema, 1u << DAOE_ADAM, 0, 0)
-OPT_SPEC(opt_rms, 1u << DAOE_RMSPROP, 0, 1)
-OPT_SPEC(opt_rms_noema, 1u << DAOE_RMSPROP, 0, 0)
-OPT_SPEC(opt_lion, 1u << DAOE_LION, 0, 1)
-OPT_SPEC(opt_lion_noema, 1u << DAOE_LION, 0, 0)
+OPT_SPEC(opt_all_hyper, DAOE_DEFAULT_MEMBERS, 1, 1)
+OPT_SPEC(opt_all_hyper_noema, DAOE_DEFAULT_MEMBERS, 1, 0)
+OPT_SPEC(opt_all_fixed, DAOE_DEFAULT_MEMBERS, 0, 1)
+OPT_SPEC(opt_all_fixed_noema, DAOE_DEFAULT_MEMBERS, 0, 0)
+#define ALONE_SPEC_(ID, N, d) OPT_SPEC(opt_##N, 1u << DAOE_##ID, 0, 1) OPT_SPEC(opt_##N##_noema, 1u << DAOE_##ID, 0, 0)
+DAOE_MEMBERS(ALONE_SPEC_)
 
 static void opt_generic(const daoe_opt_cfg *cfg, const daoe_step_consts *sc, const float *alpha,
                         const daoe_opt_bufs *b, size_t lo, size_t hi, float *a) {
-    OPT_CHUNK_BODY(daoe_fused_elem_k(&cl, cl.members, cl.store_d, cl.grad_ema, cl.sgd_buf, cl.rms_gavg, cl.rms_buf,
-                                     &scl, al, &bl, j))
+    opt_chunk(cfg, sc, alpha, b, lo, hi, a, 0, cfg->members, cfg->store_d, cfg->grad_ema, cfg->smasks);
 }
 
 /* the reduction pass of the two-pass controller: nothing stored */
 static void opt_reduce(const daoe_opt_cfg *cfg, const daoe_step_consts *sc, const float *alpha,
                        const daoe_opt_bufs *b, size_t lo, size_t hi, float *a) {
-    OPT_CHUNK_BODY(daoe_reduce_elem(&cl, &scl, &bl, j))
+    opt_chunk(cfg, sc, alpha, b, lo, hi, a, 1, 0, 0, 0, 0);
 }
 
 static opt_block_fn pick_opt(const daoe_opt_cfg *c) {
+#define ALONE_ROW_(ID, N, d) {1u << DAOE_##ID, 0, 1, opt_##N}, {1u << DAOE_##ID, 0, 0, opt_##N##_noema},
     static const struct { unsigned m; int sd, ema; opt_block_fn f; } tab[] = {
-        {0xFu, 1, 1, opt_all_hyper}, {0xFu, 1, 0, opt_all_hyper_noema}, {0xFu, 0, 1, opt_all_fixed},
-        {0xFu, 0, 0, opt_all_fixed_noema}, {1u << DAOE_SGD, 0, 1, opt_sgd}, {1u << DAOE_SGD, 0, 0, opt_sgd_noema},
-        {1u << DAOE_ADAM, 0, 1, opt_adam}, {1u << DAOE_ADAM, 0, 0, opt_adam_noema},
-        {1u << DAOE_RMSPROP, 0, 1, opt_rms}, {1u << DAOE_RMSPROP, 0, 0, opt_rms_noema},
-        {1u << DAOE_LION, 0, 1, opt_lion}, {1u << DAOE_LION, 0, 0, opt_lion_noema}};
-    int sgd_ok = !(c->members & (1u << DAOE_SGD)) || c->sgd_buf;
-    if (!sgd_ok || c->rms_gavg || c->rms_buf) return opt_generic;
+        {DAOE_DEFAULT_MEMBERS, 1, 1, opt_all_hyper}, {DAOE_DEFAULT_MEMBERS, 1, 0, opt_all_hyper_noema},
+        {DAOE_DEFAULT_MEMBERS, 0, 1, opt_all_fixed}, {DAOE_DEFAULT_MEMBERS, 0, 0, opt_all_fixed_noema},
+        DAOE_MEMBERS(ALONE_ROW_)};
     for (size_t i = 0; i < sizeof tab / sizeof *tab; i++)
-        if (tab[i].m == c->members && tab[i].sd == !!c->store_d && tab[i].ema == !!c->grad_ema) return tab[i].f;
+        if (tab[i].m == c->members && tab[i].sd == !!c->store_d && tab[i].ema == !!c->grad_ema &&
+            c->smasks == daoe_smasks_of(tab[i].m))
+            return tab[i].f;
     return opt_generic;
 }
 

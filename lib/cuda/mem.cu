@@ -4,6 +4,7 @@
  * or bf16) that cuDNN reads, and the check after every launch. Captured graphs
  * are in graph.cu; the ops that compute are in their own files. */
 #include "cuda_common.cuh"
+#include "daoe/bf16.h"
 
 extern "C" {
 #include "daoe/util.h"

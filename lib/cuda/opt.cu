@@ -4,6 +4,7 @@
  * thread after a deterministic reduction of the partials). The update rules
  * themselves are in baselines/ and lib/include/daoe/optim.h, not here. */
 #include "cuda_common.cuh"
+#include "rules.h"
 
 extern "C" {
 #include "daoe/util.h"

@@ -16,16 +16,17 @@
 
 enum { DAOE_SCHED_COSINE = 0, DAOE_SCHED_CONSTANT = 1 };
 
-/* One hyper-parameter of one ensemble member: flag --<member>-<name> (and
- * the generic --<name> for a single optimizer), JSON key <name> with '-' as
- * '_' under member_settings.<member>. */
+/* One hyper-parameter of one member, a row of its rule's table
+ * (baselines/<member>.h): flag --<member>-<name> ('_' written '-'; and the
+ * generic --<name> for a single optimizer), JSON key <name> under
+ * member_settings.<member>, value config.hp[member][index]. */
 enum { DAOE_HP_FLOAT, DAOE_HP_FLAG, DAOE_HP_WDMODE };
 typedef struct {
     int member;         /* DAOE_SGD.. */
-    const char *name;   /* "lr", "wd-mode", ... */
+    const char *name;   /* "lr", "wd_mode", ... */
     int type;           /* DAOE_HP_* */
-    size_t off;         /* of the float or int in daoe_opt_cfg */
-    double def, lo, hi; /* default (flags, wd-mode: 0/1) and accepted range */
+    int index;          /* in config.hp[member] */
+    double def, lo, hi; /* default (flags, wd_mode: 0/1) and accepted range */
     const char *help;
 } daoe_hparam;
 extern const daoe_hparam daoe_hparams[];
@@ -65,7 +66,7 @@ typedef struct {
     double checkpoint_minutes;
     int debug_sync;
     /* optimizer and controller */
-    daoe_opt_cfg opt;    /* member hyper-parameters (rates are base rates) */
+    float hp[DAOE_K][DAOE_MEMBER_MAXHP]; /* member hyper-parameters (daoe_hparams; rates are base rates) */
     unsigned members;
     unsigned features;
     int controller;      /* DAOE_CTRL_* */

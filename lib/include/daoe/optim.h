@@ -1,9 +1,11 @@
-/* The optimizer ensemble: configuration, per-step constants, the fused
- * per-element update and the DAO-E controller. Everything here is shared by
- * the CPU loop and the CUDA kernels (DAOE_HD): one definition of each rule.
+/* The optimizer ensemble: configuration, per-step constants, the buffers,
+ * the reductions and the DAO-E controller. The controller is shared by the
+ * CPU loop and the CUDA kernels (DAOE_HD); the members' update rules and the
+ * fused per-element pass are private to the library (lib/core/rules.h, from
+ * baselines/<name>.h and the list in members.h).
  *
- * Member slots are fixed: 0 SGD, 1 Adam, 2 RMSProp, 3 Lion. A single
- * optimizer is an ensemble of one member with alpha = 1 and no controller.
+ * A single optimizer is an ensemble of one member with alpha = 1 and no
+ * controller.
  *
  * One pass per step (the controller is one step behind, SPEC 3.3): the pass at
  * step t applies alpha computed after pass t-1 and, on the way, produces the
@@ -20,13 +22,7 @@
 #include <stdint.h>
 #include <stddef.h>
 #include "hd.h"
-#include "bf16.h"
-#include "baselines/sgd.h"
-#include "baselines/adam.h"
-#include "baselines/rmsprop.h"
-#include "baselines/lion.h"
-
-enum { DAOE_SGD = 0, DAOE_ADAM = 1, DAOE_RMSPROP = 2, DAOE_LION = 3, DAOE_K = 4 };
+#include "members.h"
 
 enum {
     DAOE_RED_GG = 0,
@@ -55,161 +51,29 @@ enum {
 
 typedef struct {
     unsigned members;   /* bit i set: member i present */
-    daoe_sgd_hp sgd;
-    daoe_adam_hp adam;
-    daoe_rmsprop_hp rms;
-    daoe_lion_hp lion;
     int store_d;        /* keep d_i for the hypergradient (hypergrad controller) */
     int grad_ema;       /* keep the feature extractor's EMAs (grad_var feature) */
-    int sgd_buf, rms_gavg, rms_buf; /* which optional state buffers exist (set by daoe_opt_setup) */
+    uint64_t smasks;    /* bits 8i..8i+7: the state buffers member i keeps (set by daoe_opt_setup) */
+    float hp[DAOE_K][DAOE_MEMBER_MAXHP]; /* each member's hyper-parameters, rows of its rule (config.hp) */
 } daoe_opt_cfg;
+#define DAOE_SMASK(smasks, i) ((unsigned)((smasks) >> (8 * (i))) & 0xFFu)
 
 /* Written by the host before each step (kept in device memory on the GPU). */
 typedef struct {
     int32_t t;          /* 1-based step number */
     int32_t epoch;      /* 0-based epoch, for the trace */
     float lr[DAOE_K];   /* member rate x schedule factor */
-    float adam_bc1, adam_bc2s; /* 1 - beta1^t, sqrt(1 - beta2^t) */
+    float mc[DAOE_K][DAOE_MEMBER_MAXCONST]; /* each member's constants of the step (its rule's consts) */
     float fe_bc1, fe_bc2;      /* 1 - 0.9^t, 1 - 0.999^t (feature EMAs) */
 } daoe_step_consts;
 
 typedef struct {
     float *p;
     const float *g;
-    float *sgd_buf, *adam_m, *adam_v, *rms_v, *rms_gavg, *rms_buf, *lion_m;
+    float *st[DAOE_K][DAOE_MEMBER_MAXSTATE]; /* member i's state k (NULL: not kept) */
     float *fe_m, *fe_v;
     uint16_t *d[DAOE_K];
 } daoe_opt_bufs;
-
-/* The fused update of element j. `c` receives this element's contributions to
- * the reductions (DAOE_NRED floats, overwritten). Every load comes first and
- * every store last: the buffers may alias as far as the compiler knows, so a
- * store between two loads would serialise them (on the GPU this made the
- * K-member pass 10x slower than its bytes). The member rules work on local
- * copies of their state. */
-/* The feature extractor's EMAs of the raw gradient (0.9 / 0.999, SPEC 3.2):
- * updates fm, fv and returns this element's vhat - mhat^2 (grad_var). */
-DAOE_HD static DAOE_INLINE float daoe_grad_ema(float g, const daoe_step_consts *sc, float *fm, float *fv) {
-    *fm = *fm + 0.1f * (g - *fm);
-    *fv = 0.999f * *fv + 0.001f * (g * g);
-    float mh = *fm / sc->fe_bc1;
-    return *fv / sc->fe_bc2 - mh * mh;
-}
-
-/* one element's contributions to the reductions (returned by value: it stays in registers) */
-typedef struct {
-    float gg, gv, dot[DAOE_K], dn[DAOE_K];
-} daoe_contrib;
-
-DAOE_HD static DAOE_INLINE daoe_contrib daoe_fused_elem_k(const daoe_opt_cfg *cfg, const unsigned m,
-                                                       const int store_d, const int grad_ema, const int sgd_buf,
-                                                       const int rms_gavg, const int rms_buf,
-                                                       const daoe_step_consts *sc, const float *alpha,
-                                                       const daoe_opt_bufs *b, size_t j) {
-    const float g = b->g[j], p = b->p[j];
-    float sbuf = 0.0f, am = 0.0f, av = 0.0f, rv = 0.0f, rga = 0.0f, rbuf = 0.0f, lm = 0.0f;
-    float fm = 0.0f, fv = 0.0f, dprev[DAOE_K] = {0.0f}, d[DAOE_K] = {0.0f};
-    if ((m & (1u << DAOE_SGD)) && sgd_buf) sbuf = b->sgd_buf[j];
-    if (m & (1u << DAOE_ADAM)) {
-        am = b->adam_m[j];
-        av = b->adam_v[j];
-    }
-    if (m & (1u << DAOE_RMSPROP)) {
-        rv = b->rms_v[j];
-        if (rms_gavg) rga = b->rms_gavg[j];
-        if (rms_buf) rbuf = b->rms_buf[j];
-    }
-    if (m & (1u << DAOE_LION)) lm = b->lion_m[j];
-    if (grad_ema) {
-        fm = b->fe_m[j];
-        fv = b->fe_v[j];
-    }
-    if (store_d)
-        for (int i = 0; i < DAOE_K; i++)
-            if (m & (1u << i)) dprev[i] = daoe_bf16_to_f32(b->d[i][j]);
-    /* compute; the contributions are selects, not conditional stores, so the
-     * CPU loop vectorises */
-    float gv = grad_ema ? daoe_grad_ema(g, sc, &fm, &fv) : 0.0f;
-    if (m & (1u << DAOE_SGD)) d[DAOE_SGD] = daoe_sgd_delta(&cfg->sgd, sc->lr[DAOE_SGD], sc->t == 1, sgd_buf, g, p, &sbuf);
-    if (m & (1u << DAOE_ADAM))
-        d[DAOE_ADAM] = daoe_adam_delta(&cfg->adam, sc->lr[DAOE_ADAM], sc->adam_bc1, sc->adam_bc2s, g, p, &am, &av);
-    if (m & (1u << DAOE_RMSPROP))
-        d[DAOE_RMSPROP] = daoe_rmsprop_delta(&cfg->rms, sc->lr[DAOE_RMSPROP], g, p, &rv, &rga, &rbuf);
-    if (m & (1u << DAOE_LION)) d[DAOE_LION] = daoe_lion_delta(&cfg->lion, sc->lr[DAOE_LION], g, p, &lm);
-    float upd = 0.0f;
-    daoe_contrib r;
-    r.gg = g * g;
-    r.gv = gv;
-    for (int i = 0; i < DAOE_K; i++) {
-        const int on = (m >> i) & 1u;
-        r.dn[i] = on ? d[i] * d[i] : 0.0f;
-        r.dot[i] = (on && store_d) ? g * dprev[i] : 0.0f;
-        /* a member with alpha exactly 0 is skipped: 0*NaN must not poison p */
-        upd = (on && alpha[i] != 0.0f) ? upd + alpha[i] * d[i] : upd;
-    }
-    /* stores */
-    b->p[j] = p + upd;
-    if ((m & (1u << DAOE_SGD)) && sgd_buf) b->sgd_buf[j] = sbuf;
-    if (m & (1u << DAOE_ADAM)) {
-        b->adam_m[j] = am;
-        b->adam_v[j] = av;
-    }
-    if (m & (1u << DAOE_RMSPROP)) {
-        b->rms_v[j] = rv;
-        if (rms_gavg) b->rms_gavg[j] = rga;
-        if (rms_buf) b->rms_buf[j] = rbuf;
-    }
-    if (m & (1u << DAOE_LION)) b->lion_m[j] = lm;
-    if (grad_ema) {
-        b->fe_m[j] = fm;
-        b->fe_v[j] = fv;
-    }
-    if (store_d)
-        for (int i = 0; i < DAOE_K; i++)
-            if (m & (1u << i)) b->d[i][j] = daoe_f32_to_bf16(d[i]);
-    return r;
-}
-
-/* a contribution as the DAOE_NRED floats of the reductions */
-DAOE_HD static inline void daoe_contrib_put(const daoe_contrib *r, float *c) {
-    c[DAOE_RED_GG] = r->gg;
-    c[DAOE_RED_GV] = r->gv;
-    for (int i = 0; i < DAOE_K; i++) {
-        c[DAOE_RED_DOT + i] = r->dot[i];
-        c[DAOE_RED_DN + i] = r->dn[i];
-    }
-}
-
-/* The same with the member set and flags taken from cfg. The explicit form
- * above lets a caller pass constants (the CPU loop's specialisations). */
-DAOE_HD static inline void daoe_fused_elem(const daoe_opt_cfg *cfg, const daoe_step_consts *sc,
-                                           const float *alpha, const daoe_opt_bufs *b, size_t j,
-                                           float *c) {
-    daoe_contrib r = daoe_fused_elem_k(cfg, cfg->members, cfg->store_d, cfg->grad_ema, cfg->sgd_buf, cfg->rms_gavg,
-                                       cfg->rms_buf, sc, alpha, b, j);
-    daoe_contrib_put(&r, c);
-}
-
-/* The reduction pass of the two-pass controller (--ctrl-pass two): element j's
- * g.g, grad_var and g . d_i(t-1), as the fused pass computes them, but nothing is
- * stored (the update pass that follows does it, with the new alpha). */
-DAOE_HD static DAOE_INLINE daoe_contrib daoe_reduce_elem(const daoe_opt_cfg *cfg, const daoe_step_consts *sc,
-                                                       const daoe_opt_bufs *b, size_t j) {
-    const float g = b->g[j];
-    daoe_contrib r;
-    r.gg = g * g;
-    r.gv = 0.0f;
-    if (cfg->grad_ema) {
-        float fm = b->fe_m[j], fv = b->fe_v[j];
-        r.gv = daoe_grad_ema(g, sc, &fm, &fv);
-    }
-    for (int i = 0; i < DAOE_K; i++) {
-        const int on = (cfg->members >> i) & 1u;
-        r.dot[i] = (on && cfg->store_d) ? g * daoe_bf16_to_f32(b->d[i][j]) : 0.0f;
-        r.dn[i] = 0.0f;
-    }
-    return r;
-}
 
 /* ---------------------------------------------------------------- controller */
 enum { DAOE_CTRL_NONE = 0, DAOE_CTRL_FIXED = 1, DAOE_CTRL_HYPERGRAD = 2 };

@@ -17,7 +17,13 @@ double daoe_schedule_factor(const daoe_config *c, long k, long T, long W);
 /* Per-step constants for 1-based step t (host struct). */
 void daoe_step_consts_fill(const daoe_config *c, long t, int epoch, long T, long W, daoe_step_consts *sc);
 
-/* Named state buffers of the optimizer, for checkpoints. */
+/* Bytes one fused optimizer pass moves per element (each state buffer read
+ * and written, g read, p read and written): the benchmarks' GB/s. */
+double daoe_opt_bytes_per_elem(const daoe_opt *o);
+
+/* Named state buffers of the optimizer and controller, for checkpoints
+ * (at most DAOE_MAX_STATE_BUFS). */
+#define DAOE_MAX_STATE_BUFS (DAOE_K * (DAOE_MEMBER_MAXSTATE + 11) + 20)
 typedef struct {
     const char *name;
     void *ptr;          /* backend memory */
@@ -25,6 +31,9 @@ typedef struct {
     const char *dtype;  /* F32, BF16 */
 } daoe_state_buf;
 int daoe_opt_state_list(const daoe_opt *o, daoe_state_buf *out, int max);
+/* Checkpoints written before the controller state was stored by name hold it
+ * as one raw struct ("controller.state"): read it into o's state. */
+int daoe_opt_load_legacy_ctrl(daoe_opt *o, daoe_backend *be, const daoe_st_file *f, char *err, size_t errlen);
 
 /* daoe-train's exit statuses (README, --help); daoe-sweep and the batch
  * engines act on them (4: resume later). */
