@@ -416,7 +416,7 @@ static void run_opt(const op_case *c, double tol, uint64_t seed) {
         report(what, worst_alpha, tol);
         /* every state buffer */
         daoe_state_buf lc[DAOE_MAX_STATE_BUFS], lg[DAOE_MAX_STATE_BUFS];
-        int nc = daoe_opt_state_list(&oc, lc, 16), ng = daoe_opt_state_list(&og, lg, DAOE_MAX_STATE_BUFS);
+        int nc = daoe_opt_state_list(&oc, lc, DAOE_MAX_STATE_BUFS), ng = daoe_opt_state_list(&og, lg, DAOE_MAX_STATE_BUFS);
         CHECK(nc == ng, "state buffer lists differ");
         for (int i = 0; i < nc && i < ng; i++) {
             if (strcmp(lc[i].dtype, "F32")) continue;
