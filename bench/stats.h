@@ -233,9 +233,10 @@ void write_plotdata(study_t *S);
 
 /* stats_check.c */
 typedef struct {
-    double alpha, margin; /* one-sided level per group; the smallest drop that fails */
+    double alpha, margin; /* level per group (two-sided: alpha/2 each way); the smallest change that fails */
     const char *groups;   /* comma-separated groups to check (NULL: all) */
     int n_new;            /* --power: the new runs per group (0: as many as the reference) */
+    int one_sided;        /* only drops fail (rises are reported as ok-ROSE) */
 } check_opts;
 int check(const char *new_dir, const char *ref_dir, const check_opts *co);
 /* the check's power from the reference's spread, as Markdown on stdout */

@@ -440,6 +440,16 @@ def test_check(bindir, work, src):
     rc, out, err = run([stats, "--check", bad, "--reference", ref])
     ok(rc == 1, f"degraded adam fails: exit {rc}")
     ok("adam" in err and "below the reference" in err and "sgd:" not in err, f"message names adam only: {err}")
+    # adam 6 points up: two-sided by default, so it fails too; --one-sided lets it pass as ok-ROSE
+    up = os.path.join(work, "risen")
+    make_synthetic(up, np.random.default_rng(7), groups, seeds=(0, 1), degrade=("adam", -0.06))
+    rc, out, err = run([stats, "--check", up, "--reference", ref])
+    ok(rc == 1 and "adam" in err and "above the reference" in err and "sgd:" not in err,
+       f"risen adam fails: exit {rc} {err}")
+    ok(any(l.startswith("adam ") and l.endswith("FAIL-ROSE") for l in out.splitlines()), f"FAIL-ROSE line: {out}")
+    rc, out, err = run([stats, "--check", up, "--reference", ref, "--one-sided"])
+    ok(rc == 0 and any(l.startswith("adam ") and l.endswith("ok-ROSE") for l in out.splitlines()),
+       f"--one-sided passes a rise as ok-ROSE: exit {rc}\n{out}{err}")
     # a run that diverged where the reference did not
     div = os.path.join(work, "diverged")
     make_synthetic(div, np.random.default_rng(7), groups, seeds=(0, 1), diverge=("sgd-s1",))
@@ -471,11 +481,11 @@ def test_check(bindir, work, src):
                 accs.setdefault(sj["optimizer"], []).append(100 * sj["final_test_acc"])
         df = sum(len(v) - 1 for v in accs.values())
         sp_ = (sum(np.var(v, ddof=1) * (len(v) - 1) for v in accs.values()) / df) ** 0.5
-        for n_new in (2, 5):
+        for n_new, sided in ((2, []), (5, []), (5, ["--one-sided"])):
             se = sp_ * (1 / 2 + 1 / n_new) ** 0.5
-            allowed = max(1.0, sst.t.ppf(0.99, df) * se)
+            allowed = max(1.0, sst.t.ppf(1 - 0.01 / (1 if sided else 2), df) * se)
             mdd = allowed + sst.t.ppf(0.8, df) * se
-            rc, out, err = run([stats, "--power", ref, "--n-new", str(n_new)])
+            rc, out, err = run([stats, "--power", ref, "--n-new", str(n_new), *sided])
             line = [l for l in out.splitlines() if l.startswith("| Adam |")]
             ok(rc == 0 and len(line) == 1, f"--power prints Adam's row: exit {rc}\n{out}{err}")
             cells = [c.strip() for c in line[0].strip("|").split("|")] if line else []
