@@ -46,7 +46,7 @@ if [ $table = 1 ]; then
         rc=0
         c=$("${DAOE_BIN:-$root/build/bin}/daoe-stats" --check "$results/$n" --reference "$reference" --groups "$(field groups "$p")" 2>&1) || rc=$?
         verdict=$([ "$rc" = 1 ] && echo "**yes**" || { [ "$rc" = 0 ] && echo no || echo "error (exit $rc)"; })
-        lines=$(awk '$NF == "ok" || $NF == "FAIL" || $NF == "ok-ROSE" {printf "%s%s %s, %s, %s, %s", sep, $1, $6, $7, $8, $NF; sep="; "}' <<< "$c")
+        lines=$(awk '$NF == "ok" || $NF == "FAIL" || $NF == "FAIL-ROSE" || $NF == "ok-ROSE" {printf "%s%s %s, %s, %s, %s", sep, $1, $6, $7, $8, $NF; sep="; "}' <<< "$c")
         echo "| $(field bug "$p") (\`$n\`) | $(field groups "$p") | $verdict | $lines |"
     done
     exit 0

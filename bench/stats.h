@@ -3,7 +3,10 @@
  *   stats_compute.c  groups, descriptive statistics, Welch tests with Holm, targets, the tune winners
  *   stats_table.c    the table model: rows of cells built once, rendered as Markdown or LaTeX
  *   stats_write.c    summary.json, summary.md, summary.tex, tuned.json
+ *   stats_robust.c   the robust statistics: bootstrap intervals, IQM, probability of improvement,
+ *                    the paired comparison by seed, time to targets, the figures' bands
  *   stats_plot.c     plotdata/ for the gnuplot scripts in plots/
+ *   stats_report.c   report.html: the page a person opens
  *   stats_check.c    the CI regression check */
 #ifndef DAOE_STATS_H
 #define DAOE_STATS_H
@@ -24,9 +27,11 @@ typedef struct {
 } epochs_t;
 
 typedef struct {
-    int n;
-    double *step, *alpha[DAOE_K], *share[DAOE_K];
+    int n, loaded;
+    double *step, *loss, *x_mean, *x_var, *alpha[DAOE_K], *share[DAOE_K];
 } trace_t;
+
+#define MAX_TARGETS 8
 
 typedef struct {
     char id[256], group[256], optimizer[32], setting[128], dir[2048];
@@ -38,8 +43,9 @@ typedef struct {
     char backend[16], device[256], cpu[256], software[600];
     int cores;
     double ep_target, sec_target;/* NAN if not reached */
+    double ep_to[MAX_TARGETS];   /* epochs to each of study_t's targets (NAN: missed) */
     epochs_t ep;
-    trace_t tr;                  /* alpha.csv, read only for the plot data */
+    trace_t tr;                  /* alpha.csv (load_trace) */
     cJSON *setting_args;         /* from sweep_run.json (owned by rec) */
     cJSON *rec, *cfg;
 } run_t;
@@ -50,19 +56,53 @@ typedef struct {
     double mean, sd, lo, hi, min, max;
 } desc_t;
 
+/* a statistic and its bootstrap percentile 95 % interval (NaN: none) */
+typedef struct {
+    double est, lo, hi;
+} est_ci;
+
+/* the paired comparison by seed: runs of both groups with the same seed */
+typedef struct {
+    int n;                 /* seeds both groups finished */
+    int traced, verified;  /* pairs whose alpha.csv both have; pairs shown to share init and data order */
+    int steps;             /* traced steps compared (over all pairs) */
+    double mean, sd, lo, hi, t, df, p, p_holm; /* per-seed differences: mean, sd, 95 % t interval, paired t-test */
+    est_ci boot;           /* the mean difference with its bootstrap interval */
+} paired_t;
+
 typedef struct {
     char a[256], b[256];
     int na, nb;
     double diff, lo, hi, t, df, p, p_holm, g;
+    /* robust statistics of the same comparison (stats_robust.c) */
+    est_ci dmean, diqm, poi; /* differences of means and of IQMs (a − b), P(a > b) */
+    double u;                /* Mann-Whitney U of a: pairs with a > b, ties counted 1/2 */
+    paired_t pr;
 } welch_t;
+
+/* time to one target accuracy: every run that finished or diverged counts, a miss as infinitely slow */
+typedef struct {
+    int runs, reached;
+    double med_ep, med_steps, min_ep, max_ep; /* INFINITY: more than half missed; NaN: no run */
+} ttt_t;
 
 typedef struct {
     char name[256], optimizer[32], setting[128];
     int *idx, nruns, nfin, ndiv, ninc;
     int *fin;                       /* indices of finished runs */
     desc_t test, val, best_val, ep_target, sec_target, ips, wall;
+    est_ci boot_mean, iqm;          /* final test accuracy: mean and IQM with bootstrap intervals */
+    ttt_t tt[MAX_TARGETS];
     cJSON *setting_args;
 } group_t;
+
+/* the bootstrap: resamples and the seed of its gsl_rng (mt19937) */
+typedef struct {
+    int B;
+    unsigned long seed;
+} boot_opts;
+#define BOOT_B 10000
+#define BOOT_SEED 20261203UL
 
 typedef struct {
     const char *dir;
@@ -74,8 +114,12 @@ typedef struct {
     const char *kind, *compare_to, *profile;
     double target;
     char target_rule[256];
+    double targets[MAX_TARGETS];    /* time to target (stats_robust.c), ascending */
+    int ntargets;
+    char targets_rule[256];
     welch_t *w;
     int nw;
+    boot_opts boot;
 } study_t;
 
 /* stats_read.c */
@@ -84,7 +128,12 @@ void load_trace(run_t *r);
 
 /* stats_compute.c */
 desc_t describe(const double *x, int n);
+/* Holm step-down over the finite p[0..n): adj[i] (NaN where p[i] is not finite) */
+void holm(const double *p, double *adj, int n);
 void study_compute(study_t *S, const char *compare_to, double target);
+/* the first epoch whose test accuracy reaches target, and the training and evaluation seconds
+ * until then (sec may be NULL); NaN when none does */
+double epochs_to(const run_t *r, double target, double *sec);
 /* both: what every part of daoe-stats starts from */
 void load_study(study_t *S, const char *dir, const char *compare_to, double target);
 int is_tune(const study_t *S);
@@ -97,6 +146,18 @@ int paper_comparable(const study_t *S);
 void setting_words(const study_t *S, char *buf, size_t n);
 /* the display name of an optimizer ("DAO-E"), else the group name itself */
 const char *label(const char *group);
+
+/* stats_robust.c */
+/* targets: a comma-separated list of fractions (NULL: the study's target and
+ * 50, 75, 90 and 100 % of the best group's mean final test accuracy, floored to whole percents) */
+void robust_compute(study_t *S, const char *targets);
+/* a figure's band of x[0..n): min-max below BAND_MIN_BOOT values, else the bootstrap interval of
+ * the mean; clipped to [lo_clip, hi_clip]; returns the kind (0: none, 1: min-max, 2: bootstrap) */
+#define BAND_MIN_BOOT 5
+int figure_band(const boot_opts *bo, const double *x, int n, double lo_clip, double hi_clip, double *mean, double *lo,
+                double *hi);
+/* the sentence that says how the pairs were checked */
+const char *pairing_words(void);
 
 /* stats_table.c: a table is built once, as rows of cells, and rendered as
  * Markdown (summary.md) or LaTeX (summary.tex), each with the columns it shows */
@@ -116,6 +177,8 @@ typedef struct {
     column_t col[TABLE_MAXCOL];
     cell_t *cells;            /* [nrow][ncol] */
     unsigned char *reference; /* per row: not a result of these runs (the paper's): set apart, in italics */
+    int links;                /* 1 + the column whose cells are space-separated paths under the results folder
+                                 (links in HTML, left out of Markdown); 0: none */
 } table_t;
 
 void table_init(table_t *t, const column_t *cols, int ncol);
@@ -131,19 +194,49 @@ void table_free(table_t *t);
 void md_table(daoe_strbuf *b, const char *title, const table_t *t, const int *cols, int ncols);
 /* a LaTeX table environment with booktabs rules */
 void tex_table(daoe_strbuf *b, const char *caption, const char *label, const table_t *t, const int *cols, int ncols);
+/* an HTML <table> after an <h3> title with an id; the Markdown headers; cols NULL: all, links included */
+void html_table(daoe_strbuf *b, const char *title, const char *id, const table_t *t, const int *cols, int ncols);
+/* text with &, <, >, " escaped */
+void html_escape(daoe_strbuf *b, const char *s);
 
-/* stats_write.c */
+/* stats_write.c: every table, built once for summary.md, summary.tex and report.html */
+typedef struct {
+    table_t acc;                             /* final test accuracy (tune: validation), with the paper's row */
+    table_t val, ep_target, sec_target, ips; /* not in a tune sweep */
+    table_t welch, mixing, tuned, runs;
+    table_t boot, robust, paired, ttt;       /* the robust statistics (not in a tune sweep) */
+    int use_best;                            /* tune: chosen on the best, not the final, validation accuracy */
+} tables_t;
+enum { RUN_FILES_COL = 8 };                 /* the runs table's column of raw files (HTML only) */
+void build_tables(tables_t *T, const study_t *S);
+void free_tables(tables_t *T);
+/* the tables in the order summary.md and report.html show them, each with its title,
+ * the columns Markdown shows (NULL: all but links) and the sentences under it (plain text) */
+typedef struct {
+    const char *id, *nav; /* report.html's anchor and its name in the page's menu */
+    char title[160];
+    const table_t *t;
+    const int *cols;
+    int ncols;
+    char note[2400];
+} section_t;
+#define MAX_SECTIONS 16
+int summary_sections(const study_t *S, const tables_t *T, section_t *sec);
 void write_summaries(const study_t *S);
 void write_tuned(const study_t *S);
+
+/* stats_report.c: DIR/report.html (the figures: the SVGs in DIR/figures, beside it) */
+void write_report(study_t *S);
 
 /* stats_plot.c */
 void write_plotdata(study_t *S);
 
 /* stats_check.c */
 typedef struct {
-    double alpha, margin; /* one-sided level per group; the smallest drop that fails */
+    double alpha, margin; /* level per group (two-sided: alpha/2 each way); the smallest change that fails */
     const char *groups;   /* comma-separated groups to check (NULL: all) */
     int n_new;            /* --power: the new runs per group (0: as many as the reference) */
+    int one_sided;        /* only drops fail (rises are reported as ok-ROSE) */
 } check_opts;
 int check(const char *new_dir, const char *ref_dir, const check_opts *co);
 /* the check's power from the reference's spread, as Markdown on stdout */

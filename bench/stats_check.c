@@ -1,11 +1,12 @@
 /* daoe-stats --check NEW --reference REF: the CI regression check. A group
- * fails when its mean final test accuracy falls below the reference's by more
- * than the reference's seed-to-seed spread allows (a one-sided t bound, at
- * least the margin), when it diverges where the reference did not, or when it
- * has no finished run. Prints a table on stdout with each group's minimum
- * detectable drop (80 % power), the failures on stderr; exit 0 pass, 1 fail,
- * 2 not comparable (other settings, or a reference group with fewer than two
- * finished runs). */
+ * fails when its mean final test accuracy moves away from the reference's, down
+ * or up, by more than the reference's seed-to-seed spread allows (a two-sided t
+ * bound, alpha/2 each way, at least the margin; --one-sided: drops only), when
+ * it diverges where the reference did not, or when it has no finished run: a
+ * change nobody meant is a regression in either direction. Prints a table on
+ * stdout with each group's minimum detectable change (80 % power), the
+ * failures on stderr; exit 0 pass, 1 fail, 2 not comparable (other settings,
+ * or a reference group with fewer than two finished runs). */
 #define _GNU_SOURCE
 #include "daoe/util.h"
 #include "stats.h"
@@ -48,33 +49,35 @@ static double pooled_sd(const study_t *R, int *df) {
 }
 
 typedef struct {
-    double sp, tq, tpow, margin; /* pooled sd, t(1 - alpha, df), t(power, df), smallest drop reported */
-    int df;
+    double sp, tq, tpow, margin; /* pooled sd, t(1 - alpha/sides, df), t(power, df), smallest change reported */
+    int df, sides;               /* 2: drops and rises fail; 1: drops only */
     const char *new_dir;
 } rule_t;
 
 #define CHECK_POWER 0.8 /* the power at which the minimum detectable drop is quoted */
 
 /* the rule from the reference's spread */
-static rule_t make_rule(const study_t *R, double alpha, double margin, const char *new_dir) {
+static rule_t make_rule(const study_t *R, const check_opts *co, const char *new_dir) {
     rule_t rule = {0};
     rule.sp = pooled_sd(R, &rule.df);
-    rule.margin = margin;
+    rule.margin = co->margin;
+    rule.sides = co->one_sided ? 1 : 2;
     rule.new_dir = new_dir;
-    rule.tq = rule.df > 0 ? gsl_cdf_tdist_Pinv(1.0 - alpha, rule.df) : NAN;
+    rule.tq = rule.df > 0 ? gsl_cdf_tdist_Pinv(1.0 - co->alpha / rule.sides, rule.df) : NAN;
     rule.tpow = rule.df > 0 ? gsl_cdf_tdist_Pinv(CHECK_POWER, rule.df) : NAN;
     return rule;
 }
 
-/* the drop a group may show (allowed) and the drop caught with CHECK_POWER
- * (mdd), for n_ref reference runs and n_new new ones */
+/* the change a group may show (allowed) and the drop (or, two-sided, rise)
+ * caught with CHECK_POWER (mdd), for n_ref reference runs and n_new new ones;
+ * the far side's share of the power (< alpha/2) is left out */
 static void bounds(const rule_t *rule, int n_ref, int n_new, double *allowed, double *mdd) {
     *allowed = rule->margin;
     *mdd = NAN;
     if (!isfinite(rule->sp) || n_new <= 0 || n_ref <= 0) return;
     double se = rule->sp * sqrt(1.0 / n_ref + 1.0 / n_new);
     if (rule->tq * se > *allowed) *allowed = rule->tq * se;
-    /* a true drop of mdd is flagged with probability CHECK_POWER (one-sided t, pooled sd) */
+    /* a true change of mdd is flagged with probability CHECK_POWER (t, pooled sd) */
     *mdd = *allowed + rule->tpow * se;
 }
 
@@ -85,6 +88,7 @@ static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng,
     double allowed, mdd;
     bounds(rule, rg->test.n, n_new, &allowed, &mdd);
     why[0] = 0;
+    int up = 0;
     if (!ng || !n_new)
         snprintf(why, n, "%s: no finished run in %s (reference: %d)", rg->name, rule->new_dir, rg->test.n);
     else if (mn < rg->test.mean - allowed)
@@ -92,12 +96,18 @@ static int check_group(const rule_t *rule, const group_t *rg, const group_t *ng,
                  "%s: mean final test accuracy %.2f %% (n=%d) is %.2f points below the reference %.2f %% (n=%d); "
                  "the reference spread allows %.2f",
                  rg->name, 100 * mn, n_new, 100 * (rg->test.mean - mn), 100 * rg->test.mean, rg->test.n, 100 * allowed);
+    else if ((up = mn > rg->test.mean + allowed) && rule->sides == 2)
+        snprintf(why, n,
+                 "%s: mean final test accuracy %.2f %% (n=%d) is %.2f points above the reference %.2f %% (n=%d); "
+                 "the reference spread allows %.2f: a change nobody meant is a regression too (if it was meant, "
+                 "regenerate the reference)",
+                 rg->name, 100 * mn, n_new, 100 * (mn - rg->test.mean), 100 * rg->test.mean, rg->test.n, 100 * allowed);
     else if (ng->ndiv > 0 && rg->ndiv == 0)
         snprintf(why, n, "%s: %d of %d runs diverged (reference: 0 of %d)", rg->name, ng->ndiv, ng->nruns, rg->nruns);
-    int rises = !why[0] && mn > rg->test.mean + allowed;
+    const char *verdict = why[0] ? (up ? "FAIL-ROSE" : "FAIL") : up ? "ok-ROSE" : "ok";
     printf("%-24s %5d %8.2f%% %5d %8.2f%% %+8.2f %8.2f %8.2f  %s\n", rg->name, rg->test.n, 100 * rg->test.mean, n_new,
-           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, 100 * mdd, why[0] ? "FAIL" : rises ? "ok-ROSE" : "ok");
-    *rose += rises;
+           100 * mn, 100 * (mn - rg->test.mean), 100 * allowed, 100 * mdd, verdict);
+    *rose += up && !why[0];
     return why[0] != 0;
 }
 
@@ -179,7 +189,7 @@ static void paired_report(const rule_t *rule, const study_t *R, const study_t *N
                      m * sd_d * sd_d / (nn * nn);
         double allowed, mdd;
         bounds(rule, rg->test.n, ng->test.n, &allowed, &mdd);
-        double p = gsl_cdf_ugaussian_Q(allowed / sqrt(var));
+        double p = rule->sides * gsl_cdf_ugaussian_Q(allowed / sqrt(var));
         pass_all *= 1 - p;
         printf("paired: %-16s %d of %d seeds shared: sd of the mean difference without a real change %.2f points, "
                "false-alarm chance %.2g %%\n", rg->name, m, ng->test.n, 100 * sqrt(var), 100 * p);
@@ -211,13 +221,19 @@ int check(const char *new_dir, const char *ref_dir, const check_opts *co) {
     for (const char *p = co->groups ? co->groups : ""; next_name(&p, name, sizeof name);)
         if (!find_group(&R, name)) tool_die("--groups: %s is not a group of the reference %s", name, ref_dir);
     if (not_comparable(&R, &N)) return 2;
-    rule_t rule = make_rule(&R, co->alpha, co->margin, new_dir);
-    printf("regression check: %s against the reference %s\n", new_dir, ref_dir);
-    printf("rule: a group fails when mean_new < mean_ref - max(margin, t(1-alpha, df_ref) * s_ref * sqrt(1/n_ref + 1/n_new)),\n"
+    rule_t rule = make_rule(&R, co, new_dir);
+    int two = rule.sides == 2;
+    printf("regression check (%s): %s against the reference %s\n", two ? "two-sided" : "one-sided, drops only",
+           new_dir, ref_dir);
+    printf("rule: a group fails when %s allowed = max(margin, t(1-alpha%s, df_ref) * s_ref * sqrt(1/n_ref + "
+           "1/n_new)),\n"
            "      or when it has diverged runs the reference had not, or no finished run.\n"
-           "      s_ref = pooled within-group sd of the reference = %.2f points (df_ref = %d), alpha = %g, margin = %.2f points\n"
-           "      mdd80 = the drop caught with 80 %% power: allowed + t(0.8, df_ref) * s_ref * sqrt(1/n_ref + 1/n_new)\n",
-           100 * rule.sp, rule.df, co->alpha, 100 * co->margin);
+           "      s_ref = pooled within-group sd of the reference = %.2f points (df_ref = %d), alpha = %g, "
+           "margin = %.2f points\n"
+           "      mdd80 = the change caught with 80 %% power: allowed + t(0.8, df_ref) * s_ref * "
+           "sqrt(1/n_ref + 1/n_new)\n",
+           two ? "|mean_new - mean_ref| >" : "mean_ref - mean_new >", two ? "/2" : "", 100 * rule.sp, rule.df,
+           co->alpha, 100 * co->margin);
     printf("%-24s %5s %9s %5s %9s %8s %8s %8s  %s\n", "group", "n_ref", "mean_ref", "n_new", "mean_new", "diff", "allowed",
            "mdd80", "verdict");
     int fails = 0, rose = 0;
@@ -237,14 +253,14 @@ int check(const char *new_dir, const char *ref_dir, const check_opts *co) {
         if (!find_group(&R, N.g[q].name)) printf("%-24s (not in the reference: not checked)\n", N.g[q].name);
     paired_report(&rule, &R, &N, co);
     if (rose)
-        printf("(ok-ROSE: above the reference by more than a drop may be: not a failure, but a change of the results "
-           "as large as one the check would fail; if it was not meant, look for a bug)\n");
+        printf("(ok-ROSE: above the reference by more than a drop may be; --one-sided lets it pass, but it is a change "
+               "of the results as large as one the check would fail: if it was not meant, look for a bug)\n");
     if (fails) {
         fputs(msg.s, stderr);
-        fprintf(stdout, "FAIL: %d group(s) below the reference\n", fails);
+        fprintf(stdout, "FAIL: %d group(s) outside what the reference's spread allows\n", fails);
         return 1;
     }
-    printf("OK: no group below what the reference's spread allows\n");
+    printf("OK: no group %s what the reference's spread allows\n", two ? "outside" : "below");
     return 0;
 }
 
@@ -253,26 +269,30 @@ int check(const char *new_dir, const char *ref_dir, const check_opts *co) {
 int power_report(const char *ref_dir, const check_opts *co) {
     study_t R;
     if (load_reference(&R, ref_dir)) return 2;
-    rule_t rule = make_rule(&R, co->alpha, co->margin, NULL);
+    rule_t rule = make_rule(&R, co, NULL);
     int nref = 0, nruns = 0; /* the largest group's finished runs; all finished runs */
     for (int k = 0; k < R.ng; k++) {
         if (R.g[k].test.n > nref) nref = R.g[k].test.n;
         nruns += R.g[k].test.n;
     }
-    int n_new = co->n_new > 0 ? co->n_new : nref;
+    int n_new = co->n_new > 0 ? co->n_new : nref, two = rule.sides == 2;
     char setting[512];
     setting_words(&R, setting, sizeof setting);
-    printf("*Generated by `daoe-stats --power %s --n-new %d` (alpha %g, margin %.2f points) from its %d finished runs; "
-           "do not edit by hand.*\n\n", ref_dir, n_new, co->alpha, 100 * co->margin, nruns);
+    printf("*Generated by `daoe-stats --power %s --n-new %d%s` (alpha %g, margin %.2f points) from its %d finished "
+           "runs; do not edit by hand.*\n\n", ref_dir, n_new, two ? "" : " --one-sided", co->alpha, 100 * co->margin,
+           nruns);
     printf("Setting: %s  \n", setting);
-    printf("Rule (`daoe-stats --check NEW --reference %s`): a group fails when its mean final test accuracy "
-           "mean_new < mean_ref − max(margin, t(1−α, df)·s·√(1/n_ref + 1/n_new)), α = %g one-sided per group, "
-           "s = the reference's pooled within-group sd = **%.2f points** (df = %d); also when it diverges where the "
-           "reference did not, or has no finished run. The minimum detectable drop (MDD) is the true drop of the "
-           "group's mean that fails with 80 %% power: MDD = allowed + t(0.8, df)·s·√(1/n_ref + 1/n_new); here "
-           "t(1−α, df) = %.3f, t(0.8, df) = %.3f, and n_new = %d seeds per group in CI.\n\n",
-           ref_dir, co->alpha, 100 * rule.sp, rule.df, rule.tq, rule.tpow, n_new);
-    printf("| group | n_ref | mean | sd | allowed drop | MDD, 80 %% power |\n|---|--:|--:|--:|--:|--:|\n");
+    printf("Rule (`daoe-stats --check NEW --reference %s%s`): a group fails when its mean final test accuracy %s "
+           "max(margin, t(1−α%s, df)·s·√(1/n_ref + 1/n_new)) = the allowed change, α = %g per group%s, s = the "
+           "reference's pooled within-group sd = **%.2f points** (df = %d); also when it diverges where the reference "
+           "did not, or has no finished run. The minimum detectable change (MDD) is the true %s of the group's mean "
+           "that fails with 80 %% power: MDD = allowed + t(0.8, df)·s·√(1/n_ref + 1/n_new); here t(1−α%s, df) = "
+           "%.3f, t(0.8, df) = %.3f, and n_new = %d seeds per group in CI.\n\n",
+           ref_dir, two ? "" : " --one-sided",
+           two ? "moves away from the reference's, down or up, by more than" : "falls below the reference's by more than",
+           two ? "/2" : "", co->alpha, two ? " (two-sided: α/2 each way)" : " (one-sided: drops only)", 100 * rule.sp,
+           rule.df, two ? "drop or rise" : "drop", two ? "/2" : "", rule.tq, rule.tpow, n_new);
+    printf("| group | n_ref | mean | sd | allowed change | MDD, 80 %% power |\n|---|--:|--:|--:|--:|--:|\n");
     double worst = 0;
     for (int k = 0; k < R.ng; k++) {
         const group_t *g = &R.g[k];
@@ -284,13 +304,14 @@ int power_report(const char *ref_dir, const check_opts *co) {
     }
     printf("\nLargest MDD: **%.2f points**. When nothing changed but the bits (another thread count, CPU model or BLAS "
            "kernels), each group passes with probability ≥ 1 − α under the rule's model (normal, equal spread, "
-           "independent seeds), so the check raises a false alarm in at most 1 − (1 − α)^%d = %.1f %% of such runs "
-           "(%d groups). CI's seeds are among the reference's: on the reference's own machine, thread count and "
+           "independent seeds; %s), so the check raises a false alarm in at most 1 − (1 − α)^%d = %.1f %% of such "
+           "runs (%d groups). CI's seeds are among the reference's: on the reference's own machine, thread count and "
            "kernels they repeat bit for bit, and the difference of the means is then smaller than the rule assumes "
            "(fewer false alarms, not more).\n\n",
-           100 * worst, R.ng, 100 * (1 - pow(1 - co->alpha, R.ng)), R.ng);
+           100 * worst, two ? "α/2 for a drop and α/2 for a rise" : "drops only", R.ng,
+           100 * (1 - pow(1 - co->alpha, R.ng)), R.ng);
     printf("Other numbers of CI seeds against this reference (the largest group's n_ref):\n\n");
-    printf("| CI seeds per group | allowed drop | MDD, 80 %% power |\n|--:|--:|--:|\n");
+    printf("| CI seeds per group | allowed change | MDD, 80 %% power |\n|--:|--:|--:|\n");
     for (int n = 2; n <= 16; n += 2) {
         double allowed, mdd;
         bounds(&rule, nref, n, &allowed, &mdd);

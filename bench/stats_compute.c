@@ -9,6 +9,8 @@
 #include "stats.h"
 #include "tool.h"
 #include <gsl/gsl_cdf.h>
+#include <gsl/gsl_sort.h>
+#include <gsl/gsl_statistics_double.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,19 +21,10 @@
 desc_t describe(const double *x, int n) {
     desc_t d = {n, NAN, NAN, NAN, NAN, NAN, NAN};
     if (n <= 0) return d;
-    double s = 0, mn = x[0], mx = x[0];
-    for (int i = 0; i < n; i++) {
-        s += x[i];
-        if (x[i] < mn) mn = x[i];
-        if (x[i] > mx) mx = x[i];
-    }
-    d.mean = s / n;
-    d.min = mn;
-    d.max = mx;
+    d.mean = gsl_stats_mean(x, 1, (size_t)n);
+    gsl_stats_minmax(&d.min, &d.max, x, 1, (size_t)n);
     if (n >= 2) {
-        double ss = 0;
-        for (int i = 0; i < n; i++) ss += (x[i] - d.mean) * (x[i] - d.mean);
-        d.sd = sqrt(ss / (n - 1));
+        d.sd = gsl_stats_sd_m(x, 1, (size_t)n, d.mean);
         double h = gsl_cdf_tdist_Pinv(0.975, n - 1) * d.sd / sqrt(n);
         d.lo = d.mean - h;
         d.hi = d.mean + h;
@@ -65,26 +58,26 @@ static welch_t welch(const char *a, const desc_t *A, const char *b, const desc_t
     return w;
 }
 
-/* Holm step-down over the comparisons with a defined p */
-static void holm(welch_t *w, int n) {
-    int *idx = daoe_xmalloc(sizeof(int) * (size_t)(n ? n : 1)), m = 0;
-    for (int i = 0; i < n; i++)
-        if (isfinite(w[i].p)) idx[m++] = i;
-    for (int i = 1; i < m; i++)
-        for (int j = i; j > 0 && w[idx[j]].p < w[idx[j - 1]].p; j--) {
-            int t = idx[j];
-            idx[j] = idx[j - 1];
-            idx[j - 1] = t;
-        }
+void holm(const double *p, double *adj, int n) {
+    double *q = daoe_xmalloc(sizeof(double) * (size_t)(n ? n : 1));
+    int *at = daoe_xmalloc(sizeof(int) * (size_t)(n ? n : 1)), m = 0;
+    for (int i = 0; i < n; i++) {
+        adj[i] = NAN;
+        if (isfinite(p[i])) at[m] = i, q[m++] = p[i];
+    }
+    size_t *order = daoe_xmalloc(sizeof(size_t) * (size_t)(m ? m : 1));
+    gsl_sort_index(order, q, 1, (size_t)m); /* tied p get the same adjusted p in either order */
     double run = 0;
     for (int k = 0; k < m; k++) {
-        double adj = (m - k) * w[idx[k]].p;
-        if (adj > 1) adj = 1;
-        if (adj < run) adj = run;
-        run = adj;
-        w[idx[k]].p_holm = adj;
+        double a = (m - k) * q[order[k]];
+        if (a > 1) a = 1;
+        if (a < run) a = run;
+        run = a;
+        adj[at[order[k]]] = a;
     }
-    free(idx);
+    free(order);
+    free(at);
+    free(q);
 }
 
 /* ------------------------------------------------------------------ groups */
@@ -146,20 +139,21 @@ const group_t *find_group(const study_t *S, const char *name) {
 }
 
 /* ------------------------------------------------------------------ statistics */
-static void run_targets(study_t *S) {
-    for (int i = 0; i < S->nruns; i++) {
-        run_t *r = &S->runs[i];
-        r->ep_target = r->sec_target = NAN;
-        double cum = 0;
-        for (int e = 0; e < r->ep.n; e++) {
-            cum += isfinite(r->ep.sec[e]) ? r->ep.sec[e] : 0;
-            if (r->ep.test[e] >= S->target) {
-                r->ep_target = e + 1;
-                r->sec_target = cum;
-                break;
-            }
+double epochs_to(const run_t *r, double target, double *sec) {
+    double cum = 0;
+    for (int e = 0; e < r->ep.n; e++) {
+        cum += isfinite(r->ep.sec[e]) ? r->ep.sec[e] : 0;
+        if (r->ep.test[e] >= target) {
+            if (sec) *sec = cum;
+            return e + 1;
         }
     }
+    if (sec) *sec = NAN;
+    return NAN;
+}
+
+static void run_targets(study_t *S) {
+    for (int i = 0; i < S->nruns; i++) S->runs[i].ep_target = epochs_to(&S->runs[i], S->target, &S->runs[i].sec_target);
 }
 
 /* one double field of run_t (at off) over a group's finished runs, NaN left out */
@@ -198,7 +192,13 @@ static void compare_groups(study_t *S) {
         S->w[S->nw++] = is_ablation(S) ? welch(g->name, &g->test, ref->name, &ref->test)
                                        : welch(ref->name, &ref->test, g->name, &g->test);
     }
-    holm(S->w, S->nw);
+    size_t sz = sizeof(double) * (size_t)(S->nw ? S->nw : 1);
+    double *p = daoe_xmalloc(sz), *adj = daoe_xmalloc(sz);
+    for (int i = 0; i < S->nw; i++) p[i] = S->w[i].p;
+    holm(p, adj, S->nw);
+    for (int i = 0; i < S->nw; i++) S->w[i].p_holm = adj[i];
+    free(p);
+    free(adj);
 }
 
 static void compute(study_t *S) {

@@ -2,54 +2,62 @@
  * row per group (final.tsv, throughput.tsv, ablation.tsv) or per finished run
  * (runs.tsv), per-epoch curves per group (curves_<group>.tsv), DAO-E's
  * mixing per epoch and per traced step (alpha_epoch_<group>.tsv,
- * alpha_<group>.tsv), and meta.gp: gnuplot variables (setting, groups, the
- * reference, the optimizers' display names). Groups without a finished run
- * are left out. Accuracies in percent; bands are 95 % t intervals (the mean
- * where one run gives none). */
+ * alpha_<group>.tsv), the performance profiles (profile.tsv), and meta.gp:
+ * gnuplot variables (setting, groups, the reference, the optimizers' display
+ * names, what the bands are). Groups without a finished run are left out.
+ * Accuracies in percent. Bands (figure_band): the bootstrap interval of the
+ * mean with at least BAND_MIN_BOOT runs, else the runs' min-max (the mean
+ * where one run gives none), clipped to what the metric can be. */
 #define _GNU_SOURCE
 #include "daoe/optimizers.h"
 #include "daoe/util.h"
 #include "stats.h"
 #include "tool.h"
+#include <gsl/gsl_sort.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static void band(const double *x, int n, double *mean, double *lo, double *hi) {
-    desc_t d = describe(x, n);
-    *mean = d.mean;
-    *lo = isfinite(d.lo) ? d.lo : d.mean;
-    *hi = isfinite(d.hi) ? d.hi : d.mean;
+/* a group's band of a per-run field of run_t (at off, times scale): mean, lo, hi; the kinds drawn so far in *kinds */
+static void run_band(const study_t *S, const group_t *g, size_t off, double scale, double hi_clip, double *m,
+                     double *lo, double *hi, int *kinds) {
+    double *x = daoe_xmalloc(sizeof(double) * (size_t)(g->nfin ? g->nfin : 1));
+    int n = 0;
+    for (int i = 0; i < g->nfin; i++) {
+        double v = *(const double *)((const char *)&S->runs[g->fin[i]] + off);
+        if (isfinite(v)) x[n++] = scale * v;
+    }
+    *kinds |= 1 << figure_band(&S->boot, x, n, 0, hi_clip, m, lo, hi);
+    free(x);
 }
-
-static double or_mean(double v, double mean) { return isfinite(v) ? v : mean; }
 
 /* ------------------------------------------------------------------ one row per group */
-static void final_row(daoe_strbuf *b, int idx, const group_t *g) {
+static void final_row(daoe_strbuf *b, int idx, const study_t *S, const group_t *g, int *kinds) {
     const desc_t *d = &g->test;
-    daoe_sb_printf(b, "%d\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%d\n", idx, g->name, d->n, 100 * d->mean,
-                   isfinite(d->sd) ? 100 * d->sd : 0.0, 100 * or_mean(d->lo, d->mean), 100 * or_mean(d->hi, d->mean),
-                   100 * d->min, 100 * d->max, g->ndiv);
+    double m, lo, hi;
+    run_band(S, g, offsetof(run_t, test_acc), 100, 100, &m, &lo, &hi, kinds);
+    daoe_sb_printf(b, "%d\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%d\n", idx, g->name, d->n, m,
+                   isfinite(d->sd) ? 100 * d->sd : 0.0, lo, hi, 100 * d->min, 100 * d->max, g->ndiv);
 }
 
-static void throughput_row(daoe_strbuf *b, int idx, const group_t *g) {
-    const desc_t *d = &g->ips;
-    daoe_sb_printf(b, "%d\t%s\t%d\t%.3f\t%.3f\t%.3f\n", idx, g->name, d->n, d->mean, or_mean(d->lo, d->mean),
-                   or_mean(d->hi, d->mean));
+static void throughput_row(daoe_strbuf *b, int idx, const study_t *S, const group_t *g, int *kinds) {
+    double m, lo, hi;
+    run_band(S, g, offsetof(run_t, ips), 1, INFINITY, &m, &lo, &hi, kinds);
+    daoe_sb_printf(b, "%d\t%s\t%d\t%.3f\t%.3f\t%.3f\n", idx, g->name, g->ips.n, m, lo, hi);
 }
 
-/* a variant against the full DAO-E: its accuracy and the difference (0 for the reference itself) */
-static void ablation_row(daoe_strbuf *b, int idx, const group_t *g, const study_t *S) {
+/* a variant against the full DAO-E: its accuracy (band) and the Welch difference (0 for the reference itself) */
+static void ablation_row(daoe_strbuf *b, int idx, const group_t *g, const study_t *S, int *kinds) {
     const welch_t *w = NULL;
     for (int i = 0; i < S->nw; i++)
         if (!strcmp(S->w[i].a, g->name)) w = &S->w[i];
-    const desc_t *d = &g->test;
+    double m, lo, hi;
+    run_band(S, g, offsetof(run_t, test_acc), 100, 100, &m, &lo, &hi, kinds);
     double diff = w ? 100 * w->diff : 0.0;
-    daoe_sb_printf(b, "%d\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4g\n", idx, g->name, d->n, 100 * d->mean,
-                   100 * or_mean(d->lo, d->mean), 100 * or_mean(d->hi, d->mean), diff,
-                   w && isfinite(w->lo) ? 100 * w->lo : diff, w && isfinite(w->hi) ? 100 * w->hi : diff,
+    daoe_sb_printf(b, "%d\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4g\n", idx, g->name, g->test.n, m, lo,
+                   hi, diff, w && isfinite(w->lo) ? 100 * w->lo : diff, w && isfinite(w->hi) ? 100 * w->hi : diff,
                    w ? w->p_holm : NAN);
 }
 
@@ -102,9 +110,9 @@ static int epoch_values(const study_t *S, const group_t *g, size_t off, int e, d
 
 /* mean, band of test accuracy, training loss and validation accuracy per epoch
  * (n: the runs with a validation accuracy that epoch) */
-static void write_curves(const study_t *S, const group_t *g) {
+static void write_curves(const study_t *S, const group_t *g, int *kinds) {
     const size_t col[3] = {offsetof(epochs_t, test), offsetof(epochs_t, loss), offsetof(epochs_t, val)};
-    const double scale[3] = {100, 1, 100};
+    const double scale[3] = {100, 1, 100}, hi_clip[3] = {100, INFINITY, 100};
     int ne = group_epochs(S, g);
     daoe_strbuf c = {0};
     daoe_sb_printf(&c, "#epoch\tn\ttest_acc\ttest_acc_lo\ttest_acc_hi\ttrain_loss\ttrain_loss_lo\ttrain_loss_hi\t"
@@ -115,7 +123,7 @@ static void write_curves(const study_t *S, const group_t *g) {
         int n = 0;
         for (int q = 0; q < 3; q++) {
             n = epoch_values(S, g, col[q], e, scale[q], x);
-            band(x, n, &m[3 * q], &m[3 * q + 1], &m[3 * q + 2]);
+            *kinds |= 1 << figure_band(&S->boot, x, n, 0, hi_clip[q], &m[3 * q], &m[3 * q + 1], &m[3 * q + 2]);
         }
         daoe_sb_printf(&c, "%d\t%d", e + 1, n);
         for (int q = 0; q < 9; q++) {
@@ -187,6 +195,7 @@ typedef struct {
     daoe_strbuf groups, agroups; /* the groups drawn; those with an alpha trace */
     int ngroups;
     int ref_has_alpha;           /* the reference group has an alpha trace */
+    int kinds;                   /* the kinds of band drawn (bit figure_band's return) */
 } plotted_t;
 
 static void meta_setting(daoe_strbuf *m, const study_t *S) {
@@ -223,6 +232,15 @@ static void meta_names(daoe_strbuf *m) {
     daoe_sb_printf(m, "\"\n");
 }
 
+/* what the bands drawn are, for the figures' keys */
+static const char *band_words(int kinds) {
+    int boot = kinds & 4, minmax = kinds & 2;
+    if (boot && minmax) return "band: 95 % bootstrap CI of the mean (5+ runs), else min-max";
+    if (boot) return "band: 95 % bootstrap CI of the mean";
+    if (minmax) return "band: min-max of the runs (fewer than 5)";
+    return "no band: one run";
+}
+
 static void write_meta(const study_t *S, const plotted_t *P) {
     daoe_strbuf m = {0};
     const char *ref = S->compare_to ? S->compare_to : "";
@@ -235,15 +253,59 @@ static void write_meta(const study_t *S, const plotted_t *P) {
     daoe_sb_printf(&m, "alpha_group = \"%.*s\"\n", P->ref_has_alpha ? (int)strlen(ref) : (int)strcspn(ag, " "),
                    P->ref_has_alpha ? ref : ag);
     const group_t *rg = find_group(S, ref);
-    double rm = rg ? rg->test.mean : NAN;
-    double rl = rg ? or_mean(rg->test.lo, rm) : rm, rh = rg ? or_mean(rg->test.hi, rm) : rm;
-    daoe_sb_printf(&m, "ref_mean = %.4f\nref_lo = %.4f\nref_hi = %.4f\n", isfinite(rm) ? 100 * rm : 0.0,
-                   isfinite(rl) ? 100 * rl : 0.0, isfinite(rh) ? 100 * rh : 0.0);
+    double rm = NAN, rl = NAN, rh = NAN;
+    int kinds = 0;
+    if (rg) run_band(S, rg, offsetof(run_t, test_acc), 100, 100, &rm, &rl, &rh, &kinds);
+    daoe_sb_printf(&m, "ref_mean = %.4f\nref_lo = %.4f\nref_hi = %.4f\n", isfinite(rm) ? rm : 0.0,
+                   isfinite(rl) ? rl : 0.0, isfinite(rh) ? rh : 0.0);
+    daoe_sb_printf(&m, "band_note = \"%s\"\n", band_words(P->kinds));
     daoe_sb_printf(&m, "compare_to = \"%s\"\npaper_acc = %.1f\npaper_comparable = %d\ntarget = %.4f\n", ref,
                    100 * PAPER_ACC, paper_comparable(S), 100 * S->target);
     meta_names(&m);
     tool_write_text(S->dir, "plotdata/meta.gp", m.s);
     daoe_sb_free(&m);
+}
+
+/* Performance profiles: for every threshold tau, the fraction of a group's
+ * runs whose final test accuracy is at least tau; finished and diverged runs
+ * count (a diverged run is below every threshold), unfinished ones do not.
+ * One row per threshold at which a fraction changes (every final accuracy),
+ * framed by one below and one above, for gnuplot's fsteps. */
+static void write_profiles(const study_t *S) {
+    double *t = daoe_xmalloc(sizeof(double) * (size_t)(S->nruns + 2));
+    int nt = 0;
+    for (int k = 0; k < S->ng; k++)
+        for (int i = 0; i < S->g[k].nfin; i++)
+            if (isfinite(S->runs[S->g[k].fin[i]].test_acc)) t[nt++] = 100 * S->runs[S->g[k].fin[i]].test_acc;
+    if (!nt) {
+        free(t);
+        return;
+    }
+    gsl_sort(t, 1, (size_t)nt);
+    double lo = t[0] - 1, hi = t[nt - 1] + 1;
+    t[nt++] = lo;
+    t[nt++] = hi;
+    gsl_sort(t, 1, (size_t)nt);
+    daoe_strbuf b = {0};
+    daoe_sb_printf(&b, "#threshold");
+    for (int k = 0; k < S->ng; k++)
+        if (S->g[k].nfin) daoe_sb_printf(&b, "\t%s", S->g[k].name);
+    daoe_sb_printf(&b, "\n");
+    for (int j = 0; j < nt; j++) {
+        if (j && t[j] == t[j - 1]) continue;
+        daoe_sb_printf(&b, "%.4f", t[j]);
+        for (int k = 0; k < S->ng; k++) {
+            const group_t *g = &S->g[k];
+            if (!g->nfin) continue;
+            int above = 0;
+            for (int i = 0; i < g->nfin; i++) above += 100 * S->runs[g->fin[i]].test_acc >= t[j];
+            daoe_sb_printf(&b, "\t%.6f", (double)above / (g->nfin + g->ndiv));
+        }
+        daoe_sb_printf(&b, "\n");
+    }
+    tool_write_text(S->dir, "plotdata/profile.tsv", b.s);
+    daoe_sb_free(&b);
+    free(t);
 }
 
 /* ------------------------------------------------------------------ all of it */
@@ -252,19 +314,19 @@ void write_plotdata(study_t *S) {
     snprintf(pd, sizeof pd, "%.1500s/plotdata", S->dir);
     if (daoe_mkdir_p(pd, err, sizeof err) != 0) tool_die("%s", err);
     daoe_strbuf fin = {0}, thr = {0}, abl = {0};
-    daoe_sb_printf(&fin, "#idx\tgroup\tn\tmean\tsd\tci_lo\tci_hi\tmin\tmax\tdiverged\n");
-    daoe_sb_printf(&thr, "#idx\tgroup\tn\tmean\tci_lo\tci_hi\n");
-    daoe_sb_printf(&abl, "#idx\tgroup\tn\tmean\tci_lo\tci_hi\tdiff\tdiff_lo\tdiff_hi\tp_holm\n");
+    daoe_sb_printf(&fin, "#idx\tgroup\tn\tmean\tsd\tband_lo\tband_hi\tmin\tmax\tdiverged\n");
+    daoe_sb_printf(&thr, "#idx\tgroup\tn\tmean\tband_lo\tband_hi\n");
+    daoe_sb_printf(&abl, "#idx\tgroup\tn\tmean\tband_lo\tband_hi\tdiff\tdiff_lo\tdiff_hi\tp_holm\n");
     plotted_t P = {0};
     for (int k = 0; k < S->ng; k++) {
         const group_t *g = &S->g[k];
         if (!g->nfin) continue;
         daoe_sb_printf(&P.groups, "%s%s", P.groups.len ? " " : "", g->name);
-        final_row(&fin, P.ngroups, g);
-        throughput_row(&thr, P.ngroups, g);
-        if (is_ablation(S)) ablation_row(&abl, P.ngroups, g, S);
+        final_row(&fin, P.ngroups, S, g, &P.kinds);
+        throughput_row(&thr, P.ngroups, S, g, &P.kinds);
+        if (is_ablation(S)) ablation_row(&abl, P.ngroups, g, S, &P.kinds);
         P.ngroups++;
-        write_curves(S, g);
+        write_curves(S, g, &P.kinds);
         if (strcmp(g->optimizer, "daoe")) continue;
         write_alpha_epochs(S, g);
         if (!write_alpha_trace(S, g)) continue;
@@ -273,6 +335,7 @@ void write_plotdata(study_t *S) {
     }
     tool_write_text(S->dir, "plotdata/final.tsv", fin.s);
     write_runs(S);
+    write_profiles(S);
     tool_write_text(S->dir, "plotdata/throughput.tsv", thr.s);
     if (is_ablation(S)) tool_write_text(S->dir, "plotdata/ablation.tsv", abl.s);
     write_meta(S, &P);

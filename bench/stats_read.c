@@ -1,6 +1,6 @@
 /* daoe-stats: reading a results folder. Every folder with a config.json is a
  * run; its summary.json, epochs.csv and sweep_run.json are read when present
- * (alpha.csv later, only for the plot data). CSV columns are found by their
+ * (alpha.csv later, for the pairing check and the plot data). CSV columns are found by their
  * header names, each looked up once per file; a missing column reads as NaN. */
 #define _GNU_SOURCE
 #include "daoe/optimizers.h"
@@ -110,11 +110,14 @@ static int read_epochs(run_t *r) {
     return n >= 0;
 }
 
-/* alpha.csv: the step and every member's alpha and share */
+/* alpha.csv: the step, the loss and the input batch's statistics, every member's alpha and
+ * share; read once */
 void load_trace(run_t *r) {
     trace_t *t = &r->tr;
-    csv_field f[1 + 2 * DAOE_K] = {{"step", &t->step}};
-    int nf = 1 + member_fields(f + 1, t->alpha, t->share);
+    if (t->loaded) return;
+    t->loaded = 1;
+    csv_field f[4 + 2 * DAOE_K] = {{"step", &t->step}, {"loss", &t->loss}, {"x_mean", &t->x_mean}, {"x_var", &t->x_var}};
+    int nf = 4 + member_fields(f + 4, t->alpha, t->share);
     char p[2300];
     snprintf(p, sizeof p, "%s/alpha.csv", r->dir);
     int n = read_csv(p, f, nf);

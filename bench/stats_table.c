@@ -1,6 +1,7 @@
 /* daoe-stats: the table model. A table's rows and cells are built once from
- * the statistics; md_table and tex_table render it, each format with its own
- * headers, its own mark for a missing value and the columns it shows. */
+ * the statistics; md_table, tex_table and html_table render it, each format
+ * with its own headers, its own mark for a missing value and the columns it
+ * shows. */
 #define _GNU_SOURCE
 #include "stats.h"
 #include <math.h>
@@ -77,16 +78,20 @@ static void md_cell(daoe_strbuf *b, const cell_t *c, int emph) {
 }
 
 void md_table(daoe_strbuf *b, const char *title, const table_t *t, const int *cols, int ncols) {
-    int n = cols ? ncols : t->ncol;
+    int all[TABLE_MAXCOL], n = 0;
+    if (!cols) /* every column but the links to files (HTML's) */
+        for (int i = 0; i < t->ncol; i++)
+            if (i != t->links - 1) all[n++] = i;
+    if (!cols) cols = all;
+    else n = ncols;
     daoe_sb_printf(b, "\n### %s\n\n|", title);
-    for (int i = 0; i < n; i++) daoe_sb_printf(b, " %s |", t->col[shown(cols, i)].md);
+    for (int i = 0; i < n; i++) daoe_sb_printf(b, " %s |", t->col[cols[i]].md);
     daoe_sb_printf(b, "\n|");
-    for (int i = 0; i < n; i++) daoe_sb_printf(b, "%s|", t->col[shown(cols, i)].align == 'r' ? "--:" : "---");
+    for (int i = 0; i < n; i++) daoe_sb_printf(b, "%s|", t->col[cols[i]].align == 'r' ? "--:" : "---");
     daoe_sb_printf(b, "\n");
     for (int r = 0; r < t->nrow; r++) {
         daoe_sb_printf(b, "|");
-        for (int i = 0; i < n; i++)
-            md_cell(b, &t->cells[(size_t)r * t->ncol + shown(cols, i)], t->reference[r] && i == 0);
+        for (int i = 0; i < n; i++) md_cell(b, &t->cells[(size_t)r * t->ncol + cols[i]], t->reference[r] && i == 0);
         daoe_sb_printf(b, "\n");
     }
 }
@@ -129,4 +134,67 @@ void tex_table(daoe_strbuf *b, const char *caption, const char *name, const tabl
         daoe_sb_printf(b, " \\\\\n");
     }
     daoe_sb_printf(b, "\\bottomrule\n\\end{tabular}\n\\end{table}\n");
+}
+
+/* ------------------------------------------------------------------ HTML */
+void html_escape(daoe_strbuf *b, const char *s) {
+    for (; *s; s++) {
+        if (*s == '&') daoe_sb_printf(b, "&amp;");
+        else if (*s == '<') daoe_sb_printf(b, "&lt;");
+        else if (*s == '>') daoe_sb_printf(b, "&gt;");
+        else if (*s == '"') daoe_sb_printf(b, "&quot;");
+        else daoe_sb_printf(b, "%c", *s);
+    }
+}
+
+/* a cell of paths: a link to each, named by its last component */
+static void html_files(daoe_strbuf *b, const char *paths) {
+    char *copy = daoe_xstrdup(paths), *save = NULL;
+    for (char *p = strtok_r(copy, " ", &save); p; p = strtok_r(NULL, " ", &save)) {
+        const char *base = strrchr(p, '/');
+        daoe_sb_printf(b, "<a href=\"");
+        html_escape(b, p);
+        daoe_sb_printf(b, "\">");
+        html_escape(b, base ? base + 1 : p);
+        daoe_sb_printf(b, "</a> ");
+    }
+    free(copy);
+}
+
+static void html_cell(daoe_strbuf *b, const column_t *col, const cell_t *c, int emph, int links) {
+    daoe_sb_printf(b, col->align == 'r' ? "<td class=\"r\">" : "<td>");
+    if (!c->text) daoe_sb_printf(b, "–");
+    else if (links) html_files(b, c->text);
+    else {
+        if (emph) daoe_sb_printf(b, "<em>");
+        html_escape(b, c->text);
+        if (c->minus) {
+            daoe_sb_printf(b, " − ");
+            html_escape(b, c->minus);
+        }
+        if (emph) daoe_sb_printf(b, "</em>");
+    }
+    daoe_sb_printf(b, "</td>");
+}
+
+void html_table(daoe_strbuf *b, const char *title, const char *id, const table_t *t, const int *cols, int ncols) {
+    int n = cols ? ncols : t->ncol;
+    daoe_sb_printf(b, "<h3 id=\"%s\">", id);
+    html_escape(b, title);
+    daoe_sb_printf(b, "</h3>\n<table>\n<thead><tr>");
+    for (int i = 0; i < n; i++) {
+        daoe_sb_printf(b, "<th>");
+        html_escape(b, t->col[shown(cols, i)].md);
+        daoe_sb_printf(b, "</th>");
+    }
+    daoe_sb_printf(b, "</tr></thead>\n<tbody>\n");
+    for (int r = 0; r < t->nrow; r++) {
+        daoe_sb_printf(b, t->reference[r] ? "<tr class=\"ref\">" : "<tr>");
+        for (int i = 0; i < n; i++) {
+            int c = shown(cols, i);
+            html_cell(b, &t->col[c], &t->cells[(size_t)r * t->ncol + c], t->reference[r] && i == 0, c == t->links - 1);
+        }
+        daoe_sb_printf(b, "</tr>\n");
+    }
+    daoe_sb_printf(b, "</tbody>\n</table>\n");
 }

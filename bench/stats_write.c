@@ -1,16 +1,19 @@
-/* daoe-stats: the summaries. summary.json holds every number; summary.md and
- * summary.tex render the same tables (built once, see stats_table.c):
- * Markdown all of them with the text around them, LaTeX the accuracy table
- * and the comparisons. tuned.json holds a tune sweep's winners. */
+/* daoe-stats: the summaries. summary.json holds every number; summary.md,
+ * summary.tex and report.html (stats_report.c) render the same tables (built
+ * once, see stats_table.c): Markdown and HTML all of them with the text around
+ * them, LaTeX the accuracy table and the comparisons. tuned.json holds a tune
+ * sweep's winners. */
 #define _GNU_SOURCE
 #include "daoe/optimizers.h"
 #include "daoe/util.h"
 #include "stats.h"
 #include "tool.h"
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------ summary.json */
 static void jput(cJSON *o, const char *k, double v) {
@@ -36,7 +39,14 @@ static cJSON *desc_json(const desc_t *d) {
     return o;
 }
 
-static cJSON *run_entry_json(const run_t *r) {
+static cJSON *est_json(const est_ci *e) {
+    cJSON *o = cJSON_CreateObject();
+    jput(o, "estimate", e->est);
+    cJSON_AddItemToObject(o, "ci95_bootstrap", jpair(e->lo, e->hi));
+    return o;
+}
+
+static cJSON *run_entry_json(const study_t *S, const run_t *r) {
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "id", r->id);
     cJSON_AddRawToObject(x, "seed", r->seed[0] ? r->seed : "null");
@@ -46,6 +56,9 @@ static cJSON *run_entry_json(const run_t *r) {
     cJSON_AddNumberToObject(x, "epochs_completed", r->epochs_completed);
     jput(x, "epochs_to_target", r->ep_target);
     jput(x, "wall_seconds_to_target", r->sec_target);
+    cJSON *tt = cJSON_AddArrayToObject(x, "epochs_to_targets");
+    for (int j = 0; j < S->ntargets; j++)
+        cJSON_AddItemToArray(tt, isfinite(r->ep_to[j]) ? cJSON_CreateNumber(r->ep_to[j]) : cJSON_CreateNull());
     jput(x, "images_per_second", r->ips);
     jput(x, "wall_seconds", r->wall);
     if (isfinite(r->diverged_at)) cJSON_AddNumberToObject(x, "diverged_at_step", r->diverged_at);
@@ -68,8 +81,26 @@ static cJSON *group_json(const study_t *S, const group_t *g) {
     cJSON_AddItemToObject(j, "wall_seconds_to_target", desc_json(&g->sec_target));
     cJSON_AddItemToObject(j, "images_per_second", desc_json(&g->ips));
     cJSON_AddItemToObject(j, "wall_seconds", desc_json(&g->wall));
+    cJSON *rb = cJSON_AddObjectToObject(j, "final_test_acc_robust");
+    cJSON_AddNumberToObject(rb, "n", g->test.n);
+    cJSON_AddItemToObject(rb, "mean", est_json(&g->boot_mean));
+    cJSON_AddItemToObject(rb, "iqm", est_json(&g->iqm));
+    cJSON *tt = cJSON_AddArrayToObject(j, "time_to_targets");
+    for (int q = 0; q < S->ntargets; q++) {
+        const ttt_t *t = &g->tt[q];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "target_acc", S->targets[q]);
+        cJSON_AddNumberToObject(o, "runs", t->runs);
+        cJSON_AddNumberToObject(o, "reached", t->reached);
+        cJSON_AddBoolToObject(o, "median_missed", isinf(t->med_ep));
+        jput(o, "median_epochs", t->med_ep);
+        jput(o, "median_steps", t->med_steps);
+        jput(o, "min_epochs", t->min_ep);
+        jput(o, "max_epochs", t->max_ep);
+        cJSON_AddItemToArray(tt, o);
+    }
     cJSON *rl = cJSON_AddArrayToObject(j, "run_list");
-    for (int i = 0; i < g->nruns; i++) cJSON_AddItemToArray(rl, run_entry_json(&S->runs[g->idx[i]]));
+    for (int i = 0; i < g->nruns; i++) cJSON_AddItemToArray(rl, run_entry_json(S, &S->runs[g->idx[i]]));
     return j;
 }
 
@@ -87,6 +118,24 @@ static cJSON *welch_json(const welch_t *w) {
     jput(j, "p", w->p);
     jput(j, "p_holm", w->p_holm);
     jput(j, "hedges_g", w->g);
+    cJSON_AddItemToObject(j, "mean_diff", est_json(&w->dmean));
+    cJSON_AddItemToObject(j, "iqm_diff", est_json(&w->diqm));
+    jput(j, "mann_whitney_u", w->u);
+    cJSON_AddItemToObject(j, "prob_improvement", est_json(&w->poi));
+    const paired_t *pr = &w->pr;
+    cJSON *p = cJSON_AddObjectToObject(j, "paired");
+    cJSON_AddNumberToObject(p, "n", pr->n);
+    cJSON_AddNumberToObject(p, "pairs_traced", pr->traced);
+    cJSON_AddNumberToObject(p, "pairs_same_start", pr->verified);
+    cJSON_AddNumberToObject(p, "traced_steps_compared", pr->steps);
+    jput(p, "mean_diff", pr->mean);
+    jput(p, "sd_diff", pr->sd);
+    cJSON_AddItemToObject(p, "diff_ci95", jpair(pr->lo, pr->hi));
+    cJSON_AddItemToObject(p, "diff_ci95_bootstrap", jpair(pr->boot.lo, pr->boot.hi));
+    jput(p, "t", pr->t);
+    jput(p, "df", pr->df);
+    jput(p, "p", pr->p);
+    jput(p, "p_holm", pr->p_holm);
     return j;
 }
 
@@ -106,8 +155,17 @@ static cJSON *summary_json(const study_t *S) {
                             "finished runs only; sd with n-1; ci95 = mean +- t(0.975, n-1) sd/sqrt(n); "
                             "Welch's t-test (Welch-Satterthwaite df), two-sided, Holm-corrected over the comparisons; "
                             "Hedges' g = J (mean_a - mean_b) / s_pooled, J = 1 - 3/(4(n_a+n_b)-9)");
+    cJSON *bs = cJSON_AddObjectToObject(o, "bootstrap");
+    cJSON_AddNumberToObject(bs, "resamples", S->boot.B);
+    cJSON_AddNumberToObject(bs, "seed", (double)S->boot.seed);
+    cJSON_AddStringToObject(bs, "rng", "gsl_rng_mt19937");
+    cJSON_AddStringToObject(bs, "method", "percentile 95 % intervals; stratified: each group's finished runs resampled "
+                                          "on their own (gsl_ran_sample, with replacement); pairs resample seeds");
+    cJSON_AddStringToObject(o, "pairing", pairing_words());
     jput(o, "target_acc", S->target);
     if (S->target_rule[0]) cJSON_AddStringToObject(o, "target_rule", S->target_rule);
+    cJSON *ts = cJSON_AddArrayToObject(o, "targets");
+    for (int j = 0; j < S->ntargets; j++) cJSON_AddItemToArray(ts, cJSON_CreateNumber(S->targets[j]));
     if (S->compare_to) cJSON_AddStringToObject(o, "compare_to", S->compare_to);
     cJSON *gs = cJSON_AddArrayToObject(o, "groups");
     for (int k = 0; k < S->ng; k++) cJSON_AddItemToArray(gs, group_json(S, &S->g[k]));
@@ -229,12 +287,127 @@ static void tuned_table(table_t *t, const study_t *S, int use_best) {
     }
 }
 
-/* every run, by group */
+/* the robust statistics of each group's final test accuracy (percent) */
+static void boot_table(table_t *t, const study_t *S) {
+    const column_t cols[] = {{"group", "Group", 'l'},   {"n", "$n$", 'r'},
+                             {"mean", "mean", 'r'},     {"95 % CI (bootstrap)", "95\\% CI (bootstrap)", 'c'},
+                             {"IQM", "IQM", 'r'},       {"95 % CI of the IQM (bootstrap)", "95\\% CI (bootstrap)", 'c'}};
+    table_init(t, cols, 6);
+    for (int k = 0; k < S->ng; k++) {
+        const group_t *g = &S->g[k];
+        cell_t *c = table_row(t, 0);
+        cell_printf(&c[0], "%s", label(g->name));
+        cell_printf(&c[1], "%d", g->test.n);
+        cell_num(&c[2], 100 * g->boot_mean.est, 2);
+        cell_interval(&c[3], 100 * g->boot_mean.lo, 100 * g->boot_mean.hi, 2);
+        cell_num(&c[4], 100 * g->iqm.est, 2);
+        cell_interval(&c[5], 100 * g->iqm.lo, 100 * g->iqm.hi, 2);
+    }
+}
+
+static void cell_signed_interval(cell_t *c, double lo, double hi) {
+    if (isfinite(lo)) cell_printf(c, "[%+.2f, %+.2f]", lo, hi);
+}
+
+/* per comparison: differences of means and IQMs, the probability of improvement */
+static void robust_table(table_t *t, const study_t *S) {
+    const column_t cols[] = {{"comparison", "Comparison", 'l'},
+                             {"n", "$n$", 'l'},
+                             {"mean diff. (points)", "mean diff.", 'r'},
+                             {"95 % CI (bootstrap)", "95\\% CI", 'c'},
+                             {"IQM diff. (points)", "IQM diff.", 'r'},
+                             {"95 % CI of the IQM diff. (bootstrap)", "95\\% CI", 'c'},
+                             {"U", "$U$", 'r'},
+                             {"P(left > right)", "$P(X > Y)$", 'r'},
+                             {"95 % CI of P (bootstrap)", "95\\% CI", 'c'}};
+    table_init(t, cols, 9);
+    for (int i = 0; i < S->nw; i++) {
+        const welch_t *w = &S->w[i];
+        cell_t *c = table_row(t, 0);
+        cell_diff(&c[0], label(w->a), label(w->b));
+        cell_printf(&c[1], "%d, %d", w->na, w->nb);
+        if (isfinite(w->dmean.est)) cell_printf(&c[2], "%+.2f", 100 * w->dmean.est);
+        cell_signed_interval(&c[3], 100 * w->dmean.lo, 100 * w->dmean.hi);
+        if (isfinite(w->diqm.est)) cell_printf(&c[4], "%+.2f", 100 * w->diqm.est);
+        cell_signed_interval(&c[5], 100 * w->diqm.lo, 100 * w->diqm.hi);
+        cell_num(&c[6], w->u, 1);
+        cell_num(&c[7], w->poi.est, 3);
+        cell_interval(&c[8], w->poi.lo, w->poi.hi, 3);
+    }
+}
+
+/* per comparison: the per-seed differences */
+static void paired_table(table_t *t, const study_t *S) {
+    const column_t cols[] = {{"comparison", "Comparison", 'l'},
+                             {"seeds", "seeds", 'r'},
+                             {"same start (alpha.csv)", "same start", 'l'},
+                             {"mean diff. (points)", "mean diff.", 'r'},
+                             {"sd", "sd", 'r'},
+                             {"95 % CI (t)", "95\\% CI ($t$)", 'c'},
+                             {"t", "$t$", 'r'},
+                             {"df", "df", 'r'},
+                             {"p", "$p$", 'r'},
+                             {"p (Holm)", "$p_\\text{Holm}$", 'r'},
+                             {"95 % CI (bootstrap)", "95\\% CI (bootstrap)", 'c'}};
+    table_init(t, cols, 11);
+    for (int i = 0; i < S->nw; i++) {
+        const paired_t *p = &S->w[i].pr;
+        cell_t *c = table_row(t, 0);
+        cell_diff(&c[0], label(S->w[i].a), label(S->w[i].b));
+        cell_printf(&c[1], "%d", p->n);
+        if (!p->n) cell_printf(&c[2], "no common seed");
+        else if (p->verified == p->n) cell_printf(&c[2], "yes: %d of %d pairs (%d steps)", p->verified, p->n, p->steps);
+        else if (p->traced == p->verified) cell_printf(&c[2], "not traced: %d of %d pairs shown", p->verified, p->n);
+        else cell_printf(&c[2], "NO: %d of %d pairs differ", p->traced - p->verified, p->n);
+        if (isfinite(p->mean)) cell_printf(&c[3], "%+.2f", 100 * p->mean);
+        cell_num(&c[4], 100 * p->sd, 2);
+        cell_signed_interval(&c[5], 100 * p->lo, 100 * p->hi);
+        cell_num(&c[6], p->t, 2);
+        cell_num(&c[7], p->df, 0);
+        cell_pval(&c[8], p->p);
+        cell_pval(&c[9], p->p_holm);
+        cell_signed_interval(&c[10], 100 * p->boot.lo, 100 * p->boot.hi);
+    }
+}
+
+/* per group and target: runs that reached it, median epochs and steps (misses infinitely slow) */
+static void ttt_table(table_t *t, const study_t *S) {
+    static char head[MAX_TARGETS][2][48];
+    column_t cols[1 + MAX_TARGETS] = {{"group", "Group", 'l'}};
+    for (int j = 0; j < S->ntargets; j++) {
+        snprintf(head[j][0], sizeof head[j][0], "≥ %.0f %%", 100 * S->targets[j]);
+        snprintf(head[j][1], sizeof head[j][1], "$\\ge$ %.0f\\%%", 100 * S->targets[j]);
+        cols[1 + j] = (column_t){head[j][0], head[j][1], 'l'};
+    }
+    table_init(t, cols, 1 + S->ntargets);
+    for (int k = 0; k < S->ng; k++) {
+        const group_t *g = &S->g[k];
+        cell_t *c = table_row(t, 0);
+        cell_printf(&c[0], "%s", label(g->name));
+        for (int j = 0; j < S->ntargets; j++) {
+            const ttt_t *q = &g->tt[j];
+            if (!q->runs) continue;
+            if (!q->reached) cell_printf(&c[1 + j], "0/%d: missed", q->runs);
+            else if (isinf(q->med_ep))
+                cell_printf(&c[1 + j], "%d/%d: median missed (fastest %.0f ep)", q->reached, q->runs, q->min_ep);
+            else if (q->min_ep == q->max_ep)
+                cell_printf(&c[1 + j], "%d/%d: %.3g ep, %.0f steps", q->reached, q->runs, q->med_ep, q->med_steps);
+            else
+                cell_printf(&c[1 + j], "%d/%d: %.3g ep, %.0f steps (%.0f–%.0f ep)", q->reached, q->runs, q->med_ep,
+                            q->med_steps, q->min_ep, q->max_ep);
+        }
+    }
+}
+
+/* every run, by group, with its raw files (HTML only) */
 static void runs_table(table_t *t, const study_t *S) {
     const column_t cols[] = {{"run", "run", 'l'},           {"seed", "seed", 'r'},     {"status", "status", 'l'},
                              {"test acc", "test acc", 'r'}, {"val acc", "val acc", 'r'}, {"epochs", "epochs", 'r'},
-                             {"img/s", "img/s", 'r'},       {"wall (s)", "wall (s)", 'r'}};
-    table_init(t, cols, 8);
+                             {"img/s", "img/s", 'r'},       {"wall (s)", "wall (s)", 'r'},
+                             {"raw files", "raw files", 'l'}};
+    table_init(t, cols, 9);
+    t->links = 1 + RUN_FILES_COL;
+    const char *files[] = {"config.json", "summary.json", "epochs.csv", "alpha.csv", "sweep_run.json", "train.log"};
     for (int k = 0; k < S->ng; k++)
         for (int i = 0; i < S->g[k].nruns; i++) {
             const run_t *r = &S->runs[S->g[k].idx[i]];
@@ -250,17 +423,18 @@ static void runs_table(table_t *t, const study_t *S) {
             cell_printf(&c[5], "%d/%d", r->epochs_completed, r->epochs_planned);
             cell_num(&c[6], r->ips, 1);
             cell_num(&c[7], r->wall, 1);
+            daoe_strbuf f = {0};
+            for (size_t q = 0; q < sizeof files / sizeof files[0]; q++) {
+                char p[2400];
+                snprintf(p, sizeof p, "%s/%s", r->dir, files[q]);
+                if (access(p, R_OK) == 0) daoe_sb_printf(&f, "%s%s/%s", f.len ? " " : "", r->id, files[q]);
+            }
+            if (f.s) cell_printf(&c[RUN_FILES_COL], "%s", f.s);
+            daoe_sb_free(&f);
         }
 }
 
-typedef struct {
-    table_t acc;                           /* final test accuracy (tune: validation), with the paper's row */
-    table_t val, ep_target, sec_target, ips; /* not in a tune sweep */
-    table_t welch, mixing, tuned, runs;
-    int use_best;                          /* tune: chosen on the best, not the final, validation accuracy */
-} tables_t;
-
-static void build_tables(tables_t *T, const study_t *S) {
+void build_tables(tables_t *T, const study_t *S) {
     memset(T, 0, sizeof *T);
     int tune = is_tune(S);
     desc_table(&T->acc, S, tune ? offsetof(group_t, val) : offsetof(group_t, test), 100, 2, !tune);
@@ -269,18 +443,146 @@ static void build_tables(tables_t *T, const study_t *S) {
         desc_table(&T->ep_target, S, offsetof(group_t, ep_target), 1, 1, 0);
         desc_table(&T->sec_target, S, offsetof(group_t, sec_target), 1, 1, 0);
         desc_table(&T->ips, S, offsetof(group_t, ips), 1, 1, 0);
+        boot_table(&T->boot, S);
+        ttt_table(&T->ttt, S);
     }
     welch_table(&T->welch, S);
+    robust_table(&T->robust, S);
+    paired_table(&T->paired, S);
     mixing_table(&T->mixing, S);
     T->use_best = tune && !strcmp(select_on(S), "best_val_acc");
     if (tune) tuned_table(&T->tuned, S, T->use_best);
     runs_table(&T->runs, S);
 }
 
-static void free_tables(tables_t *T) {
-    table_t *all[] = {&T->acc, &T->val, &T->ep_target, &T->sec_target, &T->ips,
-                      &T->welch, &T->mixing, &T->tuned, &T->runs};
+void free_tables(tables_t *T) {
+    table_t *all[] = {&T->acc,   &T->val,  &T->ep_target, &T->sec_target, &T->ips,    &T->welch, &T->mixing,
+                      &T->tuned, &T->runs, &T->boot,      &T->robust,     &T->paired, &T->ttt};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) table_free(all[i]);
+}
+
+/* ------------------------------------------------------------------ the sections */
+static section_t *add_section(section_t *sec, int *n, const char *id, const char *nav, const table_t *t,
+                              const int *cols, int ncols) {
+    if (*n == MAX_SECTIONS) daoe_fatal("summary: more than %d tables", MAX_SECTIONS);
+    section_t *x = &sec[(*n)++];
+    *x = (section_t){.id = id, .nav = nav, .t = t, .cols = cols, .ncols = ncols};
+    return x;
+}
+
+static void title(section_t *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void title(section_t *x, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(x->title, sizeof x->title, fmt, ap);
+    va_end(ap);
+}
+
+static void note(section_t *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void note(section_t *x, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    size_t len = strlen(x->note);
+    vsnprintf(x->note + len, sizeof x->note - len, fmt, ap);
+    va_end(ap);
+}
+
+/* the robust statistics of the groups (beside the final accuracy) */
+static void boot_section(const study_t *S, const tables_t *T, section_t *sec, int *n) {
+    section_t *x = add_section(sec, n, "robust", "robust", &T->boot, NULL, 0);
+    title(x, "Robust statistics: mean and interquartile mean (IQM) of final test accuracy (%%)");
+    note(x, "Percentile bootstrap 95 %% intervals from %d resamples (gsl_rng mt19937, seed %lu), stratified: each "
+            "group's finished runs are resampled on their own. IQM = the mean of the middle half of the runs (25 %% "
+            "trimmed from each end; with fewer than 4 runs nothing is trimmed, so it is the mean). With fewer than 5 "
+            "runs a bootstrap interval cannot be wider than the runs' range and says little.",
+         S->boot.B, S->boot.seed);
+}
+
+/* the final, validation, target and throughput tables */
+static void accuracy_sections(const study_t *S, const tables_t *T, section_t *sec, int *n) {
+    const int nc = sizeof DESC_MD_NOCOUNTS / sizeof DESC_MD_NOCOUNTS[0];
+    section_t *x;
+    if (is_tune(S)) {
+        title(add_section(sec, n, "final", "final", &T->acc, NULL, 0), "Final validation accuracy (%%)");
+        return;
+    }
+    x = add_section(sec, n, "final", "final", &T->acc, NULL, 0);
+    title(x, "Final test accuracy (%%)");
+    note(x, "The last row is the paper's reported DAO-E accuracy (%s), not a run of this suite; %s", PAPER_SETTING,
+         paper_comparable(S) ? "these runs use the paper's setting (with a 5,000-image validation split held out)."
+                             : "these runs use a smaller setting, so it is NOT comparable with them.");
+    boot_section(S, T, sec, n);
+    title(add_section(sec, n, "val", "validation", &T->val, DESC_MD_NOCOUNTS, nc), "Final validation accuracy (%%)");
+    title(add_section(sec, n, "epochs-to-target", "epochs to target", &T->ep_target, DESC_MD_NOCOUNTS, nc),
+          "Epochs to %.0f %% test accuracy", 100 * S->target);
+    x = add_section(sec, n, "time-to-target", "time to target", &T->sec_target, DESC_MD_NOCOUNTS, nc);
+    title(x, "Wall time (s, training and evaluation) to %.0f %% test accuracy", 100 * S->target);
+    note(x, "n counts the finished runs that reached %.0f %% (%s); runs that never did are left out of these two "
+            "tables (the next one counts them).",
+         100 * S->target, S->target_rule[0] ? S->target_rule : "the profile's target_acc");
+    if (S->ntargets) {
+        x = add_section(sec, n, "targets", "targets", &T->ttt, NULL, 0);
+        title(x, "Time to target: runs that reached each test accuracy, median epochs and steps");
+        note(x, "A run reaches a target at the first evaluated epoch whose test accuracy is at least the target "
+                "(steps = epochs × steps per epoch). Every finished or diverged run counts; a run that never reaches "
+                "a target counts as a miss (infinitely slow), so the median is missed when half of the runs or more "
+                "missed. Targets: %s.",
+             S->targets_rule);
+    }
+    title(add_section(sec, n, "throughput", "throughput", &T->ips, DESC_MD_NOCOUNTS, nc),
+          "Training throughput (images/s)");
+}
+
+/* the comparisons: Welch, then the robust ones (probability of improvement, pairs) */
+static void comparison_sections(const study_t *S, const tables_t *T, section_t *sec, int *n) {
+    const char *who = is_ablation(S) ? "Each variant against the full DAO-E" : "DAO-E against each baseline";
+    section_t *x = add_section(sec, n, "welch", "Welch", &T->welch, NULL, 0);
+    title(x, "%s (final test accuracy)", who);
+    note(x, "Welch's t-test (unequal variances, Welch–Satterthwaite df), two-sided; p-values Holm-corrected over "
+            "the %d comparisons; Hedges' g = J·(mean_a − mean_b)/s_pooled with J = 1 − 3/(4(n_a+n_b) − 9). "
+            "Positive differences favour the left-hand group. With few seeds the tests have little power: a large "
+            "p is not evidence of equality.",
+         S->nw);
+    if (is_tune(S)) return;
+    x = add_section(sec, n, "improvement", "improvement", &T->robust, NULL, 0);
+    title(x, "%s: differences and probability of improvement (final test accuracy)", who);
+    note(x, "Differences of the means and of the IQMs (left − right, points) and P(left > right) = "
+            "U/(n_left·n_right), U the Mann–Whitney statistic of the left group (pairs of runs in which the left "
+            "one is better, ties counted 1/2): the chance that a run of the left group beats a run of the right "
+            "one (0.5: no difference). Intervals: the same stratified bootstrap (each group resampled on its "
+            "own).");
+    x = add_section(sec, n, "paired", "paired", &T->paired, NULL, 0);
+    title(x, "Paired by seed: per-seed differences of final test accuracy");
+    note(x, "%s Where they do, the per-seed differences (left − right) leave out what the two runs of a seed "
+            "share, so they are the more powerful comparison. Paired t-test, two-sided, Holm-corrected over the "
+            "%d comparisons; the bootstrap interval resamples the seeds. Same start: the pairs whose alpha.csv "
+            "show it (and the traced steps compared).",
+         pairing_words(), S->nw);
+}
+
+int summary_sections(const study_t *S, const tables_t *T, section_t *sec) {
+    int n = 0;
+    section_t *x;
+    accuracy_sections(S, T, sec, &n);
+    if (S->nw) comparison_sections(S, T, sec, &n);
+    if (T->mixing.nrow) {
+        x = add_section(sec, &n, "mixing", "alpha and shares", &T->mixing, NULL, 0);
+        title(x, "DAO-E: alpha and update share in the last epoch (mean over finished runs)");
+        note(x, "alpha is the controller's mixing weight; the share is alpha_i·|d_i| / Σ_j alpha_j·|d_j|, the part of "
+                "the applied update that member supplied (SPEC 3.1).");
+    }
+    if (is_tune(S)) {
+        x = add_section(sec, &n, "tuned", "tuned", &T->tuned, NULL, 0);
+        title(x, "Tuned values (chosen on the validation split; the test set is not used)");
+        note(x, "Written to tuned.json (read by profiles with lr_from). Rule: per optimizer, the grid point with the "
+                "highest mean %s validation accuracy over seeds among those with no diverged run (ties: the first in "
+                "grid order).",
+             T->use_best ? "best" : "final");
+    }
+    x = add_section(sec, &n, "runs", "runs", &T->runs, NULL, 0);
+    title(x, "Runs");
+    if (is_tune(S)) note(x, "(Test accuracies of tuning runs are in summary.json, and deliberately not shown here.)");
+    return n;
 }
 
 /* ------------------------------------------------------------------ summary.md */
@@ -308,66 +610,15 @@ static void md_header(daoe_strbuf *b, const study_t *S) {
                       "Accuracies in %%.\n");
 }
 
-static void md_accuracy(daoe_strbuf *b, const study_t *S, const tables_t *T) {
-    const int nc = sizeof DESC_MD_NOCOUNTS / sizeof DESC_MD_NOCOUNTS[0];
-    if (is_tune(S)) {
-        md_table(b, "Final validation accuracy (%)", &T->acc, NULL, 0);
-        return;
-    }
-    md_table(b, "Final test accuracy (%)", &T->acc, NULL, 0);
-    daoe_sb_printf(b, "\nThe last row is the paper's reported DAO-E accuracy (%s), not a run of this suite; %s\n",
-                   PAPER_SETTING,
-                   paper_comparable(S) ? "these runs use the paper's setting (with a 5,000-image validation split held out)."
-                                       : "these runs use a smaller setting, so it is NOT comparable with them.");
-    md_table(b, "Final validation accuracy (%)", &T->val, DESC_MD_NOCOUNTS, nc);
-    char t[128];
-    snprintf(t, sizeof t, "Epochs to %.0f %% test accuracy", 100 * S->target);
-    md_table(b, t, &T->ep_target, DESC_MD_NOCOUNTS, nc);
-    snprintf(t, sizeof t, "Wall time (s, training and evaluation) to %.0f %% test accuracy", 100 * S->target);
-    md_table(b, t, &T->sec_target, DESC_MD_NOCOUNTS, nc);
-    daoe_sb_printf(b, "\nn counts the finished runs that reached %.0f %% (%s); runs that never did are left out "
-                      "of these two tables.\n",
-                   100 * S->target, S->target_rule[0] ? S->target_rule : "the profile's target_acc");
-    md_table(b, "Training throughput (images/s)", &T->ips, DESC_MD_NOCOUNTS, nc);
-}
-
-static void md_comparisons(daoe_strbuf *b, const study_t *S, const tables_t *T) {
-    if (!S->nw) return;
-    md_table(b, is_ablation(S) ? "Each variant against the full DAO-E (final test accuracy)"
-                               : "DAO-E against each baseline (final test accuracy)",
-             &T->welch, NULL, 0);
-    daoe_sb_printf(b, "\nWelch's t-test (unequal variances, Welch–Satterthwaite df), two-sided; p-values "
-                      "Holm-corrected over the %d comparisons; Hedges' g = J·(mean_a − mean_b)/s_pooled with "
-                      "J = 1 − 3/(4(n_a+n_b) − 9). Positive differences favour the left-hand group. With few "
-                      "seeds the tests have little power: a large p is not evidence of equality.\n",
-                   S->nw);
-}
-
-static void md_mixing(daoe_strbuf *b, const tables_t *T) {
-    if (!T->mixing.nrow) return;
-    md_table(b, "DAO-E: alpha and update share in the last epoch (mean over finished runs)", &T->mixing, NULL, 0);
-    daoe_sb_printf(b, "\nalpha is the controller's mixing weight; the share is alpha_i·|d_i| / Σ_j alpha_j·|d_j|, "
-                      "the part of the applied update that member supplied (SPEC 3.1).\n");
-}
-
-static void md_tuned(daoe_strbuf *b, const study_t *S, const tables_t *T) {
-    if (!is_tune(S)) return;
-    md_table(b, "Tuned values (chosen on the validation split; the test set is not used)", &T->tuned, NULL, 0);
-    daoe_sb_printf(b, "\nWritten to `tuned.json` (read by profiles with `lr_from`). Rule: per optimizer, the grid point "
-                      "with the highest mean %s validation accuracy over seeds among those with no diverged run "
-                      "(ties: the first in grid order).\n", T->use_best ? "best" : "final");
-}
-
 static char *summary_md(const study_t *S, const tables_t *T) {
     daoe_strbuf b = {0};
     md_header(&b, S);
-    md_accuracy(&b, S, T);
-    md_comparisons(&b, S, T);
-    md_mixing(&b, T);
-    md_tuned(&b, S, T);
-    md_table(&b, "Runs", &T->runs, NULL, 0);
-    if (is_tune(S))
-        daoe_sb_printf(&b, "\n(Test accuracies of tuning runs are in summary.json, and deliberately not shown here.)\n");
+    section_t sec[MAX_SECTIONS];
+    int n = summary_sections(S, T, sec);
+    for (int i = 0; i < n; i++) {
+        md_table(&b, sec[i].title, sec[i].t, sec[i].cols, sec[i].ncols);
+        if (sec[i].note[0]) daoe_sb_printf(&b, "\n%s\n", sec[i].note);
+    }
     return b.s;
 }
 
@@ -392,6 +643,21 @@ static char *summary_tex(const study_t *S, const tables_t *T) {
         snprintf(name, sizeof name, "tab:%s-welch", tag);
         daoe_sb_printf(&b, "\n");
         tex_table(&b, cap, name, &T->welch, WELCH_TEX, sizeof WELCH_TEX / sizeof WELCH_TEX[0]);
+    }
+    if (!is_tune(S)) {
+        snprintf(cap, sizeof cap, "Test accuracy (\\%%), %s: mean and interquartile mean (IQM) with percentile "
+                                  "bootstrap 95\\%% intervals (%d resamples, stratified by group).", profile, S->boot.B);
+        snprintf(name, sizeof name, "tab:%s-robust", tag);
+        daoe_sb_printf(&b, "\n");
+        tex_table(&b, cap, name, &T->boot, NULL, 0);
+    }
+    if (S->nw && !is_tune(S)) {
+        snprintf(cap, sizeof cap, "Differences of the means and IQMs of final test accuracy (points) and the "
+                                  "probability of improvement $P(X > Y) = U/(n_X n_Y)$, with percentile bootstrap "
+                                  "95\\%% intervals (%d resamples, stratified by group).", S->boot.B);
+        snprintf(name, sizeof name, "tab:%s-improvement", tag);
+        daoe_sb_printf(&b, "\n");
+        tex_table(&b, cap, name, &T->robust, NULL, 0);
     }
     return b.s;
 }

@@ -1,9 +1,10 @@
 # Shared settings of the figure scripts (loaded by each of them).
 # Call a script as:  gnuplot -e "dir='results/smoke'; out='results/smoke/figures'" plots/NAME.gp
-# dir/plotdata/ is written by daoe-stats; figures go to out/ as PNG (pngcairo) and PDF (pdfcairo).
+# dir/plotdata/ is written by daoe-stats; figures go to out/ as PNG (pngcairo), PDF (pdfcairo) and
+# SVG (svg, no JavaScript: report.html shows these).
 if (!exists("dir")) dir = "results/smoke"
 if (!exists("out")) out = dir."/figures"
-if (!exists("formats")) formats = "png pdf"
+if (!exists("formats")) formats = "png pdf svg"
 pd = dir."/plotdata"
 load pd."/meta.gp"
 system("mkdir -p '".out."'")
@@ -27,6 +28,8 @@ mcol(m) = col(word(members, m))
 # start(fmt, name): terminal and output for one format
 start(fmt, name) = fmt eq "png" ? \
     sprintf("set terminal pngcairo size 1000,650 enhanced font 'Sans,12' linewidth 1.5; set output '%s/%s.png'", out, name) : \
+    fmt eq "svg" ? \
+    sprintf("set terminal svg size 1000,650 enhanced font 'Sans,12' linewidth 1.5 background rgb 'white'; set output '%s/%s.svg'", out, name) : \
     sprintf("set terminal pdfcairo size 6.5in,4.2in enhanced font 'Sans,10' linewidth 1.5; set output '%s/%s.pdf'", out, name)
 set encoding utf8
 set grid lc rgb "#dddddd"

@@ -1,4 +1,4 @@
-# Training throughput per optimizer (images/s, mean over seeds with 95 % t interval).
+# Training throughput per optimizer (images/s, mean over seeds with the band of band_note).
 load system("dirname '".ARG0."'")."/common.gp"
 f = pd."/throughput.tsv"
 set style fill solid 0.55 border -1
@@ -11,8 +11,8 @@ set yrange [0:*]
 set key top left box opaque
 do for [fmt in formats] {
     eval start(fmt, "throughput")
-    set title "Training throughput (mean and 95 % CI over seeds)\n".setting_short noenhanced
+    set title "Training throughput (mean over seeds with its band, see the key)\n".setting_short noenhanced
     plot f using 1:4:(colh(strcol(2))):xtic(lab(strcol(2))) with boxes lc rgb variable notitle, \
-         '' using 1:4:5:6 with yerrorbars lc rgb "black" pt 7 ps 0 lw 1.5 title "95 % CI"
+         '' using 1:4:5:6 with yerrorbars lc rgb "black" pt 7 ps 0 lw 1.5 title band_note
     unset output
 }

@@ -5,6 +5,8 @@
   harness_test.py check   BIN WORK SRC     the regression check: passes on the reference,
                                            fails on degraded copies (and on SRC/results/reference/*)
   harness_test.py figures BIN WORK SRC     every gnuplot script on synthetic results
+  harness_test.py report  BIN WORK SRC     report.html of results/smoke and of a synthetic ablation in
+                                           headless Chromium (tests/browser_check.py), with a screenshot
   harness_test.py sweep   BIN WORK SRC DATA  daoe-sweep on tiny profiles: expansion, skip,
                                            re-run after delete, diverged, stale, tune -> lr_from
 
@@ -48,7 +50,7 @@ MEMBERS = ["sgd", "adam", "rmsprop", "lion"]
 
 
 def write_run(root, name, opt, seed, final, curve, secs, status="finished", width=16, epochs=5,
-              group=None, setting="", setting_args=None, members=None):
+              group=None, setting="", setting_args=None, members=None, data_seed=None):
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
     members = members or (MEMBERS if opt == "daoe" else [{"adamw": "adam"}.get(opt, opt)])
@@ -64,14 +66,21 @@ def write_run(root, name, opt, seed, final, curve, secs, status="finished", widt
         f.write(EPOCH_COLS + "\n")
         for r in rows:
             f.write(",".join("nan" if (isinstance(v, float) and math.isnan(v)) else repr(v) for v in r) + "\n")
-    if opt == "daoe":
-        with open(os.path.join(d, "alpha.csv"), "w") as f:
-            f.write("step,epoch," + ",".join(f"alpha_{m}" for m in MEMBERS) + "," +
-                    ",".join(f"share_{m}" for m in MEMBERS) + "\n")
-            for t in range(1, len(rows) * 20 + 1, 5):
+    # alpha.csv: the first loss and the input statistics depend on the initial weights and the batches, so on
+    # the seed alone (data_seed: another data order, as if the seed did not key it)
+    ds = seed if data_seed is None else data_seed
+    with open(os.path.join(d, "alpha.csv"), "w") as f:
+        f.write("step,epoch,loss,x_mean,x_var," + ",".join(f"alpha_{m}" for m in MEMBERS) + "," +
+                ",".join(f"share_{m}" for m in MEMBERS) + "\n")
+        for t in range(1, len(rows) * 20 + 1, 5):
+            if opt == "daoe":
                 a = 0.25 + 0.1 * math.sin(t / 7.0 + seed)
                 al = [a, (1 - a) / 3, (1 - a) / 3, (1 - a) / 3]
-                f.write(f"{t},{(t - 1) // 20 + 1}," + ",".join(map(str, al + al)) + "\n")
+            else:
+                al = [1.0 if m == members[0] else 0.0 for m in MEMBERS]
+            loss = 2.3 + 0.01 * ds if t == 1 else 2.3 - 0.01 * t + 0.001 * ((31 * t + sum(map(ord, name))) % 7)
+            xs = [round(-0.25 + 0.01 * math.sin(3 * t + 11 * ds), 6), round(1.2 + 0.01 * math.cos(5 * t + 7 * ds), 6)]
+            f.write(f"{t},{(t - 1) // 20 + 1},{loss}," + ",".join(map(str, xs + al + al)) + "\n")
     if group is not None:
         json.dump({"id": name, "group": group, "optimizer": opt, "setting": setting, "seed": seed,
                    "args": ["--optimizer", opt] + (setting_args or []), "setting_args": setting_args or []},
@@ -89,8 +98,9 @@ def write_run(root, name, opt, seed, final, curve, secs, status="finished", widt
 
 
 def make_synthetic(root, rng, groups, seeds=(0, 1, 2), epochs=5, width=16, sweep_json=True, degrade=None,
-                   diverge=(), incomplete=(), kind="compare", compare_to="daoe", target=0.3):
-    """groups: {name: (optimizer, mean_acc, sd_acc, setting, setting_args)}; returns the raw numbers."""
+                   diverge=(), incomplete=(), kind="compare", compare_to="daoe", target=0.3, other_data=()):
+    """groups: {name: (optimizer, mean_acc, sd_acc, setting, setting_args)}; returns the raw numbers.
+    other_data: groups whose runs see other batches than the same seed of the other groups."""
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     raw = {}
@@ -111,7 +121,7 @@ def make_synthetic(root, rng, groups, seeds=(0, 1, 2), epochs=5, width=16, sweep
             # half of the groups carry sweep_run.json, the others are grouped by folder name
             write_run(root, name, opt, s, final, {"test": test, "val": val, "loss": loss}, secs, status=status,
                       width=width, epochs=epochs, group=g if (gi % 2 == 0) else None, setting=setting,
-                      setting_args=sargs)
+                      setting_args=sargs, data_seed=s + 1000 if g in other_data else None)
             raw[name] = dict(group=g, status=status, test=acc, val=val[-1], best=max(val), curve=test, secs=secs,
                              ips=final["ips"], wall=final["wall"], loss=loss, valcurve=val)
     if sweep_json:
@@ -171,6 +181,149 @@ def cmp_desc(got, ref, what):
     close(got["ci95"][1], ref["hi"], f"{what} ci95 high", rel=1e-7)
 
 
+# ---------------------------------------------------------------- robust statistics vs scipy
+MC_RUNS = 10  # scipy.stats.bootstrap runs (seeds 0..9) that measure the Monte-Carlo error
+
+
+def boot_ci(data, stat, B, paired=False, seed=0):
+    from scipy import stats
+    r = stats.bootstrap(data, stat, n_resamples=B, method="percentile", paired=paired, vectorized=True,
+                        random_state=seed)
+    return float(r.confidence_interval.low), float(r.confidence_interval.high)
+
+
+def mc_close(got, data, stat, B, what, paired=False, printed=0.0):
+    """got: daoe-stats' [lo, hi]; within 4 Monte-Carlo sd of scipy.stats.bootstrap's (the sd over MC_RUNS
+    seeds); an endpoint every seed agrees on (an atom of the bootstrap distribution) must match (printed: the
+    rounding of a number read from a text file)."""
+    import numpy as np
+    cis = np.array([boot_ci(data, stat, B, paired, seed) for seed in range(MC_RUNS)])
+    for k, end in enumerate(("low", "high")):
+        m, sd = cis[:, k].mean(), cis[:, k].std(ddof=1)
+        tol = 4 * sd * math.sqrt(1 + 1 / MC_RUNS) + 1e-9 * max(1.0, abs(m)) + printed
+        ok(got is not None and got[k] is not None and abs(got[k] - m) <= tol,
+           f"{what} bootstrap {end}: daoe-stats {got[k] if got else None} vs scipy {m:.6g} (MC sd {sd:.2g})")
+
+
+def stat_mean(x, axis=-1):
+    import numpy as np
+    return np.mean(x, axis=axis)
+
+
+def stat_iqm(x, axis=-1):
+    from scipy import stats
+    return stats.trim_mean(x, 0.25, axis=axis)
+
+
+def stat_poi(a, b, axis=-1):
+    import numpy as np
+    a, b = np.moveaxis(a, axis, -1), np.moveaxis(b, axis, -1)
+    x, y = a[..., :, None], b[..., None, :]
+    return (x > y).mean(axis=(-2, -1)) + 0.5 * (x == y).mean(axis=(-2, -1))
+
+
+def check_robust(S, raw, groups, samples, root):
+    """summary.json's robust statistics and plotdata against scipy and numpy"""
+    import numpy as np
+    from scipy import stats
+    B = S["bootstrap"]["resamples"]
+    ok(B == 10000 and S["bootstrap"]["seed"] == 20261203, f"bootstrap settings recorded: {S['bootstrap']}")
+    G = {g["group"]: g for g in S["groups"]}
+    for g, x in samples.items():
+        rb = G[g]["final_test_acc_robust"]
+        x = np.array(x)
+        close(rb["iqm"]["estimate"], float(stats.trim_mean(x, 0.25)), f"{g} IQM", rel=1e-12)
+        close(rb["mean"]["estimate"], float(x.mean()), f"{g} mean", rel=1e-12)
+        mc_close(rb["mean"]["ci95_bootstrap"], (x,), stat_mean, B, f"{g} mean")
+        mc_close(rb["iqm"]["ci95_bootstrap"], (x,), stat_iqm, B, f"{g} IQM")
+    for n, r in raw.items():
+        r["seed"] = int(n.rsplit("-s", 1)[1])
+    by_seed = {g: {r["seed"]: r["test"] for r in raw.values() if r["group"] == g and r["status"] == "finished"}
+               for g in groups}
+    comps = {(c["a"], c["b"]): c for c in S["comparisons"]}
+    pp = []
+    for b in ["sgd", "adam", "rmsprop", "lion"]:
+        c, a_, b_ = comps[("daoe", b)], np.array(samples["daoe"]), np.array(samples[b])
+        u = stats.mannwhitneyu(a_, b_, alternative="two-sided").statistic
+        ok(c["mann_whitney_u"] == float(u), f"daoe-{b} Mann-Whitney U {c['mann_whitney_u']} vs scipy {u}")
+        close(c["prob_improvement"]["estimate"], float(u) / (len(a_) * len(b_)), f"daoe-{b} P(daoe > {b})",
+              rel=1e-12)
+        close(c["iqm_diff"]["estimate"], float(stats.trim_mean(a_, 0.25) - stats.trim_mean(b_, 0.25)),
+              f"daoe-{b} IQM difference", rel=1e-12)
+        mc_close(c["mean_diff"]["ci95_bootstrap"], (a_, b_), lambda x, y, axis=-1: np.mean(x, axis) - np.mean(y, axis),
+                 B, f"daoe-{b} mean difference")
+        mc_close(c["iqm_diff"]["ci95_bootstrap"], (a_, b_), lambda x, y, axis=-1: stat_iqm(x, axis) - stat_iqm(y, axis),
+                 B, f"daoe-{b} IQM difference")
+        mc_close(c["prob_improvement"]["ci95_bootstrap"], (a_, b_), stat_poi, B, f"daoe-{b} P(daoe > {b})")
+        # pairs by seed
+        seeds = sorted(set(by_seed["daoe"]) & set(by_seed[b]))
+        pa, pb = np.array([by_seed["daoe"][k] for k in seeds]), np.array([by_seed[b][k] for k in seeds])
+        P = c["paired"]
+        tt = stats.ttest_rel(pa, pb)
+        ok(P["n"] == len(seeds), f"daoe-{b} paired n {P['n']} vs {len(seeds)}")
+        close(P["mean_diff"], float((pa - pb).mean()), f"daoe-{b} paired mean difference", rel=1e-12)
+        close(P["t"], float(tt.statistic), f"daoe-{b} paired t", rel=1e-9)
+        close(P["p"], float(tt.pvalue), f"daoe-{b} paired p", rel=1e-7, abs_=1e-12)
+        h = stats.t.ppf(0.975, len(seeds) - 1) * (pa - pb).std(ddof=1) / math.sqrt(len(seeds))
+        close(P["diff_ci95"][0], float((pa - pb).mean() - h), f"daoe-{b} paired t interval", rel=1e-7)
+        mc_close(P["diff_ci95_bootstrap"], (pa, pb), lambda x, y, axis=-1: np.mean(x - y, axis), B,
+                 f"daoe-{b} paired mean difference", paired=True)
+        pp.append(float(tt.pvalue))
+        # lion's runs saw other batches than the same seed of daoe: alpha.csv shows it
+        want = 0 if b == "lion" else len(seeds)
+        ok(P["pairs_traced"] == len(seeds) and P["pairs_same_start"] == want,
+           f"daoe-{b} pairs shown to share their start: {P['pairs_same_start']} of {P['pairs_traced']}, want {want}")
+    holm = ref_holm(pp)
+    for b, h in zip(["sgd", "adam", "rmsprop", "lion"], holm):
+        close(comps[("daoe", b)]["paired"]["p_holm"], h, f"daoe-{b} paired p_holm", rel=1e-7, abs_=1e-12)
+    md = open(os.path.join(root, "summary.md")).read()
+    ok("NO: 4 of 4 pairs differ" in md and "yes: 5 of 5 pairs" in md, "summary.md says which pairs share their start")
+    # time to targets: every finished or diverged run, misses infinitely slow
+    best = max(np.mean(v) for v in samples.values())
+    want = sorted({0.30, *(math.floor(100 * f * best) / 100 for f in (0.5, 0.75, 0.9, 1.0))})
+    ok(len(S["targets"]) == len(want) and all(abs(a - b) < 1e-12 for a, b in zip(S["targets"], want)),
+       f"targets {S['targets']} vs {want}")
+    for g in groups:
+        runs = [r for r in raw.values() if r["group"] == g and r["status"] in ("finished", "diverged")]
+        for j, tgt in enumerate(S["targets"]):
+            ep = [next((e + 1 for e, a in enumerate(r["curve"]) if a >= tgt), math.inf) for r in runs]
+            t = G[g]["time_to_targets"][j]
+            med = float(np.median(ep))
+            ok(t["runs"] == len(runs) and t["reached"] == sum(math.isfinite(e) for e in ep),
+               f"{g} >= {tgt}: reached {t['reached']}/{t['runs']}")
+            ok(t["median_missed"] == math.isinf(med) and (math.isinf(med) or abs(t["median_epochs"] - med) < 1e-12),
+               f"{g} >= {tgt}: median epochs {t['median_epochs']} vs {med}")
+            ok(math.isinf(med) or abs(t["median_steps"] - 20 * med) < 1e-9, f"{g} >= {tgt}: median steps")
+    # performance profiles: the fraction of finished and diverged runs at or above each threshold
+    rows = [[float(v) for v in l.split("\t")] for l in open(os.path.join(root, "plotdata", "profile.tsv"))
+            if not l.startswith("#")]
+    accs = sorted({100 * r["test"] for r in raw.values() if r["status"] == "finished"})
+    taus = [accs[0] - 1] + accs + [accs[-1] + 1]
+    ok(len(rows) == len(taus), f"profile.tsv rows {len(rows)} vs {len(taus)}")
+    for row, tau in zip(rows, taus):
+        ok(abs(row[0] - tau) < 1e-4, f"profile threshold {row[0]} vs {tau}")
+        for k, g in enumerate(groups):
+            fin = [100 * r["test"] for r in raw.values() if r["group"] == g and r["status"] == "finished"]
+            ndiv = sum(r["status"] == "diverged" for r in raw.values() if r["group"] == g)
+            ok(abs(row[k + 1] - sum(a >= tau for a in fin) / (len(fin) + ndiv)) < 1e-6, f"profile {g} at {tau}")
+    # figure bands: the bootstrap interval of the mean with 5 runs (sgd), min-max with 4 (rmsprop)
+    for g in ("sgd", "rmsprop"):
+        band = [l.split("\t") for l in open(os.path.join(root, "plotdata", f"curves_{g}.tsv"))
+                if not l.startswith("#")]
+        fin = [r for r in raw.values() if r["group"] == g and r["status"] == "finished"]
+        for e in range(5):
+            x = np.array([100 * r["curve"][e] for r in fin])
+            close(float(band[e][2]), float(x.mean()), f"{g} curve epoch {e + 1} mean", rel=1e-5)
+            if len(x) >= 5:
+                mc_close([float(band[e][3]), float(band[e][4])], (x,), stat_mean, B, f"{g} curve epoch {e + 1} band",
+                         printed=5e-6)
+            else:
+                close(float(band[e][3]), float(x.min()), f"{g} curve epoch {e + 1} band low (min)", rel=1e-5)
+                close(float(band[e][4]), float(x.max()), f"{g} curve epoch {e + 1} band high (max)", rel=1e-5)
+    meta = open(os.path.join(root, "plotdata", "meta.gp")).read()
+    ok('band_note = "band: 95 % bootstrap CI of the mean (5+ runs), else min-max"' in meta, "meta.gp's band note")
+
+
 def test_stats(bindir, work):
     try:
         import numpy as np
@@ -184,7 +337,7 @@ def test_stats(bindir, work):
               "rmsprop": ("rmsprop", 0.35, 0.02, "", []), "lion": ("lion", 0.38, 0.01, "", []),
               "daoe": ("daoe", 0.43, 0.02, "", [])}
     raw = make_synthetic(root, rng, groups, seeds=(0, 1, 2, 3, 4), diverge=("rmsprop-s4",),
-                         incomplete=("lion-s3",), target=0.30)
+                         incomplete=("lion-s3",), target=0.30, other_data=("lion",))
     rc, out, err = run([os.path.join(bindir, "daoe-stats"), root])
     if not ok(rc == 0, f"daoe-stats exit {rc}: {err}"):
         return 1
@@ -234,13 +387,7 @@ def test_stats(bindir, work):
     ok("rmsprop-s4 | 4 | diverged" in md, "diverged run listed in summary.md")
     tex = open(os.path.join(root, "summary.tex")).read()
     ok("\\toprule" in tex and "91.60" in tex and "–" not in tex, "summary.tex")
-    # per-epoch band of the figure data
-    band = [l.split("\t") for l in open(os.path.join(root, "plotdata", "curves_sgd.tsv")) if not l.startswith("#")]
-    fin = [r for r in raw.values() if r["group"] == "sgd" and r["status"] == "finished"]
-    for e in range(5):
-        d = ref_desc([100 * r["curve"][e] for r in fin])
-        close(float(band[e][2]), d["mean"], f"curve epoch {e + 1} mean", rel=1e-5)
-        close(float(band[e][3]), d["lo"], f"curve epoch {e + 1} low", rel=1e-5)
+    check_robust(S, raw, groups, samples, root)
     # n = 1 and n = 0 groups: no interval, no test, no crash
     root1 = os.path.join(work, "synth1")
     make_synthetic(root1, rng, {"sgd": ("sgd", 0.4, 0.01, "", []), "daoe": ("daoe", 0.4, 0.01, "", [])}, seeds=(0,),
@@ -293,6 +440,16 @@ def test_check(bindir, work, src):
     rc, out, err = run([stats, "--check", bad, "--reference", ref])
     ok(rc == 1, f"degraded adam fails: exit {rc}")
     ok("adam" in err and "below the reference" in err and "sgd:" not in err, f"message names adam only: {err}")
+    # adam 6 points up: two-sided by default, so it fails too; --one-sided lets it pass as ok-ROSE
+    up = os.path.join(work, "risen")
+    make_synthetic(up, np.random.default_rng(7), groups, seeds=(0, 1), degrade=("adam", -0.06))
+    rc, out, err = run([stats, "--check", up, "--reference", ref])
+    ok(rc == 1 and "adam" in err and "above the reference" in err and "sgd:" not in err,
+       f"risen adam fails: exit {rc} {err}")
+    ok(any(l.startswith("adam ") and l.endswith("FAIL-ROSE") for l in out.splitlines()), f"FAIL-ROSE line: {out}")
+    rc, out, err = run([stats, "--check", up, "--reference", ref, "--one-sided"])
+    ok(rc == 0 and any(l.startswith("adam ") and l.endswith("ok-ROSE") for l in out.splitlines()),
+       f"--one-sided passes a rise as ok-ROSE: exit {rc}\n{out}{err}")
     # a run that diverged where the reference did not
     div = os.path.join(work, "diverged")
     make_synthetic(div, np.random.default_rng(7), groups, seeds=(0, 1), diverge=("sgd-s1",))
@@ -324,11 +481,11 @@ def test_check(bindir, work, src):
                 accs.setdefault(sj["optimizer"], []).append(100 * sj["final_test_acc"])
         df = sum(len(v) - 1 for v in accs.values())
         sp_ = (sum(np.var(v, ddof=1) * (len(v) - 1) for v in accs.values()) / df) ** 0.5
-        for n_new in (2, 5):
+        for n_new, sided in ((2, []), (5, []), (5, ["--one-sided"])):
             se = sp_ * (1 / 2 + 1 / n_new) ** 0.5
-            allowed = max(1.0, sst.t.ppf(0.99, df) * se)
+            allowed = max(1.0, sst.t.ppf(1 - 0.01 / (1 if sided else 2), df) * se)
             mdd = allowed + sst.t.ppf(0.8, df) * se
-            rc, out, err = run([stats, "--power", ref, "--n-new", str(n_new)])
+            rc, out, err = run([stats, "--power", ref, "--n-new", str(n_new), *sided])
             line = [l for l in out.splitlines() if l.startswith("| Adam |")]
             ok(rc == 0 and len(line) == 1, f"--power prints Adam's row: exit {rc}\n{out}{err}")
             cells = [c.strip() for c in line[0].strip("|").split("|")] if line else []
@@ -386,20 +543,111 @@ def test_figures(bindir, work, src):
                                   "daoe-fixed": ("daoe", 0.41, 0.01, "fixed", ["--controller", "fixed"]),
                                   "daoe-no-x_mean": ("daoe", 0.43, 0.01, "no-x_mean", [])},
                    seeds=(0, 1, 2), kind="ablation", compare_to="daoe-full")
-    expect = {cmp_dir: ["test_accuracy", "train_loss", "alpha", "share", "final_accuracy", "throughput"],
-              abl_dir: ["test_accuracy", "alpha", "final_accuracy", "ablation"]}
+    expect = {cmp_dir: ["test_accuracy", "train_loss", "alpha", "share", "final_accuracy", "throughput",
+                        "performance_profile"],
+              abl_dir: ["test_accuracy", "alpha", "final_accuracy", "ablation", "performance_profile"]}
     for d, names in expect.items():
         rc, out, err = run([os.path.join(bindir, "daoe-stats"), d])
         ok(rc == 0, f"daoe-stats {d}: {err}")
-        for script in ["curves", "alpha", "final", "throughput", "ablation"]:
+        for script in ["curves", "alpha", "final", "throughput", "ablation", "profile"]:
             rc, out, err = run(["gnuplot", "-e", f"dir='{d}'", os.path.join(src, "plots", script + ".gp")])
             ok(rc == 0 and "error" not in err.lower() and "warning" not in err.lower(),
                f"gnuplot {script}.gp on {d}: exit {rc} {err}")
         for n in names:
-            for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF")):
+            for ext, magic in (("png", b"\x89PNG"), ("pdf", b"%PDF"), ("svg", b"<?xml")):
                 p = os.path.join(d, "figures", f"{n}.{ext}")
-                ok(os.path.exists(p) and open(p, "rb").read(4) == magic and os.path.getsize(p) > 2000,
+                ok(os.path.exists(p) and open(p, "rb").read(len(magic)) == magic and os.path.getsize(p) > 2000,
                    f"{p} written")
+            svg = open(os.path.join(d, "figures", f"{n}.svg")).read()
+            ok("<script" not in svg, f"{n}.svg has no script")
+        # fewer than 5 runs per group: the bands are min-max, and the key says so
+        meta = open(os.path.join(d, "plotdata", "meta.gp")).read()
+        ok('band_note = "band: min-max of the runs (fewer than 5)"' in meta, f"{d}: band note: {meta}")
+    return 0
+
+
+# ---------------------------------------------------------------- report.html in a browser
+RAW_FILES = ("config.json", "summary.json", "epochs.csv", "alpha.csv", "sweep_run.json", "train.log")
+
+
+def make_report(bindir, src, d):
+    """daoe-stats, every figure and daoe-stats --report on the results folder d; whether all ran"""
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), d])
+    good = ok(rc == 0, f"daoe-stats {d}: {err}")
+    for script in ["curves", "alpha", "final", "throughput", "ablation", "profile"]:
+        rc, out, err = run(["gnuplot", "-e", f"dir='{d}'; formats='svg'", os.path.join(src, "plots", script + ".gp")])
+        good &= ok(rc == 0, f"gnuplot {script}.gp on {d}: {err}")
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), "--report", d])
+    return good & ok(rc == 0 and os.path.exists(os.path.join(d, "report.html")), f"daoe-stats --report {d}: {err}")
+
+
+def test_report(bindir, work, src):
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import browser_check
+    if not browser_check.chromium():
+        print("skip: chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
+        return 77
+    if not shutil.which("gnuplot"):
+        print("skip: gnuplot missing")
+        return 77
+    try:
+        import numpy as np
+    except ImportError:
+        print("skip: numpy missing for /usr/bin/python3")
+        return 77
+    # the committed smoke results, raw files only
+    smoke = os.path.join(work, "smoke")
+    shutil.rmtree(smoke, ignore_errors=True)
+    committed = os.path.join(src, "results", "smoke")
+    for name in sorted(os.listdir(committed)):
+        if os.path.exists(os.path.join(committed, name, "config.json")):
+            os.makedirs(os.path.join(smoke, name))
+            for f in RAW_FILES:
+                if os.path.exists(os.path.join(committed, name, f)):
+                    shutil.copy(os.path.join(committed, name, f), os.path.join(smoke, name, f))
+    for f in ("sweep.json", "timings.tsv"):
+        shutil.copy(os.path.join(committed, f), os.path.join(smoke, f))
+    if not make_report(bindir, src, smoke):
+        return 1
+    page, shot = os.path.join(smoke, "report.html"), os.path.join(work, "report-smoke.png")
+    problems, info = browser_check.check_page(page, shot)
+    ok(not problems, "report.html of results/smoke in Chromium: " + "; ".join(problems))
+    want = ["test_accuracy", "train_loss", "final_accuracy", "performance_profile", "alpha", "share", "throughput"]
+    ok([i["src"] for i in info["images"]] == [f"figures/{n}.svg" for n in want], f"figures: {info['images']}")
+    tables = {t["title"]: t for t in info["tables"]}
+    for title in ("Final test accuracy (%)", "Robust statistics: mean and interquartile mean (IQM) of final test "
+                  "accuracy (%)", "Paired by seed: per-seed differences of final test accuracy", "Runs"):
+        ok(title in tables, f"table {title!r} in the page: {sorted(tables)}")
+    ok(tables.get("Runs", {}).get("rows") == 10, "the run list has the 10 runs")
+    html = open(page).read()
+    ok(html.count("<td>finished</td>") == 10 and 'href="daoe-s1/alpha.csv"' in html, "run status and raw files linked")
+    png = open(shot, "rb").read(24)
+    ok(png[:4] == b"\x89PNG" and int.from_bytes(png[16:20], "big") == 1280 and int.from_bytes(png[20:24], "big") > 3000,
+       f"screenshot {shot}")
+    print(f"screenshot of results/smoke's report: {shot}")
+    # a synthetic ablation, 5 seeds, a diverged run: bootstrap bands and the ablation figure
+    abl = os.path.join(work, "ablation")
+    make_synthetic(abl, np.random.default_rng(5), {"daoe-full": ("daoe", 0.43, 0.01, "full", []),
+                                                   "daoe-fixed": ("daoe", 0.41, 0.01, "fixed", ["--controller", "fixed"])},
+                   seeds=(0, 1, 2, 3, 4), kind="ablation", compare_to="daoe-full", diverge=("daoe-fixed-s4",))
+    if make_report(bindir, src, abl):
+        problems, info = browser_check.check_page(os.path.join(abl, "report.html"))
+        ok(not problems, "report.html of a synthetic ablation: " + "; ".join(problems))
+        ok("figures/ablation.svg" in [i["src"] for i in info["images"]], "the ablation figure in the page")
+        ok("diverged (step 37)" in open(os.path.join(abl, "report.html")).read(), "the diverged run listed")
+    # what the check must catch: a missing image, a console error, an empty table
+    os.rename(os.path.join(smoke, "figures", "alpha.svg"), os.path.join(work, "alpha.svg"))
+    problems, _ = browser_check.check_page(page)
+    os.rename(os.path.join(work, "alpha.svg"), os.path.join(smoke, "figures", "alpha.svg"))
+    ok(any("image did not load: figures/alpha.svg" in p for p in problems), f"a missing figure is caught: {problems}")
+    bad = os.path.join(smoke, "bad.html")
+    open(bad, "w").write(html.replace("</body>", "<script>console.error('injected')</script></body>"))
+    problems, _ = browser_check.check_page(bad)
+    ok(any("console.error: injected" in p for p in problems), f"a console error is caught: {problems}")
+    start = html.index("<tbody>", html.index('id="robust"'))
+    open(bad, "w").write(html[:start] + "<tbody>\n" + html[html.index("</tbody>", start):])
+    problems, _ = browser_check.check_page(bad)
+    ok(any(p.startswith("empty table: Robust statistics") for p in problems), f"an empty table is caught: {problems}")
     return 0
 
 
@@ -550,6 +798,8 @@ def main():
         rc = test_check(bindir, work, src)
     elif what == "figures":
         rc = test_figures(bindir, work, src)
+    elif what == "report":
+        rc = test_report(bindir, work, src)
     elif what == "sweep":
         data = os.environ.get("CIFAR10_DIR") or (sys.argv[5] if len(sys.argv) > 5 else "")
         rc = test_sweep(bindir, work, src, data)
