@@ -503,8 +503,8 @@ static int setup(trainer *tr) {
     const daoe_config *cfg = tr->cfg;
     char e[2048];
     if (daoe_cifar_load(cfg->data, cfg->verify, &tr->data, tr->err, sizeof tr->err) != 0) return DAOE_EXIT_ERROR;
-    tr->nsplit = 50000 - cfg->val;
-    tr->ntrain = cfg->train_subset ? cfg->train_subset : tr->nsplit;
+    tr->nsplit = daoe_config_split(cfg);
+    tr->ntrain = daoe_config_ntrain(cfg);
     daoe_session_opts so = {.trace_cap = TRACE_CAP};
     tr->s = daoe_session_create(cfg, &so, tr->err, sizeof tr->err);
     if (!tr->s) return DAOE_EXIT_ERROR;
