@@ -5,10 +5,10 @@
  * command line is: the profile's "train" block as --flags, --optimizer,
  * --seed, the tuned arguments (lr_from), the profile's optimizer_args and
  * the setting's args, in that order (daoe-train keeps the last value of a
- * repeated flag). A run is skipped when its summary.json says "finished" or
- * "diverged" (diverged runs are retried only with --retry-diverged); every
- * other run is (re)started with --resume, so a killed run continues from its
- * checkpoint. Runs go N at a time (-j); CPU threads are split between the
+ * repeated flag). A run is skipped when its folder shows a sound end
+ * (daoe_run_probe: finished or diverged; diverged runs are retried only with
+ * --retry-diverged); every other run is (re)started with --resume, so a
+ * killed run continues from its checkpoint. Runs go N at a time (-j); CPU threads are split between the
  * jobs; with the cuda backend each job gets one GPU (CUDA_VISIBLE_DEVICES).
  * Failures and divergences are recorded and the sweep goes on.
  *

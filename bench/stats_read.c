@@ -4,6 +4,7 @@
  * header names, each looked up once per file; a missing column reads as NaN. */
 #define _GNU_SOURCE
 #include "daoe/optimizers.h"
+#include "daoe/run_folder.h"
 #include "daoe/util.h"
 #include "stats.h"
 #include "tool.h"
@@ -184,12 +185,18 @@ static void read_group(run_t *r, const char *name) {
         snprintf(r->setting, sizeof r->setting, "%s", r->group + lo + 1);
 }
 
-/* summary.json; returns whether there is one */
+/* summary.json; returns whether there is one. The status is the run folder's
+ * rule (daoe_run_probe), for results: finished or diverged when that end
+ * checks out (committed results keep no weights), else incomplete. */
 static int read_summary(run_t *r) {
     cJSON *s = run_file(r, "summary.json");
-    const char *st = jstr(s, "status", NULL);
-    if (st && (!strcmp(st, "finished") || !strcmp(st, "diverged"))) snprintf(r->status, sizeof r->status, "%s", st);
-    else snprintf(r->status, sizeof r->status, "incomplete");
+    daoe_run_query q = {.planned_epochs = r->epochs_planned, .results_only = 1};
+    daoe_run_info info;
+    daoe_run_state st = daoe_run_probe(r->dir, &q, &info);
+    int ended = st == DAOE_RUN_FINISHED || st == DAOE_RUN_DIVERGED;
+    snprintf(r->status, sizeof r->status, "%s", ended ? daoe_run_state_names[st] : "incomplete");
+    if (info.problem[0])
+        fprintf(stderr, "daoe-stats: warning: %s: damaged: %s; counted as incomplete\n", r->dir, info.problem);
     r->test_acc = jnum(s, "final_test_acc");
     r->val_acc = jnum(s, "final_val_acc");
     r->best_val_acc = jnum(s, "best_val_acc");

@@ -87,10 +87,8 @@ void sweep_expand(sweep_t *S);
 /* sweep_run.c */
 /* SIGINT, SIGTERM, SIGHUP (and SIGUSR1) to handler; NULL: they set g_stop */
 void sweep_catch_signals(void (*handler)(int), int usr1);
-int sweep_count_rows(const char *path);
 void sweep_probe_run(run_t *r, const opts_t *o);
 int sweep_to_run(const run_t *r);
-void sweep_clear_outputs(const run_t *r);
 int sweep_prepare_run(const sweep_t *S, run_t *r);
 void sweep_train_argv(const sweep_t *S, run_t *r, char *threads, char **argv);
 void sweep_last_log_line(const run_t *r, char *out, size_t n);

@@ -3,6 +3,7 @@
  * ends), the --dry-run listing on stdout, the progress line with its ETA and
  * the per-run and closing lines on stderr (for both engines). */
 #define _GNU_SOURCE
+#include "daoe/run_folder.h"
 #include "daoe/util.h"
 #include "sweep.h"
 #include "tool.h"
@@ -12,7 +13,8 @@
 #include <time.h>
 #include <unistd.h>
 
-const char *const STATE_NAME[] = {"pending", "pending", "finished", "diverged", "failed", "stale", "running"};
+const char *const STATE_NAME[] = {"pending", "pending", DAOE_STATUS_FINISHED, DAOE_STATUS_DIVERGED,
+                                   "failed",  "stale",   "running"};
 
 void fmt_dur(char *buf, size_t n, double s) {
     if (!(s >= 0) || s > 1e8) snprintf(buf, n, "?");
@@ -68,7 +70,7 @@ static cJSON *run_status_json(const run_t *r, run_state st) {
     cJSON_AddStringToObject(o, "status", STATE_NAME[st]);
     cJSON_AddStringToObject(o, "dir", r->dir);
     char p[2300];
-    snprintf(p, sizeof p, "%s/summary.json", r->dir);
+    daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_SUMMARY);
     cJSON *s = (st == ST_FINISHED || st == ST_DIVERGED) ? tool_read_json(p, TOOL_JSON_QUIET) : NULL;
     const char *keys[] = {"final_test_acc", "wall_seconds", "diverged_at_step"};
     for (int k = 0; k < 3; k++) {
@@ -141,8 +143,7 @@ const char *sweep_clear_line(const sweep_t *S) { return S->tty ? "\r\033[K" : ""
 
 static double run_test_acc(const run_t *r) {
     char p[2300];
-    snprintf(p, sizeof p, "%s/summary.json", r->dir);
-    cJSON *s = tool_read_json(p, TOOL_JSON_QUIET);
+    cJSON *s = tool_read_json(daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_SUMMARY), TOOL_JSON_QUIET);
     double a = jnum(s, "final_test_acc");
     cJSON_Delete(s);
     return a != a ? -1 : a;
@@ -169,7 +170,7 @@ void sweep_run_ended(sweep_t *S, progress_t *p, run_t *r) {
     } else {
         S->nfailed++;
         snprintf(line, sizeof line, "FAILED %.400s (log: %.200s/%.60s)", r->message, r->dir,
-                 r->log_name[0] ? r->log_name : "train.log");
+                 r->log_name[0] ? r->log_name : DAOE_RUN_TRAIN_LOG);
     }
     fprintf(stderr, "%s[%d/%d] %s  %s\n", sweep_clear_line(S), S->ndone, S->ntodo, r->id, line);
     write_sweep_json(S, 0);
@@ -187,9 +188,7 @@ void sweep_draw_progress(const sweep_t *S, progress_t *p) {
     double units = p->units_done;
     for (int i = 0; i < S->nruns; i++)
         if (S->runs[i].state == ST_RUNNING) {
-            char path[2300];
-            snprintf(path, sizeof path, "%s/epochs.csv", S->runs[i].dir);
-            int rows = sweep_count_rows(path) - S->runs[i].done_epochs;
+            int rows = daoe_run_epochs_done(S->runs[i].dir) - S->runs[i].done_epochs;
             if (rows > 0) units += rows;
         }
     double el = now - S->t_start;

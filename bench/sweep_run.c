@@ -1,7 +1,7 @@
 /* daoe-sweep: running the runs.
  *
- * A run's state comes from its folder (sweep_run.json, summary.json,
- * epochs.csv, checkpoint.safetensors). Runs go N at a time: each is a
+ * A run's state comes from its folder: sweep_run.json, then the run folder's
+ * one rule (daoe_run_probe, run_folder.h). Runs go N at a time: each is a
  * daoe-train child in its own process group, its output appended to
  * train.log, one GPU per slot with the cuda backend. The loop starts runs in
  * free slots, reaps finished ones and redraws a progress line (on a terminal)
@@ -9,7 +9,7 @@
  * next invocation. The slurm engine (sweep_slurm.c) shares the state on
  * disk, a run's preparation, command line and log, and how an ended run settles. */
 #define _GNU_SOURCE
-#include "daoe/session.h"
+#include "daoe/run_folder.h"
 #include "daoe/util.h"
 #include "sweep.h"
 #include "tool.h"
@@ -39,20 +39,6 @@ void sweep_catch_signals(void (*handler)(int), int usr1) {
 }
 
 /* ------------------------------------------------------------------ state on disk */
-/* data rows of a CSV file (0 when missing) */
-int sweep_count_rows(const char *path) {
-    FILE *f = fopen(path, "r");
-    if (!f) return 0;
-    int n = 0, c, last = '\n';
-    while ((c = fgetc(f)) != EOF) {
-        if (c == '\n') n++;
-        last = c;
-    }
-    if (last != '\n') n++;
-    fclose(f);
-    return n > 0 ? n - 1 : 0;
-}
-
 static int args_equal(const run_t *r, const cJSON *rec) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(rec, "args");
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != r->nargs) return 0;
@@ -62,85 +48,34 @@ static int args_equal(const run_t *r, const cJSON *rec) {
     return 1;
 }
 
-static cJSON *run_file_json(const run_t *r, const char *name) {
-    char p[2300];
-    snprintf(p, sizeof p, "%s/%s", r->dir, name);
-    return tool_read_json(p, TOOL_JSON_QUIET);
-}
-
-/* why a run folder's end cannot be trusted ("" when it can): summary.json,
- * final.safetensors and the epochs.csv rows must agree */
-static void check_ended(const run_t *r, const cJSON *summary, char *why, size_t n) {
-    char p[2300], err[1024];
-    why[0] = 0;
-    const cJSON *done = cJSON_GetObjectItemCaseSensitive(summary, "epochs_completed");
-    snprintf(p, sizeof p, "%s/epochs.csv", r->dir);
-    int rows = sweep_count_rows(p);
-    if (!cJSON_IsNumber(done) || rows != done->valueint) {
-        snprintf(why, n, "epochs.csv has %d rows, summary.json says %d epochs", rows,
-                 cJSON_IsNumber(done) ? done->valueint : -1);
-        return;
-    }
-    if (strcmp(jstr(summary, "status", ""), "finished")) return;
-    if (r->epochs > 0 && rows != r->epochs) { /* 0: the plan is not known here */
-        snprintf(why, n, "epochs.csv has %d rows for %d epochs", rows, r->epochs);
-        return;
-    }
-    snprintf(p, sizeof p, "%s/final.safetensors", r->dir);
-    daoe_st_file *f = daoe_st_open(p, err, sizeof err);
-    if (!f || daoe_st_count(f) == 0) snprintf(why, n, "%s", f ? "final.safetensors has no tensors" : err);
-    daoe_st_close(f);
-}
-
-/* "" when the checkpoint opens and its bytes match their digest */
-static void check_checkpoint(const char *path, char *why, size_t n) {
-    char err[1024];
-    why[0] = 0;
-    daoe_st_file *f = daoe_st_open(path, err, sizeof err);
-    if (!f || daoe_session_check_state(f, err, sizeof err) != 0) snprintf(why, n, "checkpoint: %s", err);
-    daoe_st_close(f);
-}
-
-/* A run's state from its folder. Nothing is trusted that does not check
- * out: a damaged end (summary.json unreadable, epochs.csv short,
- * final.safetensors broken) is resumed from a sound checkpoint or redone;
- * a damaged checkpoint is redone. r->message says what was found. */
+/* A run's state from its folder: sweep_run.json's arguments against the
+ * profile's (else "stale"), then the run folder's one rule (daoe_run_probe),
+ * which trusts nothing that does not check out: a damaged end is resumed from
+ * a sound checkpoint or redone, a damaged checkpoint is redone. r->message
+ * says what was found. */
 void sweep_probe_run(run_t *r, const opts_t *o) {
-    char p[2300], why[1400];
+    char p[2300];
     r->message[0] = 0;
-    snprintf(p, sizeof p, "%s/epochs.csv", r->dir);
-    r->done_epochs = sweep_count_rows(p);
-    cJSON *rec = run_file_json(r, "sweep_run.json");
+    cJSON *rec = tool_read_json(daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_SWEEP_RECORD), TOOL_JSON_QUIET);
     int stale = rec && !args_equal(r, rec);
     cJSON_Delete(rec);
-    if (stale && !o->rerun_stale) {
-        r->state = ST_STALE;
-        snprintf(r->message, sizeof r->message, "ran with other settings than the profile's");
+    if (stale) {
+        r->state = o->rerun_stale ? ST_TODO : ST_STALE;
+        r->done_epochs = o->rerun_stale ? 0 : daoe_run_epochs_done(r->dir);
+        if (!o->rerun_stale) snprintf(r->message, sizeof r->message, "ran with other settings than the profile's");
         return;
     }
-    snprintf(p, sizeof p, "%s/summary.json", r->dir);
-    int have_summary = daoe_file_exists(p);
-    cJSON *s = run_file_json(r, "summary.json");
-    const char *st = s ? jstr(s, "status", "") : NULL;
-    int ended = st && (!strcmp(st, "finished") || !strcmp(st, "diverged"));
-    why[0] = 0;
-    if (have_summary && !st) snprintf(why, sizeof why, "summary.json is not valid JSON");
-    else if (ended && !stale) check_ended(r, s, why, sizeof why);
-    if (ended && !stale && !why[0]) {
-        r->state = !strcmp(st, "finished") ? ST_FINISHED : o->retry_diverged ? ST_TODO : ST_DIVERGED;
-        if (r->state == ST_TODO) r->done_epochs = 0;
-        cJSON_Delete(s);
-        return;
+    daoe_run_query q = {.planned_epochs = r->epochs};
+    daoe_run_info info;
+    switch (daoe_run_probe(r->dir, &q, &info)) {
+    case DAOE_RUN_FINISHED: r->state = ST_FINISHED; break;
+    case DAOE_RUN_DIVERGED: r->state = o->retry_diverged ? ST_TODO : ST_DIVERGED; break;
+    case DAOE_RUN_RESUMABLE: r->state = ST_RESUME; break;
+    default: r->state = ST_TODO; break; /* empty, damaged */
     }
-    cJSON_Delete(s);
-    snprintf(p, sizeof p, "%s/checkpoint.safetensors", r->dir);
-    char ck[1200] = "";
-    int have_ckpt = !stale && daoe_file_exists(p);
-    if (have_ckpt) check_checkpoint(p, ck, sizeof ck);
-    r->state = have_ckpt && !ck[0] ? ST_RESUME : ST_TODO;
-    if (r->state != ST_RESUME) r->done_epochs = 0;
-    if (why[0] || ck[0])
-        snprintf(r->message, sizeof r->message, "damaged: %s%s%s; %s", why, why[0] && ck[0] ? "; " : "", ck,
+    r->done_epochs = r->state == ST_TODO ? 0 : info.epochs_done;
+    if (info.problem[0])
+        snprintf(r->message, sizeof r->message, "damaged: %s; %s", info.problem,
                  r->state == ST_RESUME ? "resuming from the checkpoint" : "running it again");
 }
 
@@ -163,17 +98,6 @@ void sweep_probe(sweep_t *S) {
         case ST_STALE: S->nstale++; break;
         default: break;
         }
-    }
-}
-
-/* A run that restarts from scratch must not leave the old result behind. */
-void sweep_clear_outputs(const run_t *r) {
-    const char *files[] = {"summary.json", "epochs.csv", "alpha.csv", "final.safetensors", "checkpoint.safetensors",
-                           NULL};
-    char p[2300];
-    for (int i = 0; files[i]; i++) {
-        snprintf(p, sizeof p, "%s/%s", r->dir, files[i]);
-        unlink(p);
     }
 }
 
@@ -242,8 +166,7 @@ void sweep_train_argv(const sweep_t *S, run_t *r, char *threads, char **argv) {
 /* train.log opened for appending, with a line naming the command; -1 (message set) on failure */
 int sweep_open_log(run_t *r, char *const *argv) {
     char p[2300];
-    snprintf(p, sizeof p, "%s/train.log", r->dir);
-    int fd = open(p, O_WRONLY | O_CREAT | O_APPEND, 0644);
+    int fd = open(daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_TRAIN_LOG), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0) {
         snprintf(r->message, sizeof r->message, "%s: %s", p, strerror(errno));
         return -1;
@@ -284,11 +207,11 @@ int sweep_prepare_run(const sweep_t *S, run_t *r) {
         snprintf(r->message, sizeof r->message, "%s", err);
         return -1;
     }
-    if (r->state == ST_TODO) sweep_clear_outputs(r);
+    if (r->state == ST_TODO) daoe_run_clear(r->dir);
     cJSON *rec = run_json(r);
     cJSON_AddStringToObject(rec, "profile", S->name);
     cJSON_AddStringToObject(rec, "train", S->o->train);
-    tool_write_json(r->dir, "sweep_run.json", rec);
+    tool_write_json(r->dir, DAOE_RUN_SWEEP_RECORD, rec);
     cJSON_Delete(rec);
     return 0;
 }
@@ -323,9 +246,8 @@ static pid_t launch(sweep_t *S, run_t *r, int slot) {
 
 void sweep_last_log_line(const run_t *r, char *out, size_t n) {
     char p[2300], err[256];
-    snprintf(p, sizeof p, "%s/train.log", r->dir);
     size_t len;
-    char *t = daoe_read_file(p, &len, err, sizeof err);
+    char *t = daoe_read_file(daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_TRAIN_LOG), &len, err, sizeof err);
     out[0] = 0;
     if (!t) return;
     while (len > 0 && (t[len - 1] == '\n' || t[len - 1] == '\r' || t[len - 1] == ' ')) t[--len] = 0;
@@ -335,24 +257,27 @@ void sweep_last_log_line(const run_t *r, char *out, size_t n) {
     free(t);
 }
 
-/* A run that ended with exit code rc: finished or diverged only when the
- * exit status and summary.json agree, else failed (message: why, the log's last line). */
+/* A run that ended with exit status rc (-1: not known) settles by the run
+ * folder's rule: finished or diverged only when the folder's end checks out
+ * and agrees with rc, interrupted (4: resumes next time), else failed
+ * (message: why, and what was damaged or the log's last line). */
 void sweep_settle(run_t *r, int rc, const char *why) {
-    cJSON *s = run_file_json(r, "summary.json");
-    const char *st = s ? jstr(s, "status", "") : "";
+    daoe_run_query q = {.planned_epochs = r->epochs, .exited = 1, .exit_status = rc};
+    daoe_run_info info;
+    daoe_run_state st = daoe_run_probe(r->dir, &q, &info);
     r->exit_code = rc;
-    if (rc == 0 && !strcmp(st, "finished")) r->state = ST_FINISHED;
-    else if (rc == 3 && !strcmp(st, "diverged")) r->state = ST_DIVERGED;
-    else if (rc == 4) {
+    if (st == DAOE_RUN_FINISHED) r->state = ST_FINISHED;
+    else if (st == DAOE_RUN_DIVERGED) r->state = ST_DIVERGED;
+    else if (st == DAOE_RUN_RESUMABLE) {
         r->state = ST_RESUME; /* stopped by a signal: checkpointed, the next invocation resumes it */
         snprintf(r->message, sizeof r->message, "%.200s: interrupted (checkpoint written; resumes next time)", why);
     } else {
         r->state = ST_FAILED;
         char line[400];
         sweep_last_log_line(r, line, sizeof line);
-        snprintf(r->message, sizeof r->message, "%.100s: %.400s", why, line);
+        if (info.problem[0]) snprintf(r->message, sizeof r->message, "%.100s: damaged: %.1600s", why, info.problem);
+        else snprintf(r->message, sizeof r->message, "%.100s: %.400s", why, line);
     }
-    cJSON_Delete(s);
 }
 
 static void finish(run_t *r, int wstatus) {

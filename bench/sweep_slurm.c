@@ -12,9 +12,10 @@
  *
  * Following: once per poll one batched sacct call (where accounting exists)
  * or scontrol call gives every task's state; a task Slurm no longer knows is
- * judged by its run folder alone, never taken for finished without
- * summary.json saying so. An ended task settles its run as the local engine
- * settles a child (exit status and summary.json). Ctrl-C stops following
+ * judged by its run folder alone (its exit status unknown), never taken for
+ * finished without a sound end there. An ended task settles its run as the
+ * local engine settles a child (sweep_settle: the exit status and the run
+ * folder's rule, daoe_run_probe). Ctrl-C stops following
  * only: the array goes on, and the same command follows it again.
  *
  * The task (daoe-sweep --slurm-task, run by the batch script): refuses to run
@@ -24,6 +25,8 @@
  * requeues itself (scontrol requeue, at most --requeue-max times by
  * SLURM_RESTART_COUNT); an interrupted run resumes on the next submission. */
 #define _GNU_SOURCE
+#include "daoe/run_folder.h"
+#include "daoe/train.h"
 #include "daoe/util.h"
 #include "daoe_git.h"
 #include "sweep.h"
@@ -40,8 +43,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#define EXIT_INTERRUPTED 4 /* daoe-train: checkpointed and stopped by a signal */
 
 /* ------------------------------------------------------------------ helpers */
 /* s as one shell word */
@@ -451,19 +452,14 @@ static void poll_tasks(task_t *t, int n, const sweep_t *S) {
 }
 
 /* ------------------------------------------------------------------ following */
-/* a task has ended: its run settles by its exit code (Slurm's, else the folder's) and summary.json */
+/* a task has ended: its run settles by its exit code (Slurm's; -1 when Slurm forgot it) and its folder */
 static void task_ended(sweep_t *S, progress_t *p, task_t *t) {
     run_t *r = &S->runs[t->run];
     char why[160], log[PATH_MAX + 64];
     int rc = t->rc;
     if (t->phase == T_UNKNOWN) {
-        /* Slurm forgot it: only the folder can tell, and only summary.json says finished */
-        char path[2300];
-        snprintf(path, sizeof path, "%s/summary.json", r->dir);
-        cJSON *s = tool_read_json(path, TOOL_JSON_QUIET);
-        const char *st = jstr(s, "status", "");
-        rc = !strcmp(st, "finished") ? 0 : !strcmp(st, "diverged") ? 3 : -1;
-        cJSON_Delete(s);
+        /* Slurm forgot it: only the folder can tell (settled with the exit status unknown) */
+        rc = -1;
         snprintf(why, sizeof why, "ended (Slurm no longer knows task %s_%d)", S->slurm_job, t->run);
     } else snprintf(why, sizeof why, "Slurm state %s, exit %s", t->state, t->exit); /* exit 4: settle says interrupted */
     t->ended = 1;
@@ -666,8 +662,7 @@ int sweep_slurm_task(int argc, char **argv) {
     snprintf(r.dir, sizeof r.dir, "%s", dir);
     snprintf(r.id, sizeof r.id, "%s", strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir);
     char rec_path[2300];
-    snprintf(rec_path, sizeof rec_path, "%s/sweep_run.json", dir);
-    cJSON *rec = tool_read_json(rec_path, TOOL_JSON_QUIET);
+    cJSON *rec = tool_read_json(daoe_run_path(rec_path, sizeof rec_path, dir, DAOE_RUN_SWEEP_RECORD), TOOL_JSON_QUIET);
     const cJSON *ra = cJSON_GetObjectItemCaseSensitive(rec, "args");
     for (const cJSON *e = ra ? ra->child : NULL; e && r.nargs < MAXARGS; e = e->next)
         if (cJSON_IsString(e)) r.args[r.nargs++] = e->valuestring;
@@ -680,7 +675,7 @@ int sweep_slurm_task(int argc, char **argv) {
         printf("daoe-sweep task: %s is %s already: nothing to do\n", r.id, STATE_NAME[r.state]);
         return r.state == ST_FINISHED ? 0 : 3;
     }
-    if (r.state == ST_TODO) sweep_clear_outputs(&r);
+    if (r.state == ST_TODO) daoe_run_clear(r.dir);
     else printf("daoe-sweep task: resuming %s after epoch %d\n", r.id, r.done_epochs);
 
     sweep_catch_signals(on_task_signal, 1);
@@ -727,11 +722,11 @@ int sweep_slurm_task(int argc, char **argv) {
     }
     int rc = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
     /* a trainer without the checkpoint-on-signal contract dies of the signal: it resumes from its last checkpoint */
-    int interrupted = rc == EXIT_INTERRUPTED || (forwarded && WIFSIGNALED(st));
+    int interrupted = rc == DAOE_EXIT_INTERRUPTED || (forwarded && WIFSIGNALED(st));
     printf("daoe-sweep task: the trainer ended: %s%d%s\n", WIFEXITED(st) ? "exit " : "signal ",
            WIFEXITED(st) ? rc : WTERMSIG(st), interrupted ? " (interrupted)" : "");
     if (!interrupted) return rc;
-    if (g_warned && requeue_self(requeue_max) == 0) return EXIT_INTERRUPTED;
+    if (g_warned && requeue_self(requeue_max) == 0) return DAOE_EXIT_INTERRUPTED;
     printf("daoe-sweep task: %s stopped; it resumes from its checkpoint when the sweep is submitted again\n", r.id);
-    return EXIT_INTERRUPTED;
+    return DAOE_EXIT_INTERRUPTED;
 }

@@ -14,6 +14,19 @@ same() {
     cmp -s "$1/final.safetensors" "$2/final.safetensors" && cmp -s "$1/alpha.csv" "$2/alpha.csv" &&
         strip "$1/epochs.csv" > "$W/same.a" && strip "$2/epochs.csv" > "$W/same.b" && cmp -s "$W/same.a" "$W/same.b"
 }
+# stop_at FILE SIGNAL LOG CMD...: CMD in the background (stderr to LOG), SIGNAL to it once
+# FILE exists (a checkpoint; at most 30 s), then its exit status on stdout
+stop_at() {
+    f=$1 sig=$2 log=$3
+    shift 3
+    "$@" 2> "$log" &
+    pid=$!
+    i=0
+    while [ ! -f "$f" ] && kill -0 $pid 2> /dev/null && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
+    kill -$sig $pid 2> /dev/null
+    wait $pid 2> /dev/null
+    echo $?
+}
 finish() {
     [ $fails = 0 ] && echo "all checks passed" && exit 0
     echo "$fails check(s) failed"

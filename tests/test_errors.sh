@@ -70,5 +70,11 @@ head -c 20000 "$W/w8/init.safetensors" > "$W/cut.safetensors"
 expect ckpt_truncated "1 2" "cut.safetensors: .*truncated" --data "$D" --width 8 --init-from "$W/cut.safetensors"
 expect ckpt_missing "1 2" "nothere.safetensors: cannot open" --data "$D" --init-from "$W/nothere.safetensors"
 
+# --resume over a checkpoint that is not one: refused by name (daoe_run_probe: damaged), nothing written
+mkdir -p "$W/out_resume_garbage"
+printf 'not a checkpoint' > "$W/out_resume_garbage/checkpoint.safetensors"
+expect resume_garbage "1" "out_resume_garbage/checkpoint.safetensors: malformed safetensors header.*delete it to start over" \
+    --data "$D" --resume
+
 if [ $fails -ne 0 ]; then echo "test_errors: $fails case(s) FAILED"; exit 1; fi
 echo "test_errors: all cases passed"

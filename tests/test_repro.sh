@@ -30,12 +30,8 @@ else bad "--init-from init.safetensors does not reproduce the run"; fi
 
 # kill after the first checkpoint, resume, compare with an uninterrupted run
 "$T" --out "$W/full" $COMMON --optimizer daoe --seed 3 --epochs 4 || bad "run full exit $?"
-"$T" --out "$W/killed" $COMMON --optimizer daoe --seed 3 --epochs 4 --checkpoint-minutes 0 &
-pid=$!
-i=0
-while [ ! -f "$W/killed/checkpoint.safetensors" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
-kill -9 $pid 2> /dev/null
-wait $pid 2> /dev/null
+stop_at "$W/killed/checkpoint.safetensors" KILL "$W/killed.err" \
+    "$T" --out "$W/killed" $COMMON --optimizer daoe --seed 3 --epochs 4 --checkpoint-minutes 0 > /dev/null
 if [ -f "$W/killed/summary.json" ]; then
     bad "resume: the run finished before it could be killed (inconclusive)"
 else
@@ -50,12 +46,8 @@ else
     [ ! -f "$W/killed/checkpoint.safetensors" ] && ok "checkpoint removed when the run finished" || bad "checkpoint left behind"
 fi
 # --resume with other settings is refused
-"$T" --out "$W/other" $COMMON --seed 3 --epochs 3 --checkpoint-minutes 0 > /dev/null 2>&1 &
-pid=$!
-i=0
-while [ ! -f "$W/other/checkpoint.safetensors" ] && [ $i -lt 600 ]; do sleep 0.05; i=$((i + 1)); done
-kill -9 $pid 2> /dev/null
-wait $pid 2> /dev/null
+stop_at "$W/other/checkpoint.safetensors" KILL /dev/null "$T" --out "$W/other" $COMMON --seed 3 --epochs 3 \
+    --checkpoint-minutes 0 > /dev/null
 if [ -f "$W/other/checkpoint.safetensors" ]; then
     "$T" --out "$W/other" $COMMON --seed 4 --epochs 3 --resume 2> "$W/other.err"
     rc=$?

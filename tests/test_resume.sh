@@ -4,8 +4,10 @@
 # between the final writes; SIGTERM, SIGINT, SIGUSR1 at a step) and resumed
 # with --resume ends with final.safetensors, alpha.csv and epochs.csv (time
 # columns aside) identical to an uninterrupted run. A signal gives exit 4,
-# summary.json "interrupted" and a checkpoint; --resume of a finished run
-# changes nothing (exit 0); a damaged checkpoint is refused by name.
+# summary.json "interrupted" and a checkpoint; --resume of a finished or
+# diverged run changes nothing (exit 0, 3); a damaged end is not trusted
+# (epochs.csv short: trained again; summary.json cut: resumed from the
+# checkpoint); a damaged checkpoint is refused by name.
 # usage: test_resume.sh DAOE_TRAIN WORKDIR quick|all OPTIMIZER...  (CIFAR10_DIR)
 #   quick: a few kill points and the signals; all: every kill point
 T=$1
@@ -26,6 +28,15 @@ else
     POINTS="step@5 write:checkpoint.safetensors@2 renamed:final.safetensors@1 step@11:15 step@3:2 step@20:10"
 fi
 
+# resumed DIR MESSAGE WHAT: --resume of DIR exits 0, says MESSAGE on stderr (when not empty) and
+# ends identical to the uninterrupted run
+resumed() {
+    rc=0
+    "$T" --out "$1" $C --optimizer $opt --resume 2> "$1.err2" || rc=$?
+    if [ $rc = 0 ] && { [ -z "$2" ] || grep -q "$2" "$1.err2"; } && same "$1" "$W/$opt-full"; then ok "$3"
+    else bad "$3: exit $rc, results differ or no '$2': $(head -c 300 "$1.err2")"; fi
+}
+
 for opt in "$@"; do
     "$T" --out "$W/$opt-full" $C --optimizer $opt || bad "$opt: uninterrupted run exit $?"
     for kp in $POINTS; do
@@ -39,10 +50,7 @@ for opt in "$@"; do
         *)
             [ $rc = 137 ] || bad "$opt $kp: exit $rc, not killed (137)" ;;
         esac
-        rc=0
-        "$T" --out "$d" $C --optimizer $opt --resume 2> "$d.err2" || rc=$?
-        if [ $rc = 0 ] && same "$d" "$W/$opt-full"; then ok "$opt: stopped at $kp, resumed: identical"
-        else bad "$opt: stopped at $kp, resumed (exit $rc): results differ: $(head -c 300 "$d.err2")"; fi
+        resumed "$d" "" "$opt: stopped at $kp, resumed: identical"
         ls "$d" | grep -q '\.tmp\.' && bad "$opt $kp: a temporary file left behind"
     done
 done
@@ -61,6 +69,31 @@ rc=0
 "$T" --out "$d" $C --optimizer $opt --seed 99 --resume 2> "$W/other.err" || rc=$?
 if [ $rc = 1 ] && grep -q "other settings" "$W/other.err"; then ok "--resume of a finished run with other settings refused"
 else bad "--resume with other settings: exit $rc: $(cat "$W/other.err")"; fi
+
+# The folder's end must check out (daoe_run_probe, the rule daoe-sweep and daoe-stats use too):
+# a finished run whose epochs.csv is short is not taken for finished; with no checkpoint it
+# trains again, to the same bytes
+d="$W/short"
+cp -r "$W/$opt-full" "$d"
+head -n 2 "$d/epochs.csv" > "$W/t" && cp "$W/t" "$d/epochs.csv"
+resumed "$d" "damaged: epochs.csv has 1 rows, summary.json says 3 epochs; training again" \
+    "--resume of a finished run with epochs.csv short: trained again, identical"
+# summary.json cut short beside a sound checkpoint: resumed from the checkpoint, identical
+d="$W/cut"
+DAOE_TEST_KILL=step@13:15 "$T" --out "$d" $C --optimizer $opt 2> /dev/null
+head -c 30 "$d/summary.json" > "$W/t" && cp "$W/t" "$d/summary.json"
+resumed "$d" "damaged: summary.json is not valid JSON; resuming from the checkpoint" \
+    "summary.json cut short, a checkpoint beside: resumed, identical"
+# --resume of a diverged run: exit 3, nothing rewritten
+d="$W/diverged"
+rc=0
+"$T" --out "$d" $C --optimizer sgd --lr 1000 2> /dev/null || rc=$?
+cp "$d/summary.json" "$W/summary.before"
+rc2=0
+"$T" --out "$d" $C --optimizer sgd --lr 1000 --resume 2> "$W/div.err" || rc2=$?
+if [ $rc = 3 ] && [ $rc2 = 3 ] && grep -q "already ended: diverged" "$W/div.err" && cmp -s "$d/summary.json" "$W/summary.before"
+then ok "--resume of a diverged run: exit 3, 'already ended: diverged', nothing rewritten"
+else bad "--resume of a diverged run: exit $rc then $rc2: $(cat "$W/div.err")"; fi
 
 # a checkpoint with bad bytes is refused by name, never trusted
 d="$W/damaged"

@@ -5,7 +5,9 @@
 # does not redo the finished ones, and every run ends with the bytes of an
 # uninterrupted sweep. A damaged run folder (summary.json cut short,
 # epochs.csv short, final.safetensors missing, a checkpoint with bad bytes)
-# is reported and resumed or redone, never trusted.
+# is reported and resumed or redone, never trusted; daoe-stats counts a
+# damaged end as incomplete; a run whose trainer exits 0 without a sound end
+# has failed (one rule for all: daoe_run_probe).
 # usage: test_sweep_resume.sh BINDIR WORKDIR  (CIFAR10_DIR)
 B=$1
 W=$2
@@ -24,18 +26,10 @@ all_same() { # all_same RESULTS WHAT
 sweep "$W/ref" 2> "$W/ref.err" || bad "reference sweep exit $?: $(tail -3 "$W/ref.err")"
 
 # stop a sweep while its second run trains, after that run's first checkpoint
-stop_sweep() { # stop_sweep RESULTS SIGNAL
-    "$B/daoe-sweep" "$P" --data "$D" -j 1 --threads 2 --results "$1" 2> "$1.err1" &
-    pid=$!
-    i=0
-    while [ ! -f "$1/daoe-s0/checkpoint.safetensors" ] && kill -0 $pid 2> /dev/null; do sleep 0.02; done
-    kill -$2 $pid
-    wait $pid
-    echo $?
-}
 for sig in TERM KILL; do
     R="$W/r$sig"
-    rc=$(stop_sweep "$R" $sig)
+    rc=$(stop_at "$R/daoe-s0/checkpoint.safetensors" $sig "$R.err1" "$B/daoe-sweep" "$P" --data "$D" -j 1 --threads 2 \
+         --results "$R")
     if [ -f "$R/daoe-s0/summary.json" ] && grep -q finished "$R/daoe-s0/summary.json"; then
         bad "SIG$sig: the run finished before the sweep was stopped (inconclusive)"; continue
     fi
@@ -83,5 +77,35 @@ if [ -f "$f" ]; then
     printf 'XXXXXXXX' | dd of="$f" bs=1 seek=$((size - 64)) conv=notrunc 2> /dev/null
     damage "a checkpoint with bad bytes" daoe-s0
 else bad "could not make a stopped run (no checkpoint)"; fi
+
+# daoe-stats counts by the same rule: a finished run whose epochs.csv is short is incomplete
+"$B/daoe-stats" "$R" > /dev/null 2> "$W/stats1.err" && grep -q "(2 finished, 0 diverged, 0 incomplete)" "$W/stats1.err" &&
+    ok "daoe-stats: both runs finished" || bad "daoe-stats: $(cat "$W/stats1.err")"
+mkdir -p "$W/st" && cp -r "$R/sgd-s0" "$R/daoe-s0" "$R/sweep.json" "$W/st/"
+head -n 3 "$W/st/sgd-s0/epochs.csv" > "$W/t" && cp "$W/t" "$W/st/sgd-s0/epochs.csv"
+"$B/daoe-stats" "$W/st" > /dev/null 2> "$W/stats2.err" && grep -q "(1 finished, 0 diverged, 1 incomplete)" "$W/stats2.err" &&
+    grep -q "sgd-s0: damaged: epochs.csv has 2 rows, summary.json says 4 epochs; counted as incomplete" "$W/stats2.err" &&
+    ok "daoe-stats: epochs.csv short: counted incomplete, said why" || bad "daoe-stats, epochs.csv short: $(cat "$W/stats2.err")"
+
+# A run settles by its trainer's exit status and the folder's end together (sweep_settle,
+# the slurm engine's too): a trainer that exits 0 leaving summary.json "finished" but no
+# final.safetensors has failed, not finished. A fake trainer: the real run's files but the weights.
+F="$W/fake-train"
+cat > "$F" << EOF
+#!/bin/sh
+while [ \$# -gt 1 ]; do [ "\$1" = --out ] && out=\$2; shift; done
+cp "$W/ref/sgd-s0/summary.json" "$W/ref/sgd-s0/epochs.csv" "$W/ref/sgd-s0/config.json" "\$out/"
+[ -n "\${FAKE_WEIGHTS:-}" ] && cp "$W/ref/sgd-s0/final.safetensors" "\$out/"
+exit 0
+EOF
+chmod +x "$F"
+out=$("$B/daoe-sweep" "$P" --data "$D" -j 1 --only sgd --train "$F" --results "$W/fake" 2>&1)
+rc=$?
+[ $rc != 0 ] && echo "$out" | grep -q "sgd-s0  FAILED exit 0: damaged: .*final.safetensors" &&
+    ok "exit 0 without final weights: failed, said why" || bad "exit 0 without final weights: exit $rc: $out"
+out=$(FAKE_WEIGHTS=1 "$B/daoe-sweep" "$P" --data "$D" -j 1 --only sgd --train "$F" --results "$W/fake" 2>&1)
+rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "sgd-s0  finished" && ok "exit 0 with a sound end: finished" ||
+    bad "exit 0 with a sound end: exit $rc: $out"
 
 finish

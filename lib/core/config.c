@@ -220,10 +220,11 @@ void daoe_config_defaults(daoe_config *c) {
     }
 }
 
-int daoe_config_steps_per_epoch(const daoe_config *c) {
-    int ntrain = c->train_subset ? c->train_subset : 50000 - c->val;
-    return ntrain / c->batch;
-}
+int daoe_config_split(const daoe_config *c) { return 50000 - c->val; }
+
+int daoe_config_ntrain(const daoe_config *c) { return c->train_subset ? c->train_subset : daoe_config_split(c); }
+
+int daoe_config_steps_per_epoch(const daoe_config *c) { return daoe_config_ntrain(c) / c->batch; }
 
 /* ------------------------------------------------------------------ --help */
 /* the default of option o as --help shows it (from a defaults config) */
@@ -654,10 +655,10 @@ int daoe_config_validate(daoe_config *c, int flags, char *err, size_t errlen) {
         daoe_errf(err, errlen, "--precision bf16 on the CPU needs --cpu-conv dnnl (the im2col convolutions are fp32)");
         return -1;
     }
-    int ntrain = c->train_subset ? c->train_subset : 50000 - c->val;
-    if (ntrain > 50000 - c->val) {
+    int ntrain = daoe_config_ntrain(c);
+    if (ntrain > daoe_config_split(c)) {
         daoe_errf(err, errlen, "--train-subset %d is larger than the training split (%d = 50000 - --val %d)",
-                  c->train_subset, 50000 - c->val, c->val);
+                  c->train_subset, daoe_config_split(c), c->val);
         return -1;
     }
     if (ntrain < c->batch) {

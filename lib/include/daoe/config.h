@@ -104,6 +104,11 @@ void daoe_config_usage(FILE *f);
 char *daoe_config_json(const daoe_config *c, const char *extra_json_fields);
 /* Base rate of member i (before the schedule). */
 float daoe_member_lr(const daoe_config *c, int i);
-/* Steps per epoch of the configured run (training split / batch). */
+/* The training split: the 50,000 training images less the last --val ones
+ * (the validation split), and the images the run trains on: the first
+ * --train-subset of the split, else all of it. */
+int daoe_config_split(const daoe_config *c);
+int daoe_config_ntrain(const daoe_config *c);
+/* Steps per epoch of the configured run (ntrain / batch). */
 int daoe_config_steps_per_epoch(const daoe_config *c);
 #endif
