@@ -120,6 +120,7 @@ typedef struct {
     welch_t *w;
     int nw;
     boot_opts boot;
+    unsigned members;               /* the members with alpha columns in some run's epochs.csv */
 } study_t;
 
 /* stats_read.c */

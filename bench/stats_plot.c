@@ -136,10 +136,11 @@ static void write_curves(const study_t *S, const group_t *g, int *kinds) {
     free(x);
 }
 
-static void mixing_header(daoe_strbuf *b, const char *first) {
+static void mixing_header(daoe_strbuf *b, const study_t *S, const char *first) {
     daoe_sb_printf(b, "%s", first);
     for (int q = 0; q < 2; q++)
-        for (int m = 0; m < DAOE_K; m++) daoe_sb_printf(b, "\t%s_%s", q ? "share" : "alpha", daoe_member_names[m]);
+        for (int m = 0; m < DAOE_K; m++)
+            if ((S->members >> m) & 1u) daoe_sb_printf(b, "\t%s_%s", q ? "share" : "alpha", daoe_member_names[m]);
     daoe_sb_printf(b, "\n");
 }
 
@@ -147,6 +148,7 @@ static void mixing_header(daoe_strbuf *b, const char *first) {
 static void mixing_row(daoe_strbuf *b, const study_t *S, const group_t *g, int trace, int t) {
     for (int q = 0; q < 2; q++)
         for (int m = 0; m < DAOE_K; m++) {
+            if (!((S->members >> m) & 1u)) continue;
             double v = mixing_mean(S, g, trace, q, m, t);
             daoe_sb_printf(b, "\t%.6f", isfinite(v) ? v : 0.0);
         }
@@ -156,7 +158,7 @@ static void mixing_row(daoe_strbuf *b, const study_t *S, const group_t *g, int t
 static void write_alpha_epochs(const study_t *S, const group_t *g) {
     int ne = group_epochs(S, g);
     daoe_strbuf a = {0};
-    mixing_header(&a, "#epoch\tn");
+    mixing_header(&a, S, "#epoch\tn");
     for (int e = 0; e < ne; e++) {
         int n = 0;
         for (int i = 0; i < g->nfin; i++) n += e < S->runs[g->fin[i]].ep.n;
@@ -177,7 +179,7 @@ static int write_alpha_trace(study_t *S, const group_t *g) {
     }
     if (nt <= 0 || nt == INT_MAX) return 0;
     daoe_strbuf a = {0};
-    mixing_header(&a, "#step\tepoch\tn");
+    mixing_header(&a, S, "#step\tepoch\tn");
     const run_t *r0 = &S->runs[g->fin[0]];
     int spe = r0->steps_per_epoch;
     for (int t = 0; t < nt; t++) {
@@ -222,13 +224,14 @@ static void meta_setting(daoe_strbuf *m, const study_t *S) {
 /* The one list of optimizers (daoe_optimizers[]) for the figures' labels and
  * colours: names and display names (quoted: gnuplot's word() keeps a quoted
  * name with spaces whole), and the ensemble members in alpha.tsv's order. */
-static void meta_names(daoe_strbuf *m) {
+static void meta_names(daoe_strbuf *m, const study_t *S) {
     daoe_sb_printf(m, "optimizers = \"");
     for (int i = 0; i < daoe_n_optimizers; i++) daoe_sb_printf(m, "%s%s", i ? " " : "", daoe_optimizers[i].name);
     daoe_sb_printf(m, "\"\noptimizer_labels = '");
     for (int i = 0; i < daoe_n_optimizers; i++) daoe_sb_printf(m, "%s\"%s\"", i ? " " : "", daoe_optimizers[i].display);
     daoe_sb_printf(m, "'\nmembers = \"");
-    for (int k = 0; k < DAOE_K; k++) daoe_sb_printf(m, "%s%s", k ? " " : "", daoe_member_names[k]);
+    for (int k = 0, n = 0; k < DAOE_K; k++)
+        if ((S->members >> k) & 1u) daoe_sb_printf(m, "%s%s", n++ ? " " : "", daoe_member_names[k]);
     daoe_sb_printf(m, "\"\n");
 }
 
@@ -261,7 +264,7 @@ static void write_meta(const study_t *S, const plotted_t *P) {
     daoe_sb_printf(&m, "band_note = \"%s\"\n", band_words(P->kinds));
     daoe_sb_printf(&m, "compare_to = \"%s\"\npaper_acc = %.1f\npaper_comparable = %d\ntarget = %.4f\n", ref,
                    100 * PAPER_ACC, paper_comparable(S), 100 * S->target);
-    meta_names(&m);
+    meta_names(&m, S);
     tool_write_text(S->dir, "plotdata/meta.gp", m.s);
     daoe_sb_free(&m);
 }

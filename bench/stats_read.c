@@ -264,6 +264,12 @@ void study_read(study_t *S, const char *dir) {
     char p[2300];
     snprintf(p, sizeof p, "%.1500s/sweep.json", dir);
     S->sweep = tool_read_json(p, TOOL_JSON_WARN);
+    /* a member shows in the tables and figures when some run has its columns
+     * (a member added to the list later does not show in older results) */
+    for (int i = 0; i < S->nruns; i++)
+        for (int m = 0; m < DAOE_K; m++)
+            for (int e = 0; e < S->runs[i].ep.n && !((S->members >> m) & 1u); e++)
+                if (isfinite(S->runs[i].ep.alpha[m][e])) S->members |= 1u << m;
     S->kind = jstr(S->sweep, "kind", NULL);
     S->profile = jstr(S->sweep, "profile", NULL);
     if (!S->profile) {

@@ -244,19 +244,22 @@ static void welch_table(table_t *t, const study_t *S) {
 static void mixing_table(table_t *t, const study_t *S) {
     static char head[2][DAOE_K][32];
     column_t cols[1 + 2 * DAOE_K] = {{"group", "group", 'l'}};
+    int nc = 1;
     for (int q = 0; q < 2; q++)
         for (int m = 0; m < DAOE_K; m++) {
+            if (!((S->members >> m) & 1u)) continue;
             snprintf(head[q][m], sizeof head[q][m], "%s %s", q ? "share" : "alpha", daoe_member_names[m]);
-            cols[1 + q * DAOE_K + m] = (column_t){head[q][m], head[q][m], 'r'};
+            cols[nc++] = (column_t){head[q][m], head[q][m], 'r'};
         }
-    table_init(t, cols, 1 + 2 * DAOE_K);
+    table_init(t, cols, nc);
     for (int k = 0; k < S->ng; k++) {
         const group_t *g = &S->g[k];
         if (strcmp(g->optimizer, "daoe") || !g->nfin) continue;
         cell_t *c = table_row(t, 0);
         cell_printf(&c[0], "%s", label(g->name));
-        for (int q = 0; q < 2; q++)
-            for (int m = 0; m < DAOE_K; m++) cell_num(&c[1 + q * DAOE_K + m], mixing_mean(S, g, 0, q, m, -1), 3);
+        for (int q = 0, j = 1; q < 2; q++)
+            for (int m = 0; m < DAOE_K; m++)
+                if ((S->members >> m) & 1u) cell_num(&c[j++], mixing_mean(S, g, 0, q, m, -1), 3);
     }
 }
 

@@ -46,7 +46,7 @@ static void make_run(const char *name, const daoe_config *cfg, int nrows, int ck
         lg.rows[lg.nrows * DAOE_NCOL + DAOE_COL_TEST_ACC] = 0.1 * (lg.nrows + 1);
     }
     lg.t = (long)nrows * g_s->steps_per_epoch;
-    daoe_alpha_csv_header(&lg.alpha);
+    daoe_alpha_csv_header(&lg.alpha, DAOE_DEFAULT_MEMBERS);
     CHECK(daoe_run_write_config(&rf, g_s, err, sizeof err) == 0, "%s: config.json: %s", name, err);
     CHECK(daoe_run_write_log(&rf, &lg, err, sizeof err) == 0, "%s: log: %s", name, err);
     if (ckpt) CHECK(daoe_run_save_checkpoint(&rf, g_s, &lg, err, sizeof err) == 0, "%s: checkpoint: %s", name, err);

@@ -23,7 +23,13 @@ static const char *const EPOCH_COLS[DAOE_COL_ALPHA] = {
     "train_seconds", "images_per_second"};
 /* the per-member groups of alpha.csv, in daoe_trace's order */
 static const char *const ALPHA_GROUPS[4] = {"alpha", "dnorm", "share", "h"};
-#define NSUMS (4 + 2 * DAOE_K) /* log.epoch_sums: loss, correct, n, nrec, alpha, share */
+
+/* The members with columns in the run's files (epochs.csv, alpha.csv, the
+ * checkpoint's log): those of DAO-E's default mixture, always (so the files of
+ * every optimizer line up), and any other member the run uses. A build with
+ * more members writes the same files for the runs it already could. */
+unsigned daoe_run_columns(const daoe_config *cfg) { return DAOE_DEFAULT_MEMBERS | cfg->members; }
+static int ncolumns(unsigned cols) { return __builtin_popcount(cols); }
 
 static void fmt_num(daoe_strbuf *sb, double v, const char *fmt) {
     if (isnan(v)) daoe_sb_printf(sb, "nan");
@@ -43,14 +49,16 @@ void daoe_run_log_free(daoe_run_log *lg) {
 }
 
 /* ------------------------------------------------------------------ CSV text */
-static void epochs_csv(daoe_strbuf *sb, const double *rows, int nrows) {
+static void epochs_csv(daoe_strbuf *sb, const double *rows, int nrows, unsigned cols) {
     for (int c = 0; c < DAOE_COL_ALPHA; c++) daoe_sb_printf(sb, "%s%s", c ? "," : "", EPOCH_COLS[c]);
-    for (int i = 0; i < DAOE_K; i++) daoe_sb_printf(sb, ",alpha_%s", daoe_member_names[i]);
-    for (int i = 0; i < DAOE_K; i++) daoe_sb_printf(sb, ",share_%s", daoe_member_names[i]);
+    for (int q = 0; q < 2; q++)
+        for (int i = 0; i < DAOE_K; i++)
+            if ((cols >> i) & 1u) daoe_sb_printf(sb, ",%s_%s", q ? "share" : "alpha", daoe_member_names[i]);
     daoe_sb_printf(sb, "\n");
     for (int r = 0; r < nrows; r++) {
         const double *row = rows + (size_t)r * DAOE_NCOL;
         for (int c = 0; c < DAOE_NCOL; c++) {
+            if (c >= DAOE_COL_ALPHA && !((cols >> ((c - DAOE_COL_ALPHA) % DAOE_K)) & 1u)) continue;
             if (c) daoe_sb_printf(sb, ",");
             const char *fmt = c == DAOE_COL_EPOCH ? "%.0f"
                               : c == DAOE_COL_LR  ? "%.6g"
@@ -62,17 +70,18 @@ static void epochs_csv(daoe_strbuf *sb, const double *rows, int nrows) {
     }
 }
 
-void daoe_alpha_csv_header(daoe_strbuf *sb) {
+void daoe_alpha_csv_header(daoe_strbuf *sb, unsigned cols) {
     daoe_sb_printf(sb, "step,epoch,lr_scale,loss,batch_acc");
     for (int f = 0; f < DAOE_NFEAT; f++) daoe_sb_printf(sb, ",%s", daoe_feature_names[f]);
     for (int g = 0; g < 4; g++)
-        for (int i = 0; i < DAOE_K; i++) daoe_sb_printf(sb, ",%s_%s", ALPHA_GROUPS[g], daoe_member_names[i]);
+        for (int i = 0; i < DAOE_K; i++)
+            if ((cols >> i) & 1u) daoe_sb_printf(sb, ",%s_%s", ALPHA_GROUPS[g], daoe_member_names[i]);
     /* the controller's inputs: standardised and clipped (progress raw), 0 while undefined */
     for (int f = 0; f < DAOE_NFEAT; f++) daoe_sb_printf(sb, ",in_%s", daoe_feature_names[f]);
     daoe_sb_printf(sb, "\n");
 }
 
-void daoe_alpha_csv_row(daoe_strbuf *sb, const daoe_trace *r, double sched, unsigned features) {
+void daoe_alpha_csv_row(daoe_strbuf *sb, const daoe_trace *r, double sched, unsigned features, unsigned cols) {
     daoe_sb_printf(sb, "%d,%d,%.6g,", r->t, r->epoch + 1, sched);
     fmt_num(sb, r->loss, "%.6g");
     daoe_sb_printf(sb, ",");
@@ -84,6 +93,7 @@ void daoe_alpha_csv_row(daoe_strbuf *sb, const daoe_trace *r, double sched, unsi
     const float *grp[4] = {r->alpha, r->dnorm, r->share, r->h};
     for (int g = 0; g < 4; g++)
         for (int i = 0; i < DAOE_K; i++) {
+            if (!((cols >> i) & 1u)) continue;
             daoe_sb_printf(sb, ",");
             fmt_num(sb, grp[g][i], "%.6g");
         }
@@ -96,7 +106,7 @@ void daoe_alpha_csv_row(daoe_strbuf *sb, const daoe_trace *r, double sched, unsi
 
 int daoe_run_write_log(const daoe_run_folder *rf, const daoe_run_log *lg, char *err, size_t errlen) {
     daoe_strbuf csv = {0};
-    epochs_csv(&csv, lg->rows, lg->nrows);
+    epochs_csv(&csv, lg->rows, lg->nrows, daoe_run_columns(rf->cfg));
     int wr = daoe_run_write(rf, DAOE_RUN_EPOCHS, csv.s, err, errlen);
     daoe_sb_free(&csv);
     return wr ? wr : daoe_run_write(rf, DAOE_RUN_ALPHA, lg->alpha.s, err, errlen);
@@ -239,17 +249,37 @@ int daoe_run_write_summary(const daoe_run_folder *rf, const daoe_run_log *lg, co
 /* ------------------------------------------------------------------ the checkpoint */
 int daoe_run_save_checkpoint(const daoe_run_folder *rf, daoe_session *s, const daoe_run_log *lg, char *err,
                              size_t errlen) {
+    /* the log's member columns packed to the run's (daoe_run_columns) */
+    const unsigned cols = daoe_run_columns(rf->cfg);
+    const int nc = ncolumns(cols), width = DAOE_COL_ALPHA + 2 * nc;
+    double *rows = daoe_xmalloc(sizeof(double) * (size_t)(lg->nrows ? lg->nrows : 1) * (size_t)width);
+    for (int r = 0; r < lg->nrows; r++) {
+        const double *src = lg->rows + (size_t)r * DAOE_NCOL;
+        double *dst = rows + (size_t)r * width;
+        memcpy(dst, src, sizeof(double) * DAOE_COL_ALPHA);
+        for (int i = 0, k = 0; i < DAOE_K; i++)
+            if ((cols >> i) & 1u) {
+                dst[DAOE_COL_ALPHA + k] = src[DAOE_COL_ALPHA + i];
+                dst[DAOE_COL_ALPHA + nc + k] = src[DAOE_COL_SHARE + i];
+                k++;
+            }
+    }
     const daoe_epoch_sums *es = &lg->sums;
-    double sums[NSUMS];
+    double sums[4 + 2 * DAOE_K];
+    float a0[DAOE_K], a1[DAOE_K];
     sums[0] = es->loss, sums[1] = es->correct, sums[2] = es->n, sums[3] = (double)es->nrec;
-    memcpy(sums + 4, es->alpha, sizeof es->alpha);
-    memcpy(sums + 4 + DAOE_K, es->share, sizeof es->share);
+    for (int i = 0, k = 0; i < DAOE_K; i++)
+        if ((cols >> i) & 1u) {
+            sums[4 + k] = es->alpha[i], sums[4 + nc + k] = es->share[i];
+            a0[k] = lg->alpha_first[i], a1[k] = lg->alpha_last[i];
+            k++;
+        }
     daoe_st_tensor extra[5] = {
-        {"log.epochs", "F64", 2, {lg->nrows, DAOE_NCOL}, lg->rows},
+        {"log.epochs", "F64", 2, {lg->nrows, width}, rows},
         {"log.alpha_csv", "U8", 1, {(int64_t)lg->alpha.len}, lg->alpha.s},
-        {"log.epoch_sums", "F64", 1, {NSUMS}, sums},
-        {"log.alpha_first", "F32", 1, {DAOE_K}, lg->alpha_first},
-        {"log.alpha_last", "F32", 1, {DAOE_K}, lg->alpha_last},
+        {"log.epoch_sums", "F64", 1, {4 + 2 * nc}, sums},
+        {"log.alpha_first", "F32", 1, {nc}, a0},
+        {"log.alpha_last", "F32", 1, {nc}, a1},
     };
     char tstr[32], ts[64], ti[64], es_str[32], secs_str[64], path[2300];
     snprintf(tstr, sizeof tstr, "%ld", lg->t);
@@ -260,7 +290,9 @@ int daoe_run_save_checkpoint(const daoe_run_folder *rf, daoe_session *s, const d
     const char *meta[] = {"format", "daoe-checkpoint", "config", rf->settings, "step", tstr, "train_seconds", ts,
                           "train_images", ti, "epoch_step", es_str, "epoch_seconds", secs_str, NULL};
     daoe_run_path(path, sizeof path, rf->dir, DAOE_RUN_CHECKPOINT);
-    return daoe_session_save_state(s, path, extra, 5, meta, err, errlen) == 0 ? 0 : DAOE_EXIT_WRITE;
+    int rc = daoe_session_save_state(s, path, extra, 5, meta, err, errlen) == 0 ? 0 : DAOE_EXIT_WRITE;
+    free(rows);
+    return rc;
 }
 
 /* a tensor of the log: its bytes, or NULL with a message */
@@ -278,40 +310,53 @@ static const void *log_tensor(const daoe_st_file *f, const char *path, const cha
 }
 
 /* the epoch log, the trace so far, the partial epoch and alpha at both ends */
-static int load_log(const daoe_st_file *f, const char *path, int epochs, daoe_run_log *lg, char *err,
+static int load_log(const daoe_st_file *f, const char *path, int epochs, unsigned cols, daoe_run_log *lg, char *err,
                     size_t errlen) {
-    int64_t sh[2] = {-1, DAOE_NCOL};
-    const void *p = log_tensor(f, path, "log.epochs", "F64", 2, sh, err, errlen);
+    const int nc = ncolumns(cols), width = DAOE_COL_ALPHA + 2 * nc;
+    int64_t sh[2] = {-1, width};
+    const double *p = log_tensor(f, path, "log.epochs", "F64", 2, sh, err, errlen);
     if (!p) return -1;
     if (sh[0] > epochs) {
         daoe_errf(err, errlen, "%s: log.epochs has %lld rows for %d epochs", path, (long long)sh[0], epochs);
         return -1;
     }
-    lg->rows = daoe_xmalloc(sizeof(double) * (size_t)(sh[0] + 1) * DAOE_NCOL);
-    memcpy(lg->rows, p, sizeof(double) * (size_t)sh[0] * DAOE_NCOL);
+    lg->rows = daoe_xcalloc((size_t)(sh[0] + 1) * DAOE_NCOL, sizeof(double));
+    for (int r = 0; r < (int)sh[0]; r++) {
+        const double *src = p + (size_t)r * width;
+        double *dst = lg->rows + (size_t)r * DAOE_NCOL;
+        memcpy(dst, src, sizeof(double) * DAOE_COL_ALPHA);
+        for (int i = 0, k = 0; i < DAOE_K; i++)
+            if ((cols >> i) & 1u) {
+                dst[DAOE_COL_ALPHA + i] = src[DAOE_COL_ALPHA + k];
+                dst[DAOE_COL_SHARE + i] = src[DAOE_COL_ALPHA + nc + k];
+                k++;
+            }
+    }
     lg->nrows = (int)sh[0];
     sh[0] = -1;
-    p = log_tensor(f, path, "log.alpha_csv", "U8", 1, sh, err, errlen);
-    if (!p) return -1;
+    const void *txt = log_tensor(f, path, "log.alpha_csv", "U8", 1, sh, err, errlen);
+    if (!txt) return -1;
     lg->alpha.len = 0;
-    daoe_sb_printf(&lg->alpha, "%.*s", (int)sh[0], (const char *)p);
+    daoe_sb_printf(&lg->alpha, "%.*s", (int)sh[0], (const char *)txt);
     /* checkpoints of an earlier version end at an epoch and lack these: the
      * sums start at zero, alpha at both ends is the checkpoint's */
     int nd;
     int64_t s4[4];
     if (daoe_st_shape(f, "log.epoch_sums", &nd, s4) != 0) return 0;
-    sh[0] = NSUMS;
+    sh[0] = 4 + 2 * nc;
     const double *sums = log_tensor(f, path, "log.epoch_sums", "F64", 1, sh, err, errlen);
-    sh[0] = DAOE_K;
+    sh[0] = nc;
     const float *a0 = log_tensor(f, path, "log.alpha_first", "F32", 1, sh, err, errlen);
     const float *a1 = log_tensor(f, path, "log.alpha_last", "F32", 1, sh, err, errlen);
     if (!sums || !a0 || !a1) return -1;
     daoe_epoch_sums *es = &lg->sums;
     es->loss = sums[0], es->correct = sums[1], es->n = sums[2], es->nrec = (long)sums[3];
-    memcpy(es->alpha, sums + 4, sizeof es->alpha);
-    memcpy(es->share, sums + 4 + DAOE_K, sizeof es->share);
-    memcpy(lg->alpha_first, a0, sizeof lg->alpha_first);
-    memcpy(lg->alpha_last, a1, sizeof lg->alpha_last);
+    for (int i = 0, k = 0; i < DAOE_K; i++)
+        if ((cols >> i) & 1u) {
+            es->alpha[i] = sums[4 + k], es->share[i] = sums[4 + nc + k];
+            lg->alpha_first[i] = a0[k], lg->alpha_last[i] = a1[k];
+            k++;
+        }
     return 0;
 }
 
@@ -345,7 +390,7 @@ int daoe_run_load_checkpoint(const daoe_run_folder *rf, daoe_session *s, daoe_ru
         char e2[1024];
         snprintf(e2, sizeof e2, "%.1000s", err);
         daoe_errf(err, errlen, "%s: %s", path, e2);
-    } else if (load_log(f, path, rf->cfg->epochs, lg, err, errlen) == 0) {
+    } else if (load_log(f, path, rf->cfg->epochs, daoe_run_columns(rf->cfg), lg, err, errlen) == 0) {
         lg->t = (long)t;
         lg->train_seconds = ts;
         lg->train_images = ti;

@@ -155,7 +155,7 @@ static int setup(trainer *tr) {
     if (cfg->resume && ((rc = resume(tr, &start_over)) != 0 || tr->already_done)) return rc;
     if (start_over) {
         daoe_run_clear(cfg->out);
-        daoe_alpha_csv_header(&tr->lg.alpha);
+        daoe_alpha_csv_header(&tr->lg.alpha, daoe_run_columns(cfg));
     }
     tr->lg.rows = realloc(tr->lg.rows, sizeof(double) * DAOE_NCOL * (size_t)(cfg->epochs + 1));
     if (daoe_run_write_config(&tr->rf, tr->s, tr->err, sizeof tr->err) != 0) return DAOE_EXIT_WRITE;
@@ -190,7 +190,8 @@ static void read_trace(trainer *tr, long last_read, long t, daoe_epoch_sums *es)
         }
         memcpy(tr->lg.alpha_last, r->alpha, sizeof tr->lg.alpha_last);
         if (u % cfg->trace_every == 0 || u == 1)
-            daoe_alpha_csv_row(&tr->lg.alpha, r, daoe_schedule_factor(cfg, u - 1, tr->T, tr->W), cfg->features);
+            daoe_alpha_csv_row(&tr->lg.alpha, r, daoe_schedule_factor(cfg, u - 1, tr->T, tr->W), cfg->features,
+                               daoe_run_columns(cfg));
         if (!tr->diverged && (!isfinite(r->loss) || !isfinite(r->feat[DAOE_F_GNORM]))) {
             tr->diverged = 1;
             tr->div_step = u;

@@ -117,8 +117,11 @@ void daoe_run_log_free(daoe_run_log *lg);
 
 /* alpha.csv's header; a trace row (sched: the schedule factor at its step; a feature switched off,
  * features bit clear, is written empty) */
-void daoe_alpha_csv_header(daoe_strbuf *sb);
-void daoe_alpha_csv_row(daoe_strbuf *sb, const daoe_trace *r, double sched, unsigned features);
+/* The members with columns in a run's files: DAO-E's default mixture and the
+ * run's own (a member added to the list later changes no earlier run's files). */
+unsigned daoe_run_columns(const daoe_config *cfg);
+void daoe_alpha_csv_header(daoe_strbuf *sb, unsigned cols);
+void daoe_alpha_csv_row(daoe_strbuf *sb, const daoe_trace *r, double sched, unsigned features, unsigned cols);
 
 /* ------------------------------------------------------------------ the folder daoe-train writes */
 typedef struct {
