@@ -19,7 +19,8 @@
     X(SGD, sgd, 1)           \
     X(ADAM, adam, 1)         \
     X(RMSPROP, rmsprop, 1)   \
-    X(LION, lion, 1)
+    X(LION, lion, 1)         \
+    /* one line per rule, above this one */
 
 #define DAOE_MEMBER_ENUM_(ID, name, dflt) DAOE_##ID,
 #define DAOE_MEMBER_LOWER_(ID, name, dflt) DAOE_M_##name = DAOE_##ID,
