@@ -44,16 +44,20 @@ DAOE_STATIC_ASSERT(DAOE_K <= 8, "the packed state masks hold 8 members");
         return 0u DAOE_RULE_##N##_STATE(R_KEPT_);                                                                  \
     }
 DAOE_MEMBERS(R_MASK_FN_)
-/* every member's states at its default settings, packed as daoe_opt_cfg.smasks (the CPU loop's
- * specialisations are compiled for them) */
-#define R_DSM_(ID, N, dflt) | ((uint64_t)(0u DAOE_RULE_##N##_STATE(R_DFLT_)) << (8 * DAOE_##ID))
-static const uint64_t daoe_default_smasks = 0ull DAOE_MEMBERS(R_DSM_);
-/* the packed default masks of the members in m (a constant for a constant m) */
+/* the states rule N keeps at its default settings (a constant expression) */
+#define DAOE_RULE_DEFAULT_SMASK(N) (0u DAOE_RULE_##N##_STATE(R_DFLT_))
+/* the same for every member, and for the default mixture, packed as daoe_opt_cfg.smasks:
+ * constant expressions, so that the CPU loop's specialisations fold every branch on them */
+#define R_DSM_ALL_(ID, N, dflt) | ((uint64_t)DAOE_RULE_DEFAULT_SMASK(N) << (8 * DAOE_##ID))
+#define R_DSM_MIX_(ID, N, dflt) | ((dflt) ? (uint64_t)DAOE_RULE_DEFAULT_SMASK(N) << (8 * DAOE_##ID) : 0ull)
+#define DAOE_DEFAULT_SMASKS (0ull DAOE_MEMBERS(R_DSM_ALL_))
+#define DAOE_DEFAULT_MIXTURE_SMASKS (0ull DAOE_MEMBERS(R_DSM_MIX_))
+/* the packed default masks of the members in m */
 static inline uint64_t daoe_smasks_of(unsigned m) {
     uint64_t r = 0;
     for (int i = 0; i < DAOE_K; i++)
         if ((m >> i) & 1u) r |= (uint64_t)0xFFu << (8 * i);
-    return daoe_default_smasks & r;
+    return DAOE_DEFAULT_SMASKS & r;
 }
 
 /* ---------------------------------------------------------------- the fused element */

@@ -50,16 +50,19 @@ typedef void (*opt_block_fn)(const daoe_opt_cfg *, const daoe_step_consts *, con
 
 /* specialisations for the default configurations: the default mixture and each member alone, with
  * their buffers at the default settings (SGD with momentum, plain RMSProp) */
-#define OPT_SPEC(NAME, MEMBERS, STORE_D, EMA)                                                                    \
+#define OPT_SPEC(NAME, MEMBERS, STORE_D, EMA, SMASKS)                                                            \
     static void NAME(const daoe_opt_cfg *cfg, const daoe_step_consts *sc, const float *alpha,                    \
                      const daoe_opt_bufs *b, size_t lo, size_t hi, float *a) {                                   \
-        opt_chunk(cfg, sc, alpha, b, lo, hi, a, 0, (MEMBERS), (STORE_D), (EMA), daoe_smasks_of(MEMBERS));        \
+        opt_chunk(cfg, sc, alpha, b, lo, hi, a, 0, (MEMBERS), (STORE_D), (EMA), (SMASKS));                       \
     }
-OPT_SPEC(opt_all_hyper, DAOE_DEFAULT_MEMBERS, 1, 1)
-OPT_SPEC(opt_all_hyper_noema, DAOE_DEFAULT_MEMBERS, 1, 0)
-OPT_SPEC(opt_all_fixed, DAOE_DEFAULT_MEMBERS, 0, 1)
-OPT_SPEC(opt_all_fixed_noema, DAOE_DEFAULT_MEMBERS, 0, 0)
-#define ALONE_SPEC_(ID, N, d) OPT_SPEC(opt_##N, 1u << DAOE_##ID, 0, 1) OPT_SPEC(opt_##N##_noema, 1u << DAOE_##ID, 0, 0)
+OPT_SPEC(opt_all_hyper, DAOE_DEFAULT_MEMBERS, 1, 1, DAOE_DEFAULT_MIXTURE_SMASKS)
+OPT_SPEC(opt_all_hyper_noema, DAOE_DEFAULT_MEMBERS, 1, 0, DAOE_DEFAULT_MIXTURE_SMASKS)
+OPT_SPEC(opt_all_fixed, DAOE_DEFAULT_MEMBERS, 0, 1, DAOE_DEFAULT_MIXTURE_SMASKS)
+OPT_SPEC(opt_all_fixed_noema, DAOE_DEFAULT_MEMBERS, 0, 0, DAOE_DEFAULT_MIXTURE_SMASKS)
+#define ALONE_SMASKS_(ID, N) ((uint64_t)DAOE_RULE_DEFAULT_SMASK(N) << (8 * DAOE_##ID))
+#define ALONE_SPEC_(ID, N, d)                                                                                    \
+    OPT_SPEC(opt_##N, 1u << DAOE_##ID, 0, 1, ALONE_SMASKS_(ID, N))                                              \
+    OPT_SPEC(opt_##N##_noema, 1u << DAOE_##ID, 0, 0, ALONE_SMASKS_(ID, N))
 DAOE_MEMBERS(ALONE_SPEC_)
 
 static void opt_generic(const daoe_opt_cfg *cfg, const daoe_step_consts *sc, const float *alpha,
