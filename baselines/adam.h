@@ -25,7 +25,7 @@
 #define DAOE_RULE_adam_DISPLAY "Adam"
 /* torch.optim.Adam defaults (Kingma & Ba), with the same L2 5e-4 as SGD */
 #define DAOE_RULE_adam_HPARAMS(HP)                                       \
-    HP(adam, lr, FLOAT, 1e-3f, 1e-12, 1e3, "learning rate")              \
+    HP(adam, lr, FLOAT, 1e-3f, 0, 1e3, "learning rate")                  \
     HP(adam, beta1, FLOAT, 0.9f, 0, 0.999999, "beta1")                   \
     HP(adam, beta2, FLOAT, 0.999f, 0, 0.999999999, "beta2")              \
     HP(adam, eps, FLOAT, 1e-8f, 1e-30, 1, "epsilon")                     \

@@ -21,7 +21,7 @@
 /* Chen et al. 2023 (beta1 0.9, beta2 0.99, lr ~10x below AdamW's); decoupled wd 0.5 so that
  * lr*wd = 5e-5, the per-step shrink of SGD's lr 0.1 x wd 5e-4 */
 #define DAOE_RULE_lion_HPARAMS(HP)                                       \
-    HP(lion, lr, FLOAT, 1e-4f, 1e-12, 1e3, "learning rate")              \
+    HP(lion, lr, FLOAT, 1e-4f, 0, 1e3, "learning rate")                  \
     HP(lion, beta1, FLOAT, 0.9f, 0, 0.999999, "beta1")                   \
     HP(lion, beta2, FLOAT, 0.99f, 0, 0.999999999, "beta2")               \
     HP(lion, wd, FLOAT, 0.5f, 0, 1e3, "weight decay")                    \

@@ -25,7 +25,7 @@
 #define DAOE_RULE_rmsprop_DISPLAY "RMSProp"
 /* torch.optim.RMSprop defaults (alpha 0.99, eps 1e-8) at lr 1e-3 (SPEC 3.4), L2 5e-4 */
 #define DAOE_RULE_rmsprop_HPARAMS(HP)                                    \
-    HP(rmsprop, lr, FLOAT, 1e-3f, 1e-12, 1e3, "learning rate")           \
+    HP(rmsprop, lr, FLOAT, 1e-3f, 0, 1e3, "learning rate")               \
     HP(rmsprop, alpha, FLOAT, 0.99f, 0, 0.999999999, "smoothing constant") \
     HP(rmsprop, eps, FLOAT, 1e-8f, 1e-30, 1, "epsilon")                  \
     HP(rmsprop, wd, FLOAT, 5e-4f, 0, 1e3, "weight decay")                \

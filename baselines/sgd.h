@@ -29,7 +29,7 @@
 #define DAOE_RULE_sgd_DISPLAY "SGD"
 /* kuangliu/pytorch-cifar main.py (lr 0.1, momentum 0.9, wd 5e-4); dampening, nesterov: torch.optim.SGD */
 #define DAOE_RULE_sgd_HPARAMS(HP)                                        \
-    HP(sgd, lr, FLOAT, 0.1f, 1e-12, 1e3, "learning rate")                \
+    HP(sgd, lr, FLOAT, 0.1f, 0, 1e3, "learning rate")                    \
     HP(sgd, momentum, FLOAT, 0.9f, 0, 0.999999, "momentum")              \
     HP(sgd, dampening, FLOAT, 0.0f, 0, 1, "dampening")                   \
     HP(sgd, wd, FLOAT, 5e-4f, 0, 1e3, "weight decay")                    \

@@ -8,7 +8,13 @@
  *   (c) a hypergradient that is Inf or NaN leaves the controller untouched;
  *   (d) loss_delta is defined (0) at step 1 and counted by the running statistics;
  *   (e) --alpha-ema e scales the meta-gradient by (1 - e);
- *   (f) with a hidden layer alpha still starts at alpha0 (zero output layer). */
+ *   (f) with a hidden layer alpha still starts at alpha0 (zero output layer);
+ *   (g) one pass with a hidden layer and a meta step every step: the step taken
+ *       is the gradient of the lagged surrogate at the weights that PRODUCED
+ *       the alpha being judged (W1, b1 and the output layer V of two steps
+ *       earlier), although V has taken a meta step since;
+ *   (h) a member whose step is zero (|d_i| = 0: a rate of 0) has h_i = 0, the
+ *       step counts in the mean, nothing becomes NaN. */
 #include "daoe/optim.h"
 #include "testutil.h"
 #include <float.h>
@@ -95,9 +101,12 @@ static double surrogate(const daoe_ctrl_cfg *c, const daoe_ctrl_state *s, const 
     /* in double throughout (daoe_softmax rounds to float: too coarse for differences) */
     double z[DAOE_K], L = 0.0, mx = -1e300, sum = 0.0;
     daoe_ctrl_logits(c, s, f, z, NULL);
-    for (int i = 0; i < DAOE_K; i++) mx = fmax(mx, z[i]);
-    for (int i = 0; i < DAOE_K; i++) sum += exp((z[i] - mx) / c->tau);
-    for (int i = 0; i < DAOE_K; i++) L += exp((z[i] - mx) / c->tau) / sum * (double)h[i];
+    for (int i = 0; i < DAOE_K; i++)
+        if ((c->members >> i) & 1u) mx = fmax(mx, z[i]);
+    for (int i = 0; i < DAOE_K; i++)
+        if ((c->members >> i) & 1u) sum += exp((z[i] - mx) / c->tau);
+    for (int i = 0; i < DAOE_K; i++)
+        if ((c->members >> i) & 1u) L += exp((z[i] - mx) / c->tau) / sum * (double)h[i];
     return L;
 }
 
@@ -229,7 +238,8 @@ static void test_start(void) {
     synth(1, red, st);
     daoe_ctrl_update(&c, &s0, red, st, 0, &r1);
     double dev = 0.0;
-    for (int i = 0; i < DAOE_K; i++) dev = fmax(dev, fabs(s0.alpha[i] - 0.25));
+    for (int i = 0; i < DAOE_K; i++)
+        if ((c.members >> i) & 1u) dev = fmax(dev, fabs(s0.alpha[i] - 0.25));
     CHECK(dev == 0.0, "hidden layer, zero output layer: alpha after step 1 deviates from uniform by %g", dev);
     printf("  (f) hidden layer with a zero output layer: alpha after step 1 uniform (max deviation %g)\n", dev);
 }
@@ -250,6 +260,68 @@ static void test_ema(void) {
     printf("  (e) alpha-ema 0.8 scales the meta-gradient by 0.2 (rel err %.1e)\n", worst);
 }
 
+/* (g) */
+static void test_lagged_hidden(void) {
+    const int H = 5;
+    daoe_ctrl_cfg c = make_cfg(H, 1, 0.0f); /* a meta step every step: V moves between producing and judging */
+    daoe_ctrl_state s, prod, before;
+    daoe_trace rows[NSTEP];
+    daoe_ctrl_init(&c, &s);
+    randomise(&c, &s, 17);
+    run(&c, &s, NSTEP - 2, rows);
+    prod = s; /* after pass NSTEP-2: it produced the alpha that pass NSTEP judges */
+    step(&c, &s, rows);
+    before = s;
+    step(&c, &s, rows);
+    const float *f = rows[NSTEP - 3].fstd, *h = rows[NSTEP - 1].h;
+    double worst = 0.0, vmove = 0.0;
+    int n = 0;
+    double *acc;
+    for (int i = 0; i < DAOE_K; i++)
+        for (int j = 0; j < H; j++) vmove = fmax(vmove, fabs(before.V[i][j] - prod.V[i][j]));
+    for (int k = 0; weight(&s, H, k, &acc); k++, n++) {
+        daoe_ctrl_state p = prod, m = prod, b0 = before;
+        const double eps = 1e-5;
+        *weight(&p, H, k, &acc) += eps;
+        *weight(&m, H, k, &acc) -= eps;
+        double got = (*weight(&b0, H, k, &acc) - *weight(&s, H, k, &acc)) / c.meta_step; /* one finite h: mean = it */
+        double fd = (surrogate(&c, &p, f, h) - surrogate(&c, &m, f, h)) / (2 * eps);
+        double e = fabs(got - fd) / (fabs(fd) + 1e-4);
+        if (e > worst) worst = e;
+        CHECK(e <= 1e-5, "one pass, hidden, meta step every step: weight %d: step/meta_step %.9g, finite difference "
+                         "at the producing weights %.9g", k, got, fd);
+    }
+    CHECK(vmove > 1e-6, "V did not move between producing and judging (%.2e): the test shows nothing", vmove);
+    printf("  (g) one pass, hidden layer (H = %d), a meta step every step (V moved %.2e since producing): %d weights, "
+           "step vs finite differences at the producing weights: worst rel err %.2e (tol 1e-5)\n", H, vmove, n, worst);
+}
+
+/* (h) */
+static void test_zero_step(void) {
+    daoe_ctrl_cfg c = make_cfg(0, 1000000, 0.0f);
+    daoe_ctrl_state s;
+    daoe_trace rows[NSTEP];
+    daoe_ctrl_init(&c, &s);
+    randomise(&c, &s, 23);
+    double red[DAOE_NRED];
+    float st[DAOE_NSTAT];
+    for (int t = 1; t <= NSTEP; t++) {
+        synth(t, red, st);
+        red[DAOE_RED_DOT + DAOE_LION] = 0.0; /* Lion at rate 0: d = 0, so g . d = 0 and |d| = 0 */
+        red[DAOE_RED_DN + DAOE_LION] = 0.0;
+        daoe_ctrl_update(&c, &s, red, st, 0, &rows[t - 1]);
+    }
+    int finite = 1;
+    for (int i = 0; i < DAOE_K; i++)
+        if ((c.members >> i) & 1u) finite &= isfinite(s.alpha[i]) && isfinite(s.gb[i]) && isfinite(rows[NSTEP - 1].h[i]);
+    CHECK(rows[NSTEP - 1].h[DAOE_LION] == 0.0f, "zero step: h_lion = %g, not 0", rows[NSTEP - 1].h[DAOE_LION]);
+    CHECK(s.nacc == NSTEP - 1, "zero step: %d meta-gradients counted in %d steps with a hypergradient", s.nacc, NSTEP - 1);
+    CHECK(finite, "zero step: a NaN or Inf in alpha, the accumulator or h");
+    CHECK(rows[NSTEP - 1].share[DAOE_LION] == 0.0f, "zero step: Lion's share %g", rows[NSTEP - 1].share[DAOE_LION]);
+    printf("  (h) a member with a zero step: h = %g, share %g, %d of %d meta-gradients counted, all finite\n",
+           rows[NSTEP - 1].h[DAOE_LION], rows[NSTEP - 1].share[DAOE_LION], s.nacc, NSTEP - 1);
+}
+
 int main(void) {
     printf("controller update rule on synthetic inputs\n");
     test_fd(0, 0);
@@ -263,5 +335,7 @@ int main(void) {
     test_nonfinite(NAN);
     test_start();
     test_ema();
+    test_lagged_hidden();
+    test_zero_step();
     return test_result("test_controller");
 }

@@ -8,6 +8,7 @@
 #include "daoe/safetensors.h"
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static float *zalloc(daoe_backend *be, size_t n) { return be->alloc(be, n * sizeof(float)); }
@@ -105,7 +106,9 @@ double daoe_opt_bytes_per_elem(const daoe_opt *o) {
  * the fields with one row per member are stored per member present
  * (controller.<member>.<field>), so a build with more members reads an older
  * checkpoint; the rest as controller.<field>. F(field, dtype, C type). */
-#define CTRL_MEMBER_FIELDS(F)                                                                                      \
+#define CTRL_MEMBER_FIELDS(F) CTRL_V1_MEMBER_FIELDS(F) F(V_cur, "F64", double) F(V_prev, "F64", double)
+/* those of them the raw struct of checkpoints of 4be4209 and before had */
+#define CTRL_V1_MEMBER_FIELDS(F)                                                                                   \
     F(W, "F64", double) F(b, "F64", double) F(gW, "F64", double) F(gb, "F64", double) F(V, "F64", double)          \
     F(gV, "F64", double) F(dn_prev, "F64", double) F(alpha, "F32", float) F(soft_cur, "F32", float)                \
     F(soft_prev, "F32", float)
@@ -156,7 +159,7 @@ int daoe_opt_state_list(const daoe_opt *o, daoe_state_buf *out, int max) {
     return k;
 }
 
-/* The controller state as checkpoints before commit 4be4209's successor wrote it: one raw
+/* The controller state as checkpoints of 4be4209 and before wrote it: one raw
  * struct ("controller.state", U8) with four member rows (sgd, adam, rmsprop, lion). */
 #define V1_K 4
 typedef struct {
@@ -174,8 +177,15 @@ typedef struct {
 
 int daoe_opt_load_legacy_ctrl(daoe_opt *o, daoe_backend *be, const daoe_st_file *f, char *err, size_t errlen) {
     int64_t shp[1] = {(int64_t)sizeof(ctrl_state_v1)};
-    const ctrl_state_v1 *v = daoe_st_get(f, "controller.state", "U8", 1, shp, err, errlen);
-    if (!v) return -1;
+    const void *raw = daoe_st_get(f, "controller.state", "U8", 1, shp, err, errlen);
+    if (!raw) return -1;
+    /* a U8 tensor has no alignment in the file: copied into an aligned struct before reading its doubles */
+    ctrl_state_v1 *v = malloc(sizeof *v);
+    if (!v) {
+        snprintf(err, errlen, "out of memory reading the controller state");
+        return -1;
+    }
+    memcpy(v, raw, sizeof *v);
     /* its members are the first four of today's list, in the same order */
     static const char *const v1_names[V1_K] = {"sgd", "adam", "rmsprop", "lion"};
     daoe_ctrl_state s;
@@ -186,12 +196,17 @@ int daoe_opt_load_legacy_ctrl(daoe_opt *o, daoe_backend *be, const daoe_st_file 
             if (!strcmp(daoe_member_names[q], v1_names[j])) i = q;
         if (i < 0) continue; /* a member this build no longer has: not one of this run's */
 #define COPY_ROW(fl, dt, ty) memcpy(&s.fl[i], &v->fl[j], sizeof v->fl[j]);
-        CTRL_MEMBER_FIELDS(COPY_ROW)
+        CTRL_V1_MEMBER_FIELDS(COPY_ROW)
 #undef COPY_ROW
+        /* not kept then: the output layer that produced alpha is taken as the current one
+         * (the one-pass hidden controller of such a checkpoint resumes with that approximation) */
+        memcpy(s.V_cur[i], v->V[j], sizeof v->V[j]);
+        memcpy(s.V_prev[i], v->V[j], sizeof v->V[j]);
     }
 #define COPY(fl, dt, ty) memcpy(&s.fl, &v->fl, sizeof v->fl);
     CTRL_FIELDS(COPY)
 #undef COPY
+    free(v);
     be->to_device(be, o->state, &s, sizeof s);
     return 0;
 }

@@ -108,6 +108,7 @@ typedef struct {
     double W1[DAOE_CTRL_MAXH][DAOE_NFEAT], b1[DAOE_CTRL_MAXH], V[DAOE_K][DAOE_CTRL_MAXH];
     double gW1[DAOE_CTRL_MAXH][DAOE_NFEAT], gb1[DAOE_CTRL_MAXH], gV[DAOE_K][DAOE_CTRL_MAXH];
     double a_cur[DAOE_CTRL_MAXH], a_prev[DAOE_CTRL_MAXH]; /* hidden activations that produced soft_cur/prev */
+    double V_cur[DAOE_K][DAOE_CTRL_MAXH], V_prev[DAOE_K][DAOE_CTRL_MAXH]; /* the output layer that produced them */
     double wn[DAOE_NFEAT], wmean[DAOE_NFEAT], wm2[DAOE_NFEAT]; /* Welford */
     double loss_ema;
     double dn_prev[DAOE_K];          /* |d_i(t-1)|^2 */
@@ -192,9 +193,11 @@ DAOE_HD static inline int daoe_ctrl_begin(daoe_ctrl_state *s, const float *st, i
 
 /* the meta-gradient of the alpha that d_i(t-1) was applied with: dL_t/dalpha_i =
  * g_t . d_i(t-1), through the softmax soft that produced it (from standardised
- * features fin and hidden activations a) to the weights; a meta step every meta_every */
+ * features fin, hidden activations a and output layer Vp: everything as it was
+ * when that alpha was produced) to the weights; a meta step every meta_every */
 DAOE_HD static inline void daoe_ctrl_meta(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const double *red,
-                                          const float *soft, const float *fin, const double *a, daoe_trace *tr) {
+                                          const float *soft, const float *fin, const double *a,
+                                          const double (*Vp)[DAOE_CTRL_MAXH], daoe_trace *tr) {
     double gnorm = sqrt(red[DAOE_RED_GG]);
     if (cfg->rule == DAOE_CTRL_HYPERGRAD && s->t >= 2) {
         double h[DAOE_K], hbar = 0.0;
@@ -225,7 +228,7 @@ DAOE_HD static inline void daoe_ctrl_meta(const daoe_ctrl_cfg *cfg, daoe_ctrl_st
                     double da = 0.0, aj = a[j];
                     for (int i = 0; i < DAOE_K; i++) {
                         s->gV[i][j] += dz[i] * aj;
-                        da += s->V[i][j] * dz[i];
+                        da += Vp[i][j] * dz[i];
                     }
                     double du = da * (1.0 - aj * aj);
                     s->gb1[j] += du;
@@ -323,6 +326,8 @@ DAOE_HD static inline void daoe_ctrl_norms(const daoe_ctrl_cfg *cfg, daoe_ctrl_s
 /* alpha from standardised features fs (hypergrad; fixed keeps alpha0) */
 DAOE_HD static inline void daoe_ctrl_next_alpha(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const float *fs) {
     for (int f = 0; f < DAOE_NFEAT; f++) s->f_cur[f] = fs[f];
+    for (int i = 0; i < DAOE_K; i++)
+        for (int j = 0; j < cfg->hidden; j++) s->V_cur[i][j] = s->V[i][j];
     if (cfg->rule == DAOE_CTRL_HYPERGRAD) {
         double z[DAOE_K];
         daoe_ctrl_logits(cfg, s, fs, z, s->a_cur);
@@ -341,13 +346,15 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
                                             const double *red, const float *st, int32_t epoch,
                                             daoe_trace *tr) {
     int t = daoe_ctrl_begin(s, st, epoch, tr);
-    daoe_ctrl_meta(cfg, s, red, s->soft_prev, s->f_prev, s->a_prev, tr);
+    daoe_ctrl_meta(cfg, s, red, s->soft_prev, s->f_prev, s->a_prev, s->V_prev, tr);
     float fs[DAOE_NFEAT];
     daoe_ctrl_features(cfg, s, red, st, t, fs, tr);
     daoe_ctrl_norms(cfg, s, red, tr);
     for (int i = 0; i < DAOE_K; i++) s->soft_prev[i] = s->soft_cur[i];
     for (int f = 0; f < DAOE_NFEAT; f++) s->f_prev[f] = s->f_cur[f];
     for (int j = 0; j < cfg->hidden; j++) s->a_prev[j] = s->a_cur[j];
+    for (int i = 0; i < DAOE_K; i++)
+        for (int j = 0; j < cfg->hidden; j++) s->V_prev[i][j] = s->V_cur[i][j];
     daoe_ctrl_next_alpha(cfg, s, fs);
 }
 
@@ -358,7 +365,7 @@ DAOE_HD static inline void daoe_ctrl_update(const daoe_ctrl_cfg *cfg, daoe_ctrl_
 DAOE_HD static inline void daoe_ctrl_pre(const daoe_ctrl_cfg *cfg, daoe_ctrl_state *s, const double *red,
                                          const float *st, int32_t epoch, daoe_trace *tr) {
     int t = daoe_ctrl_begin(s, st, epoch, tr);
-    daoe_ctrl_meta(cfg, s, red, s->soft_cur, s->f_cur, s->a_cur, tr);
+    daoe_ctrl_meta(cfg, s, red, s->soft_cur, s->f_cur, s->a_cur, s->V_cur, tr);
     float fs[DAOE_NFEAT];
     daoe_ctrl_features(cfg, s, red, st, t, fs, tr);
     daoe_ctrl_next_alpha(cfg, s, fs);
