@@ -20,6 +20,7 @@
     X(ADAM, adam, 1)         \
     X(RMSPROP, rmsprop, 1)   \
     X(LION, lion, 1)         \
+    X(RADAM, radam, 0)       \
     /* one line per rule, above this one */
 
 #define DAOE_MEMBER_ENUM_(ID, name, dflt) DAOE_##ID,
