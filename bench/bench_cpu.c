@@ -14,6 +14,7 @@
 #include "daoe/rng.h"
 #include "daoe/util.h"
 #include "tool.h"
+#include "bench_parts.h"
 #include <cjson/cJSON.h>
 #include <cblas.h>
 #include <math.h>
@@ -90,9 +91,44 @@ static double sgemm_peak(void) {
 }
 
 
+/* One PyTorch measurement: PY bench_cpu_torch.py ... --mode MODE; returns the
+ * median ms per step (NAN when the run failed or the mode is not available:
+ * torch.compile before PyTorch 2), and the range in lo/hi. */
+static double torch_ms(const char *py, const char *mode, int w, int batch, int threads, int nsteps, int warm, double *lo,
+                       double *hi) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s %s/bench_cpu_torch.py --width %d --batch %d --threads %d --steps %d --warmup %d %s 2>&1",
+             py, DAOE_BENCH_DIR, w, batch, threads, nsteps, warm, mode);
+    FILE *p = popen(cmd, "r");
+    double tms = NAN;
+    char line[512];
+    *lo = *hi = NAN;
+    while (p && fgets(line, sizeof line, p)) {
+        if (!strncmp(line, "median_ms ", 10)) tms = atof(line + 10);
+        else if (!strncmp(line, "range_ms ", 9)) sscanf(line + 9, "%lf %lf", lo, hi);
+        else if (!strncmp(line, "torch ", 6)) printf("#   %s", line); /* version, threads, mode, ATen's ISA */
+    }
+    if (p) pclose(p);
+    return tms;
+}
+
+/* "pt2.15" for the PyTorch that PY imports ("" when it has none) */
+static void torch_tag(const char *py, char *tag, size_t n) {
+    char cmd[600], line[128] = "";
+    snprintf(cmd, sizeof cmd, "%s -c 'import torch; v = torch.__version__.split(\".\"); print(v[0] + \".\" + v[1])' 2>/dev/null", py);
+    FILE *p = popen(cmd, "r");
+    if (p && fgets(line, sizeof line, p)) line[strcspn(line, "\n")] = 0;
+    if (p) pclose(p);
+    snprintf(tag, n, "%s%s", line[0] ? "pt" : "", line);
+}
+
 int main(int argc, char **argv) {
-    int threads = 2, batch = 128, with_torch = 0, warm = 2, steps64 = 5, steps16 = 15, conv_only = 0;
+    int threads = 2, batch = 128, with_torch = 0, warm = 2, steps64 = 5, steps16 = 15, conv_only = 0, parts = 0;
     const char *optimizer = "sgd";
+    /* --torch-py: further Pythons whose PyTorch runs beside Debian's 1.13 (/usr/bin/python3): a
+     * virtual environment with the current PyTorch (README, "CPU speed"); also DAOE_TORCH_PY */
+    char torch_py[1024] = "";
+    if (getenv("DAOE_TORCH_PY")) snprintf(torch_py, sizeof torch_py, "%s", getenv("DAOE_TORCH_PY"));
     /* the engines: convolutions and precision */
     static const struct { const char *name; daoe_cpu_conv conv; daoe_precision prec; } known[] = {
         {"im2col", DAOE_CPU_CONV_IM2COL, DAOE_FP32},
@@ -107,7 +143,9 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = tool_parse_int("--threads", argv[++i], 1, 4096);
         else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = tool_parse_int("--batch", argv[++i], 1, 1 << 16);
         else if (!strcmp(argv[i], "--torch")) with_torch = 1;
+        else if (!strcmp(argv[i], "--torch-py") && i + 1 < argc) snprintf(torch_py, sizeof torch_py, "%s", argv[++i]);
         else if (!strcmp(argv[i], "--convs")) conv_only = 1;
+        else if (!strcmp(argv[i], "--parts")) parts = 1;
         else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps64 = steps16 = tool_parse_int("--steps", argv[++i], 1, 1 << 20);
         else if (!strcmp(argv[i], "--optimizer") && i + 1 < argc) optimizer = argv[++i];
         else if (!strcmp(argv[i], "--cpu-conv") && i + 1 < argc) {
@@ -128,8 +166,12 @@ int main(int argc, char **argv) {
             for (char *t = strtok(argv[++i], ","); t && nw < 8; t = strtok(NULL, ",")) widths[nw++] = tool_parse_int("--widths", t, 1, 4096);
         } else {
             fprintf(stderr, "usage: daoe-bench-cpu [--threads N] [--batch N] [--steps N] [--widths 64,16] "
-                            "[--optimizer sgd|daoe] [--cpu-conv im2col,dnnl,dnnl-bf16] [--convs] [--torch]\n"
-                            "  --convs: also time the network's convolutions alone (each engine)\n");
+                            "[--optimizer sgd|daoe] [--cpu-conv im2col,dnnl,dnnl-bf16] [--convs] [--parts] [--torch] [--torch-py PY,...]\n"
+                            "  --parts: instead of the table, one step taken apart per engine, SGD and DAO-E: time per op family against the\n"
+                            "    measured sgemm peak and copy bandwidth, evaluation per image (bench/bench_parts.c)\n"
+                            "  --convs: also time the network's convolutions alone (each engine)\n"
+                            "  --torch: PyTorch 1.13 (/usr/bin/python3) on the same steps; --torch-py: also each PY's PyTorch\n"
+                            "    (eager NCHW, eager channels_last, torch.compile, autocast bf16 where the CPU has bf16)\n");
             return 2;
         }
     }
@@ -167,7 +209,7 @@ int main(int argc, char **argv) {
     }
     printf("%-6s %-14s %10s %10s %10s %12s %10s\n", "width", "impl", "ms/step", "img/s", "GFLOP/s",
            "%sgemm-peak", "vs torch");
-    for (int wi = 0; wi < nw; wi++) {
+    for (int wi = 0; wi < nw && !parts; wi++) { /* --parts: the parts tables alone */
         int w = widths[wi];
         daoe_config cfg;
         daoe_config_defaults(&cfg);
@@ -245,7 +287,57 @@ int main(int argc, char **argv) {
                 printf("\n");
             }
             fflush(stdout);
+            /* the current PyTorch: each mode once, then our engines against its best fp32 mode */
+            char pys[1024];
+            snprintf(pys, sizeof pys, "%s", torch_py);
+            char *save = NULL;
+            for (char *py = strtok_r(pys, ",", &save); py; py = strtok_r(NULL, ",", &save)) {
+                char tag[32];
+                torch_tag(py, tag, sizeof tag);
+                if (!tag[0]) {
+                    printf("%-6d %-14s  (no PyTorch in %s)\n", w, "torch-py", py);
+                    continue;
+                }
+                static const char *const modes[] = {"eager", "cl", "compile", "bf16"};
+                double best = NAN, bf = NAN;
+                const char *best_mode = "";
+                for (int m = 0; m < 4; m++) {
+                    if (m == 3 && !have_bf16) continue; /* autocast bf16 only where the CPU has bf16 */
+                    char arg[32], name[48];
+                    snprintf(arg, sizeof arg, "--mode %s", modes[m]);
+                    snprintf(name, sizeof name, "%s-%s", tag, modes[m]);
+                    double lo, hi, tms = torch_ms(py, arg, w, batch, threads, nsteps, warm, &lo, &hi);
+                    if (!isfinite(tms)) {
+                        printf("%-6d %-14s  (failed or not available)\n", w, name);
+                        continue;
+                    }
+                    double ips = batch / (tms / 1e3);
+                    printf("%-6d %-14s %10.1f %10.1f %10.1f %11.0f%% %10s  (step %.1f-%.1f ms)\n", w, name, tms, ips,
+                           flops / (tms / 1e3) / 1e9, 100.0 * flops / (tms / 1e3) / 1e9 / peak, "", lo, hi);
+                    if (m == 3) bf = ips;
+                    else if (!(ips <= best)) best = ips, best_mode = modes[m];
+                    fflush(stdout);
+                }
+                for (int e = 0; e < ne; e++) {
+                    char rname[48];
+                    snprintf(rname, sizeof rname, "vs-%s %s", tag, known[engines[e]].name);
+                    printf("%-6d %-14s %10s %10s %10s %12s %9.2fx  (best fp32 mode: %s)", w, rname, "", "", "", "",
+                           ours[e] / best, best_mode);
+                    if (known[engines[e]].prec == DAOE_BF16 && isfinite(bf)) printf("  (vs %s-bf16: %.2fx)", tag, ours[e] / bf);
+                    printf("\n");
+                }
+                fflush(stdout);
+            }
         }
+    }
+    if (parts) {
+        double bw = bench_copy_bandwidth(threads);
+        for (int wi = 0; wi < nw; wi++)
+            for (int e = 0; e < ne; e++)
+                for (int o = 0; o < 2; o++)
+                    if (bench_parts(bes[e], known[engines[e]].name, widths[wi], batch, o ? "daoe" : "sgd",
+                                    widths[wi] >= 64 ? steps64 : steps16, peak, bw))
+                        return 2;
     }
     for (int e = 0; e < ne; e++) {
         if (known[engines[e]].conv == DAOE_CPU_CONV_DNNL) {

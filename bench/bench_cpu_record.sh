@@ -7,6 +7,11 @@
 #   avx2    an AVX2-only CPU emulated on this one, for ours and PyTorch alike:
 #           OPENBLAS_CORETYPE=Haswell, ONEDNN_MAX_CPU_ISA=AVX2 (oneDNN in both),
 #           ATEN_CPU_CAPABILITY=avx2 (PyTorch's own kernels)
+# With the current PyTorch in a virtual environment (make -f Makefile.artifact torch-venv,
+# or TORCH_PY=.../bin/python), each invocation also runs it (--torch-py): eager NCHW, eager
+# channels_last, torch.compile (inductor) fp32, and autocast bf16 where the CPU has bf16.
+# PARTS=W (default 16; empty: none) appends one --parts run at width W (the step taken
+# apart per engine, SGD and DAO-E; bench/bench_parts.c).
 # Each setting runs REPEAT times (default 3), alternating settings; the table
 # takes the median of each img/s and of each ratio (every ratio measured
 # within one invocation). Run it with nothing else running (2 cores are
@@ -14,7 +19,8 @@
 # bench/bench_cpu_table.py turns the raw files into README's CPU table.
 #
 #   bench/bench_cpu_record.sh TAG [SETTINGS]   # SETTINGS default "native avx2"
-# Environment: BIN (default build/bin), WIDTHS (default 8,16,64), STEPS (default: the bench's), REPEAT (default 3).
+# Environment: BIN (default build/bin), WIDTHS (default 8,16,64), STEPS (default: the bench's), REPEAT (default 3),
+# TORCH_VENV (default: the Makefile's, $HOME/.cache/daoe/venv-torch), TORCH_PY (default: its bin/python when it exists), PARTS.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 [ $# -ge 1 ] || { sed -n '2,15p' "$0"; exit 2; }
@@ -29,6 +35,11 @@ fam=$(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 mod=$(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ')
 isa=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512f|avx512bw|avx512_bf16|avx512_fp16|amx_bf16|amx_tile)$' | tr '\n' ' ')
 args=(--torch --convs --widths "${WIDTHS:-8,16,64}")
+venv=${TORCH_VENV:-$HOME/.cache/daoe/venv-torch}
+torch_py=${TORCH_PY:-}
+[ -z "$torch_py" ] && [ -x "$venv/bin/python" ] && torch_py=$venv/bin/python
+if [ -n "$torch_py" ]; then args+=(--torch-py "$torch_py")
+else echo "bench_cpu_record: no current PyTorch (make -f Makefile.artifact torch-venv): PyTorch 1.13 only" >&2; fi
 [ -n "${STEPS:-}" ] && args+=(--steps "$STEPS")
 {
     echo "# daoe-bench-cpu on $model (family $fam, model $mod), $(nproc) cores, flags: $isa"
@@ -47,4 +58,11 @@ for s in $settings; do
     env "${envs[@]}" "$bin/daoe-bench-cpu" "${args[@]}" >> "$out" 2>&1
 done
 done
+parts=${PARTS-16}
+if [ -n "$parts" ]; then
+    echo "=== parts" >> "$out"
+    echo "# command: build/bin/daoe-bench-cpu --parts --widths $parts --cpu-conv im2col,dnnl" >> "$out"
+    echo "bench_cpu_record: the step taken apart at width $parts ..." >&2
+    "$bin/daoe-bench-cpu" --parts --widths "$parts" --cpu-conv im2col,dnnl >> "$out" 2>&1
+fi
 echo "bench_cpu_record: wrote $out" >&2

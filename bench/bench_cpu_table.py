@@ -14,7 +14,12 @@ import os
 import re
 import sys
 
-ROW = re.compile(r"^(\d+)\s+(daoe-c(?: ([\w-]+))?|torch(?:-bf16)?)\s+([\d.]+)\s+([\d.]+)")
+ROW = re.compile(r"^(\d+)\s+(daoe-c(?: ([\w-]+))?|torch(?:-bf16)?|pt[\d.]+-(?:eager|cl|compile|bf16))\s+([\d.]+)\s+([\d.]+)")
+TORCHV = re.compile(r"^#\s+torch (\S+) threads \d+ mode (\S+)")
+PART = re.compile(r"^(load_batch|conv forward|conv data grad|conv filter grad|batch norm fwd|batch norm bwd|"
+                  r"head \(pool, linear, xent\)|optimizer pass|controller|outside the ops|step)\s+([\d.]+)\s+([\d.]+)%"
+                  r"(?:\s+([\d.]+%?))?(?:\s+([\d.]+%?))?(?:\s+([\d.]+%?))?(?:\s+([\d.]+))?")
+PARTS_HEAD = re.compile(r"^parts of one training step: width (\d+), batch (\d+), (\w+), engine ([\w-]+)")
 CONVS = re.compile(r"^(\d+)\s+convs ([\w-]+)\s+([\d.]+)\s+([\d.]+)")
 
 
@@ -36,6 +41,19 @@ def parse(path):
             sections.append(cur)
             continue
         if cur is None:
+            continue
+        m = TORCHV.match(line)
+        if m:
+            cur.setdefault("versions", set()).add(m.group(1))
+        m = PARTS_HEAD.match(line)
+        if m:
+            cur.setdefault("parts", []).append({"width": int(m.group(1)), "optimizer": m.group(3),
+                                                "engine": m.group(4), "rows": []})
+            continue
+        m = PART.match(line)
+        if m and cur.get("parts"):
+            vals = [v for v in m.groups()[3:] if v]
+            cur["parts"][-1]["rows"].append((m.group(1), float(m.group(2)), float(m.group(3)), vals))
             continue
         m = re.match(r"OpenBLAS sgemm 2048\^3.*: ([\d.]+) GFLOP/s", line)
         if m:
@@ -62,8 +80,11 @@ def merge(sections):
     for s in sections:
         g = next((o for o in out if o["name"] == s["name"]), None)
         if g is None:
-            g = {"name": s["name"], "kernels": s["kernels"], "onednn": s["onednn"], "widths": {}, "runs": 0}
+            g = {"name": s["name"], "kernels": s["kernels"], "onednn": s["onednn"], "widths": {}, "runs": 0,
+                 "versions": set(), "parts": []}
             out.append(g)
+        g["versions"] |= s.get("versions", set())
+        g["parts"] += s.get("parts", [])
         g["runs"] += 1
         for w, r in s["widths"].items():
             d = g["widths"].setdefault(w, {})
@@ -72,6 +93,16 @@ def merge(sections):
             for a, b in (("dnnl", "torch"), ("im2col", "torch"), ("dnnl-bf16", "torch-bf16")):
                 if a in r and b in r:
                     d.setdefault(a + "/" + b, []).append(r[a] / r[b])
+            # the current PyTorch: our engines against its best fp32 mode of the same invocation
+            for tag in sorted({k.rsplit("-", 1)[0] for k in r if k.startswith("pt")}):
+                fp32 = [r[k] for k in (tag + "-eager", tag + "-cl", tag + "-compile") if k in r]
+                if fp32:
+                    d.setdefault(tag + "-best", []).append(max(fp32))
+                    for a in ("dnnl", "im2col"):
+                        if a in r:
+                            d.setdefault(a + "/" + tag + "-best", []).append(r[a] / max(fp32))
+                if "dnnl-bf16" in r and tag + "-bf16" in r:
+                    d.setdefault("dnnl-bf16/" + tag + "-bf16", []).append(r["dnnl-bf16"] / r[tag + "-bf16"])
     return out
 
 
@@ -118,6 +149,56 @@ def main(paths):
                     ratio(r.get("im2col/torch")), fmt(median(r.get("convs dnnl"))), fmt(median(r.get("dnnl-bf16"))),
                     fmt(median(r.get("torch-bf16"))), ratio(r.get("dnnl-bf16/torch-bf16"))))
                 lead = ""
+    current(paths)
+    parts(paths)
+
+
+def current(paths):
+    """the current PyTorch beside ours (files recorded with --torch-py)"""
+    rows = []
+    for p in paths:
+        machine, date, sections = parse(p)
+        for s in merge(sections):
+            for w in sorted(s["widths"], reverse=True):
+                r = s["widths"][w]
+                for tag in sorted({k.rsplit("-", 1)[0] for k in r if k.startswith("pt") and "/" not in k}):
+                    if tag.endswith("-best"):
+                        continue
+                    rows.append((p, machine, date, s, w, tag, r))
+    if not rows:
+        return
+    print()
+    print("| machine, date (raw output) | setting | width | dnnl img/s | PyTorch | eager NCHW img/s | eager channels_last "
+          "img/s | torch.compile img/s | dnnl / best fp32 mode (range) | im2col / best fp32 mode | PyTorch 1.13 img/s "
+          "| dnnl-bf16 / autocast bf16 |")
+    print("|---|---|--:|--:|---|--:|--:|--:|--:|--:|--:|--:|")
+    for p, machine, date, s, w, tag, r in rows:
+        vers = ",".join(sorted(v for v in s["versions"] if v.startswith(tag[2:]))) or tag[2:]
+        print("| %s, %s ([raw](%s)) | %s, %d run%s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            machine, date, os.path.relpath(p, os.getcwd()), s["name"], s["runs"], "s" if s["runs"] > 1 else "", w,
+            fmt(median(r.get("dnnl"))), vers, fmt(median(r.get(tag + "-eager"))), fmt(median(r.get(tag + "-cl"))),
+            fmt(median(r.get(tag + "-compile"))), ratio(r.get("dnnl/" + tag + "-best")),
+            ratio(r.get("im2col/" + tag + "-best")), fmt(median(r.get("torch"))),
+            ratio(r.get("dnnl-bf16/" + tag + "-bf16")) or "no bf16 here"))
+
+
+def parts(paths):
+    """the step taken apart (daoe-bench-cpu --parts): one table per file, engine and optimizer"""
+    for p in paths:
+        machine, date, sections = parse(p)
+        for s in sections:
+            for t in s.get("parts", []):
+                print()
+                print("Width %d, %s, engine %s, on %s, %s ([raw](%s)): a part's time per step, its share, and "
+                      "the least time the hardware allows over the time taken (\"of limit\": FLOPs at the sgemm "
+                      "peak, bytes at the measured copy bandwidth)" % (t["width"], t["optimizer"], t["engine"],
+                                                                     machine, date, os.path.relpath(p, os.getcwd())))
+                print()
+                print("| part | ms/step | share | of limit |")
+                print("|---|--:|--:|--:|")
+                for name, ms, share, vals in t["rows"]:
+                    lim = next((v for v in vals if v.endswith("%")), "")
+                    print("| %s | %.2f | %.1f %% | %s |" % (name, ms, share, lim))
 
 
 if __name__ == "__main__":
