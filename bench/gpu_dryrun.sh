@@ -133,8 +133,9 @@ if [ $FAKE = 1 ]; then
     # packing in a tree with deleted tracked files (the documented re-run of a run): a
     # repository of what gpu_pack.sh reads and a committed run folder, then deleted
     T=$WORK/tree
-    rm -rf "$T"; mkdir -p "$T/lib/core" "$T/results/smoke"
-    cp -r bench "$T/"; cp lib/core/cifar10.sha256 "$T/lib/core/"; cp -r results/smoke/adam-s1 "$T/results/smoke/"
+    rm -rf "$T"; mkdir -p "$T/lib/core" "$T/results/smoke/adam-s1"
+    cp -r bench "$T/"; cp lib/core/cifar10.sha256 "$T/lib/core/"
+    echo '{"status": "finished"}' > "$T/results/smoke/adam-s1/summary.json"; echo epoch > "$T/results/smoke/adam-s1/epochs.csv"
     (cd "$T" && git init -q && git add -A && git -c user.name=t -c user.email=t@t commit -qm tree && rm -r results/smoke/adam-s1 &&
         [ -n "$(git ls-files -d)" ]) || fail "could not make a tree with deleted tracked files"
     (cd "$T" && bench/gpu_pack.sh --build "$WORK/build" --data "$WORK/data" --out "$WORK/pack-deleted" --level 1 --no-official \
