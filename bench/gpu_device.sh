@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # The one device script of a GPU session (REPRODUCE.md, "GPU session
 # procedure"). Each device call carries .devpack/MANIFEST.tsv and one part
-# made by bench/gpu_pack.sh; the script checks the part's sha256 and keeps a
-# copy in $DAOE_GPU_STATE (default /tmp/daoe-gpu), which lives as long as the
-# machine stays warm. Before the set is complete, the parts so far yield
-# what they hold (every file's sha256 checked): the first part the programs,
-# so the first call runs the GPU tests (check); the first two also the files
-# that short runs read, so the second call measures the K table and checks
-# determinism. The call that completes the set reassembles the archive,
-# checks the sha256 of the archive, of every file and the official sums of
-# the CIFAR-10 files (lib/core/cifar10.sha256) before anything else trains, then runs
-# the stages not done yet, in order, while time remains:
-#   check        test_cuda, daoe-bench-gpu, compute-sanitizer memcheck (bench/gpu_check.sh)
+# made by bench/gpu_pack.sh: prog-NN (the programs and the libraries the
+# device lacks) or data-NN (CIFAR-10). The script checks the part's sha256
+# and keeps it, named by its sha256, in $DAOE_GPU_STATE (default
+# /tmp/daoe-gpu), which lives as long as the machine stays warm; a part
+# already kept is not needed again, whichever manifest names it (a re-pack
+# after a rebuild changes the programs' part only). Once the programs are
+# complete (every file's sha256 checked) the first stage, check, verifies
+# the GPU path on synthetic data (bench/gpu_verify.sh: test_cuda, short runs,
+# kill and resume, memcheck); a failing check stops the procedure with its
+# name, and nothing trains with those programs, in this call or a later one.
+# The data parts so far yield what they hold: the first ones the files that
+# short runs read (the K table, the determinism check); the complete set is
+# reassembled and checked (the archive, every file, the official CIFAR-10
+# sums of lib/core/cifar10.sha256) before anything trains on it. Stages, in
+# order, while time remains:
+#   check        bench/gpu_verify.sh (about 3 minutes; needs the programs only)
 #   ktable       aggregate training img/s of K concurrent runs (bf16, real data, SGD and
-#                DAO-E), without and with CUDA MPS; picks the K (and MPS) for the sweeps
+#                DAO-E), without and with CUDA MPS; picks the K (and MPS) for the sweeps.
+#                Each row is kept when measured: a table cut short by the deadline goes on
+#                in the next call, and no row is measured twice
 #   determinism  a run alone and the same run among K-1 others (--deterministic): same bytes?
 #   tune         the tune profile, then daoe-stats -> results/tune/tuned.json
 #   torch        the same recipe in PyTorch (bench/torch_train.py, SGD at the tuned rate)
@@ -21,10 +28,11 @@
 #   paper        paper runs while time remains (only if one can finish)
 # A stage done on this machine is not redone by a later call (markers in the
 # state folder): calling again on the warm machine continues where the last
-# call stopped. Everything comes back as six files under $OUT: gpu_device.log,
-# ktable.tsv, determinism.tsv, torch_train.json, results.tar.xz (results/tune,
-# quick, paper without weights) and checks.tar.xz (test and benchmark logs,
-# the K-table and determinism run folders without weights).
+# call stopped. What comes back ($OUT, at most 8 files): gpu_device.log,
+# verify_summary.tsv and verify.tar.xz (the check), ktable.tsv,
+# determinism.tsv, torch_train.json, results.tar.xz (results/tune, quick,
+# paper without weights) and checks.tar.xz (the K-table and determinism run
+# folders without weights).
 #
 #   bench/gpu_device.sh [STAGE ...]     default: store the part, then every stage not yet done;
 #                                       "verify": store, reassemble and verify only
@@ -32,9 +40,12 @@
 #                running sweep is stopped (default 550: inside a 600-s call)
 #   DRY_RUN=cpu  the same on this machine with the cpu backend and the devtest profile:
 #                K = 1, 2; GPU-only steps say "skipped: no GPU" (bench/gpu_dryrun.sh)
+#   CHECK_PASSED_FOR=SHA  the check passed for the programs archive of that sha256 in an
+#                earlier session (its verify_summary.tsv says so): not run again
 #   PACKDIR (.devpack), DAOE_GPU_STATE, SWEEP_J / SWEEP_MPS (override the K table's choice),
 #   KT_K ("1 2 4 8"), KT_OPTS ("sgd daoe"), KT_IMAGES (12800), KT_EPOCHS (3), KT_MPS (1),
-#   DET_K (4), TORCH_EPOCHS (10), PAPER_RUN_S (estimate of one paper run when no K table)
+#   KT_ROWS (rows measured at most per call; tests), DET_K (4), TORCH_EPOCHS (10),
+#   PAPER_RUN_S (estimate of one paper run when no K table)
 set -u
 cd "$(dirname "$0")/.." || exit 2
 REPO=$(pwd)
@@ -46,10 +57,9 @@ DRY=${DRY_RUN:-}
 OUT=${OUT:-gpu_device_out}
 PACKDIR=${PACKDIR:-.devpack}
 STATE=${DAOE_GPU_STATE:-/tmp/daoe-gpu}
-mkdir -p "$OUT" "$STATE/parts" "$STATE/done" "$STATE/work"
+mkdir -p "$OUT" "$STATE/parts" "$STATE/done" "$STATE/failed" "$STATE/work"
 OUT=$(cd "$OUT" && pwd)
 STATE=$(cd "$STATE" && pwd)
-PK=$STATE/pack
 MPS_DIR=/tmp/daoe-mps
 NCPU=$(nproc)
 ORIG_LD=${LD_LIBRARY_PATH:-}
@@ -72,6 +82,7 @@ else
 fi
 KT_OPTS=${KT_OPTS:-"sgd daoe"}
 KT_MPS=${KT_MPS:-1}
+KT_ROWS=${KT_ROWS:-1000}
 TORCH_EPOCHS=${TORCH_EPOCHS:-10}
 PAPER_RUN_S=${PAPER_RUN_S:-400}
 ALL_STAGES="check ktable determinism tune torch quick paper"
@@ -90,135 +101,160 @@ mark() { date -u +%FT%TZ > "$STATE/done/$1"; }
 done_already() { [ -f "$STATE/done/$1" ]; }
 sha() { sha256sum < "$1" | cut -d' ' -f1; }
 
-# ------------------------------------------------------------------ parts
-# store_parts: verify the carried part(s) against the manifest and keep them;
-# prints nothing when the set is complete, else what is missing
+# ------------------------------------------------------------------ parts and packs
+# Parts are kept as $STATE/parts/SHA256; a pack (prog, data) is complete when
+# every part its manifest rows name is kept. The programs are extracted into
+# $STATE/pk/prog-SHA (SHA: the archive's), the complete data into
+# $STATE/pk/data-SHA; each folder gets .ok once every file's sha256 matched.
 MAN=$STATE/MANIFEST.tsv
 store_parts() {
     local m=$PACKDIR/MANIFEST.tsv
-    if [ -f "$m" ]; then
-        if [ -f "$MAN" ] && ! cmp -s "$m" "$MAN"; then
-            say "a new manifest: forgetting the parts and stages of the previous pack"
-            rm -rf "$STATE/parts" "$STATE/done" "$PK" "$PARTDATA" "$STATE"/{early_m,programs_ok,partdata_ok,pack_ok}
-            mkdir -p "$STATE/parts" "$STATE/done"
-        fi
-        cp "$m" "$MAN"
-    fi
+    [ -f "$m" ] && cp "$m" "$MAN"
     [ -f "$MAN" ] || { say "error: no $PACKDIR/MANIFEST.tsv carried and none stored: carry it with every call"; return 2; }
     say "pack: $(head -1 "$MAN" | sed 's/^# //')"
-    local name size want have
+    local kind name size want have
     while IFS=$'\t' read -r kind name size want; do
         [ "$kind" = part ] || continue
-        if [ -f "$PACKDIR/$name" ] && ! cmp -s "$PACKDIR/$name" "$STATE/parts/$name" 2>/dev/null; then
-            have=$(sha "$PACKDIR/$name")
-            if [ "$have" = "$want" ]; then
-                cp "$PACKDIR/$name" "$STATE/parts/$name.tmp" && mv "$STATE/parts/$name.tmp" "$STATE/parts/$name"
-                say "part $name: sha256 ok ($size bytes), stored in $STATE/parts"
-            else
-                say "part $name: sha256 $have differs from the manifest's $want: NOT stored (re-carry it)"
-            fi
+        [ -f "$PACKDIR/$name" ] || continue
+        if [ -f "$STATE/parts/$want" ]; then say "part $name: kept already"; continue; fi
+        have=$(sha "$PACKDIR/$name")
+        if [ "$have" = "$want" ]; then
+            cp "$PACKDIR/$name" "$STATE/parts/$want.tmp" && mv "$STATE/parts/$want.tmp" "$STATE/parts/$want"
+            say "part $name: sha256 ok ($size bytes), kept in $STATE/parts"
+        else
+            say "part $name: sha256 $have differs from the manifest's $want: NOT kept (re-carry it)"
         fi
     done < "$MAN"
 }
-missing_parts() {
-    awk -F'\t' '$1 == "part" {print $2}' "$MAN" | while read -r name; do
-        [ -f "$STATE/parts/$name" ] || echo "$name"
-    done
-}
-# verify_files PREFIX_REGEX: every manifest file matching it, under $PK
-verify_files() {
-    local bad=0 n=0 kind name size want
+# pack_parts PACK: the kept files of its parts, in order, as far as they go
+pack_parts() {
+    local kind name size want
     while IFS=$'\t' read -r kind name size want; do
-        [ "$kind" = file ] || continue
-        echo "$name" | grep -Eq "$1" || continue
-        n=$((n + 1))
-        if [ ! -f "$PK/$name" ] || [ "$(sha "$PK/$name")" != "$want" ]; then say "file $name: sha256 differs from the manifest"; bad=1; fi
+        [ "$kind" = part ] && [ "${name%-[0-9][0-9]}" = "$1" ] || continue
+        [ -f "$STATE/parts/$want" ] || return 0
+        echo "$STATE/parts/$want"
     done < "$MAN"
-    [ $bad = 0 ] && say "files: $n checked against the manifest's sha256, all equal"
-    return $bad
 }
+missing_parts() {   # missing_parts PACK...: names of the parts not kept
+    local kind name size want p
+    while IFS=$'\t' read -r kind name size want; do
+        [ "$kind" = part ] || continue
+        for p in "$@"; do [ "${name%-[0-9][0-9]}" = "$p" ] && [ ! -f "$STATE/parts/$want" ] && echo "$name"; done
+    done < "$MAN"
+}
+in_manifest() { grep -q "^archive	$1	" "$MAN"; }
+archive_sha() { awk -F'\t' -v p="$1" '$1 == "archive" && $2 == p {print $4}' "$MAN"; }
 unxz() {
     if command -v xz > /dev/null; then xz -dc -T1
     else python3 -c 'import lzma, sys, shutil; shutil.copyfileobj(lzma.LZMAFile(sys.stdin.buffer), sys.stdout.buffer, 1 << 20)'; fi
 }
-# Before the set is complete: what the parts present so far (1..m, in order)
-# yield. The tar holds the programs first, then test_batch and the training
-# files in order, so the first part gives the programs (the check stage) and
-# the first two give the files that the K-table and determinism runs read
-# (the first 12,800 training images, the first 1,000 test images); the
-# training files not yet here are stood in for by links to data_batch_1.bin
-# in $STATE/partdata, which those runs never read (daoe-train reads only the
-# first --train-subset images). Every file used is checked against the manifest.
-PARTDATA=$STATE/partdata
-early_extract() {
-    local names=() name m=0
-    for name in $(awk -F'\t' '$1 == "part" {print $2}' "$MAN"); do
-        [ -f "$STATE/parts/$name" ] || break
-        names+=("$STATE/parts/$name"); m=$((m + 1))
-    done
-    [ $m -gt 0 ] || return 1
-    [ "$(cat "$STATE/early_m" 2> /dev/null)" = $m ] && return 0
-    rm -rf "$PK" "$PARTDATA" "$STATE/programs_ok" "$STATE/partdata_ok"; mkdir -p "$PK"
-    cat "${names[@]}" | unxz 2> /dev/null | tar -x -C "$PK" 2> /dev/null
-    echo $m > "$STATE/early_m"
-    local kind size want good=() bad=0
+# verify_files DIR REGEX: every manifest file matching REGEX, under DIR
+verify_files() {
+    local bad=0 n=0 kind name size want
     while IFS=$'\t' read -r kind name size want; do
         [ "$kind" = file ] || continue
-        if [ -f "$PK/$name" ] && [ "$(sha "$PK/$name")" = "$want" ]; then good+=("$name")
-        elif echo "$name" | grep -Eq '^(bin|tests|lib)/'; then bad=1; fi
+        echo "$name" | grep -Eq "$2" || continue
+        n=$((n + 1))
+        if [ ! -f "$1/$name" ] || [ "$(sha "$1/$name")" != "$want" ]; then say "file $name: sha256 differs from the manifest"; bad=1; fi
     done < "$MAN"
-    say "parts 1..$m: ${#good[@]} complete files, sha256 as in the manifest"
-    [ $bad = 0 ] && touch "$STATE/programs_ok" && say "programs: sha256 ok"
-    local D=data/cifar-10-batches-bin f have=" ${good[*]} "
-    case $have in *" $D/test_batch.bin "*) ;; *) return 0 ;; esac
-    case $have in *" $D/data_batch_1.bin "*) ;; *) return 0 ;; esac
-    case $have in *" $D/data_batch_2.bin "*) ;; *) return 0 ;; esac
-    mkdir -p "$PARTDATA"
-    local stand=""
-    for f in test_batch data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5; do
-        case $have in
-            *" $D/$f.bin "*) ln -s "$PK/$D/$f.bin" "$PARTDATA/$f.bin" ;;
-            *) ln -s "$PK/$D/data_batch_1.bin" "$PARTDATA/$f.bin"; stand="$stand $f.bin" ;;
-        esac
-    done
-    touch "$STATE/partdata_ok"
-    say "partial data: test_batch, data_batch_1, data_batch_2 here (at most 20,000 training images per run);${stand:+ stood in for by links to data_batch_1.bin, never read by those runs:$stand}"
+    [ $bad = 0 ] && say "files: $n checked against the manifest's sha256, all equal"
+    return $bad
 }
-reassemble() {
-    [ -f "$STATE/pack_ok" ] && return 0
-    local want have
-    want=$(awk -F'\t' '$1 == "archive" {print $4}' "$MAN")
-    have=$(awk -F'\t' '$1 == "part" {print $2}' "$MAN" | sed "s|^|$STATE/parts/|" | xargs cat | sha256sum | cut -d' ' -f1)
-    [ "$have" = "$want" ] || { say "error: the reassembled archive's sha256 $have is not the manifest's $want"; return 1; }
-    rm -rf "$PK" "$PARTDATA" "$STATE/early_m" "$STATE/partdata_ok"; mkdir -p "$PK"
-    awk -F'\t' '$1 == "part" {print $2}' "$MAN" | sed "s|^|$STATE/parts/|" | xargs cat | unxz | tar -x -C "$PK" \
-        || { say "error: extracting the archive failed"; return 1; }
-    say "archive: sha256 ok, extracted into $PK"
-    verify_files '.' || return 1
-    # the official CIFAR-10 sums, read from the source (not from the manifest)
-    local sums i=0 f
+# unpack PACK: the complete pack reassembled (archive sha256) and extracted into $STATE/pk/PACK-SHA
+unpack() {
+    local want have dir
+    want=$(archive_sha "$1"); dir=$STATE/pk/$1-$want
+    [ -f "$dir/.ok" ] && { echo "$dir"; return 0; }
+    have=$(pack_parts "$1" | xargs cat | sha256sum | cut -d' ' -f1)
+    [ "$have" = "$want" ] || { say "error: the reassembled $1 archive's sha256 $have is not the manifest's $want" >&2; return 1; }
+    rm -rf "$dir"; mkdir -p "$dir"
+    pack_parts "$1" | xargs cat | unxz | tar -x -C "$dir" || { say "error: extracting the $1 archive failed" >&2; return 1; }
+    say "$1 archive: sha256 ok, extracted into $dir" >&2
+    echo "$dir"
+}
+PK=""        # the verified programs: $PK/bin, $PK/tests, $PK/lib
+PROG_SHA=""
+DATA_DIR=""  # the verified CIFAR-10 folder (complete), or the partial one
+DATA_FULL=0
+DATA_BAD=0   # the complete data failed a sum
+setup_programs() {
+    in_manifest prog || { say "error: the manifest has no programs pack"; return 1; }
+    [ -z "$(missing_parts prog)" ] || return 1
+    local dir; dir=$(unpack prog) || return 1
+    if [ ! -f "$dir/.ok" ]; then
+        verify_files "$dir" '^(bin|tests|lib)/' || { say "error: the programs did not verify: nothing runs"; return 1; }
+        touch "$dir/.ok"
+    fi
+    PK=$dir; PROG_SHA=$(archive_sha prog)
+    say "programs: sha256 ok (archive ${PROG_SHA:0:12}); $(head -1 "$MAN" | sed 's/.*programs of //')"
+    export LD_LIBRARY_PATH=$(daoe_gpu_libpath "$PK")${ORIG_LD:+:$ORIG_LD}
+    BIN=$PK/bin
+    local l
+    l=$(ldd "$BIN/daoe-train" 2>&1)
+    if echo "$l" | grep -q "not found"; then say "error: libraries not found: $(echo "$l" | grep 'not found' | tr '\n' ' ')"; return 1; fi
+    say "daoe-train loads: $(echo "$l" | awk '$2 == "=>" {print $1 " -> " $3}' | grep -E "$PK|cudnn|cublas" | sed "s|$PK|PACK|" | tr '\n' ' ')"
+}
+official_sums() {   # the official CIFAR-10 sums, read from the source (not from the manifest)
+    local dir=$1 sums i=0 f want have
     sums=$(cut -d' ' -f1 lib/core/cifar10.sha256)
     for f in data_batch_1.bin data_batch_2.bin data_batch_3.bin data_batch_4.bin data_batch_5.bin test_batch.bin; do
         i=$((i + 1))
         want=$(echo "$sums" | sed -n "${i}p")
-        have=$(sha "$PK/data/cifar-10-batches-bin/$f" 2> /dev/null)
+        have=$(sha "$dir/$f" 2> /dev/null)
         if [ "$have" != "$want" ]; then
             if [ -n "${DAOE_PACK_TEST:-}" ]; then say "$f: not the official CIFAR-10 (accepted: DAOE_PACK_TEST)"
             else say "error: $f: sha256 $have is not the official $want"; return 1; fi
         fi
     done
     [ -n "${DAOE_PACK_TEST:-}" ] || say "CIFAR-10: the six files have the official sha256 (lib/core/cifar10.sha256)"
-    touch "$STATE/pack_ok" "$STATE/programs_ok"
 }
-setup_env() {
-    export LD_LIBRARY_PATH=$(daoe_gpu_libpath "$PK")${ORIG_LD:+:$ORIG_LD}
-    export CIFAR10_DIR=$PK/data/cifar-10-batches-bin
-    [ -f "$STATE/pack_ok" ] || CIFAR10_DIR=$PARTDATA
-    BIN=$PK/bin
-    local l
-    l=$(ldd "$BIN/daoe-train" 2>&1)
-    if echo "$l" | grep -q "not found"; then say "error: libraries not found: $(echo "$l" | grep 'not found' | tr '\n' ' ')"; return 1; fi
-    say "daoe-train loads: $(echo "$l" | awk '$2 == "=>" {print $1 " -> " $3}' | grep -E "$PK|cudnn|cublas" | sed "s|$PK|PACK|" | tr '\n' ' ')"
+# Before the data are complete, the data parts present so far (1..m, in
+# order) yield what they hold: test_batch and the training files in order,
+# so the first two give the files the K-table and determinism runs read (the
+# first 12,800 training images, the first 1,000 test images). The training
+# files not here yet are stood in for by links to data_batch_1.bin in
+# $STATE/partdata, which those runs never read (daoe-train reads only the
+# first --train-subset images). Every file used is checked against the manifest.
+PARTDATA=$STATE/partdata
+setup_data() {
+    in_manifest data || { say "data: none in this pack (programs only)"; return 1; }
+    local D=data/cifar-10-batches-bin
+    if [ -z "$(missing_parts data)" ]; then
+        local dir; dir=$(unpack data) || { say "error: the data did not verify: nothing trains on them"; DATA_BAD=1; return 1; }
+        if [ ! -f "$dir/.ok" ]; then
+            { verify_files "$dir" "^$D/" && official_sums "$dir/$D"; } || { say "error: the data did not verify: nothing trains on them"; DATA_BAD=1; return 1; }
+            touch "$dir/.ok"
+        fi
+        DATA_DIR=$dir/$D; DATA_FULL=1
+        export CIFAR10_DIR=$DATA_DIR
+        return 0
+    fi
+    local m; m=$(pack_parts data | wc -l)
+    [ "$m" -gt 0 ] || return 1
+    local key="$(archive_sha data) $m"
+    if [ "$(cat "$PARTDATA/.key" 2> /dev/null)" != "$key" ]; then
+        rm -rf "$PARTDATA" "$STATE/early"; mkdir -p "$STATE/early" "$PARTDATA"
+        pack_parts data | xargs cat | unxz 2> /dev/null | tar -x -C "$STATE/early" 2> /dev/null
+        local kind name size want good=" "
+        while IFS=$'\t' read -r kind name size want; do
+            [ "$kind" = file ] && [ "${name#$D/}" != "$name" ] || continue
+            [ -f "$STATE/early/$name" ] && [ "$(sha "$STATE/early/$name")" = "$want" ] && good="$good${name#$D/} "
+        done < "$MAN"
+        say "data parts 1..$m: complete files with the manifest's sha256:${good% }"
+        case $good in *" test_batch.bin "*" data_batch_1.bin "*" data_batch_2.bin "*) ;; *) return 1 ;; esac
+        local f stand=""
+        for f in test_batch data_batch_1 data_batch_2 data_batch_3 data_batch_4 data_batch_5; do
+            case $good in
+                *" $f.bin "*) ln -s "$STATE/early/$D/$f.bin" "$PARTDATA/$f.bin" ;;
+                *) ln -s "$STATE/early/$D/data_batch_1.bin" "$PARTDATA/$f.bin"; stand="$stand $f.bin" ;;
+            esac
+        done
+        echo "$key" > "$PARTDATA/.key"
+        say "partial data: test_batch, data_batch_1, data_batch_2 here (at most 20,000 training images per run);${stand:+ stood in for by links to data_batch_1.bin, never read by those runs:$stand}"
+    fi
+    [ -f "$PARTDATA/.key" ] || return 1
+    DATA_DIR=$PARTDATA; DATA_FULL=0
+    export CIFAR10_DIR=$DATA_DIR
 }
 
 # ------------------------------------------------------------------ MPS
@@ -240,15 +276,27 @@ stop_mps() {
 }
 
 # ------------------------------------------------------------------ stages
+# The check belongs to the programs archive: new programs are checked anew.
+check_key() { echo "check.${PROG_SHA:0:16}"; }
+check_passed() { done_already "$(check_key)" || [ "${CHECK_PASSED_FOR:-}" = "$PROG_SHA" ]; }
+check_failed() { [ -f "$STATE/failed/$(check_key)" ]; }
 stage_check() {
-    no_gpu "check (test_cuda, daoe-bench-gpu, memcheck)" && return 0
-    need 60 "check" || return 1
-    local t=$(( $(left) < 300 ? $(left) : 300 ))
-    mkdir -p "$STATE/check"
-    OUT=$STATE/check SKIP_TORCH=1 SKIP_TRAIN=1 timeout "$t" bench/gpu_check.sh --prebuilt "$PK"
-    local rc=$?
-    say "check: gpu_check.sh exit $rc (logs in checks.tar.xz: check/)"
-    [ $rc = 0 ]
+    need 120 "check" || return 3
+    local w=$STATE/verify rc
+    rm -rf "$w"
+    say "check: bench/gpu_verify.sh (test_cuda, short runs on synthetic data, kill and resume, memcheck)"
+    VERIFY_DEADLINE=$(left) DRY_RUN=$DRY bench/gpu_verify.sh "$PK" "$w"
+    rc=$?
+    cp "$w/summary.tsv" "$OUT/verify_summary.tsv" 2> /dev/null
+    [ -d "$w" ] && (cd "$w" && tar -c --exclude='*.safetensors' --exclude='synthetic' --exclude='*.tmp.*' . | xz -6 -T0 > "$OUT/verify.tar.xz")
+    case $rc in
+        0) rm -f "$STATE/failed/$(check_key)"; mark "$(check_key)"; say "check: every verification passed" ;;
+        3) say "check: not every verification ran before the deadline: run the call again" ;;
+        *) awk -F'\t' '$2 == "FAIL" {printf "%s ", $1}' "$w/summary.tsv" > "$STATE/failed/$(check_key)" 2> /dev/null
+           [ -s "$STATE/failed/$(check_key)" ] || echo "gpu_verify.sh(exit $rc) " > "$STATE/failed/$(check_key)"
+           say "check FAILED: $(cat "$STATE/failed/$(check_key)")- the procedure stops here: nothing trains with these programs" ;;
+    esac
+    return $rc
 }
 
 # steady img/s of one run: mean images_per_second of the epochs after the first
@@ -280,6 +328,10 @@ ktable_row() {
     local wall e2e
     wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", b - a}')
     e2e=$(awk -v k="$ok" -v n="$KT_IMAGES" -v e="$KT_EPOCHS" -v w="$wall" 'BEGIN {printf "%.0f", k * n * e / w}')
+    if [ $ok != "$K" ] && [ "$(left)" -le 0 ]; then
+        say "ktable: $opt MPS $([ "$mps" = 1 ] && echo on || echo off) K=$K cut short by the deadline: not kept (measured again next call)"
+        return 1
+    fi
     [ $ok = "$K" ] || steady=nan
     printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$opt" "$([ "$mps" = 1 ] && echo on || echo off)" "$K" "$ok" \
         "$steady" "${mn:-nan}" "${mx:-nan}" "$e2e" "$wall" >> "$STATE/ktable.tsv"
@@ -287,40 +339,60 @@ ktable_row() {
 }
 stage_ktable() {
     local per=${KT_SECONDS:-25}   # what one row may take
-    printf '# K concurrent daoe-train runs on one %s, started together: %s, %s training images x %s epochs each, seeds 1..K.\n' \
-        "$([ -n "$DRY" ] && echo "CPU (dry run)" || nvidia-smi --query-gpu=name --format=csv,noheader 2> /dev/null | head -1)" \
-        "$TRAIN_KT" "$KT_IMAGES" "$KT_EPOCHS" > "$STATE/ktable.tsv"
-    printf '# steady: sum over the runs of their mean images_per_second (training steps only) in epochs 2..; e2e: K x images x epochs / wall (start-up and evaluation included)\n' >> "$STATE/ktable.tsv"
-    printf 'optimizer\tmps\tK\truns_ok\tsteady_img_s\tmin_run_img_s\tmax_run_img_s\te2e_img_s\twall_s\n' >> "$STATE/ktable.tsv"
-    local mps opt K modes=0 complete=1
+    if [ ! -f "$STATE/ktable.tsv" ]; then
+        printf '# K concurrent daoe-train runs on one %s, started together: %s, %s training images x %s epochs each, seeds 1..K.\n' \
+            "$([ -n "$DRY" ] && echo "CPU (dry run)" || nvidia-smi --query-gpu=name --format=csv,noheader 2> /dev/null | head -1)" \
+            "$TRAIN_KT" "$KT_IMAGES" "$KT_EPOCHS" > "$STATE/ktable.tsv"
+        printf '# steady: sum over the runs of their mean images_per_second (training steps only) in epochs 2..; e2e: K x images x epochs / wall (start-up and evaluation included)\n' >> "$STATE/ktable.tsv"
+        printf 'optimizer\tmps\tK\truns_ok\tsteady_img_s\tmin_run_img_s\tmax_run_img_s\te2e_img_s\twall_s\n' >> "$STATE/ktable.tsv"
+    fi
+    local mps opt K modes=0 complete=1 rows=0 kept=0
     [ -z "$DRY" ] && [ "$KT_MPS" = 1 ] && modes="0 1"
     [ -n "$DRY" ] && say "skipped: ktable with MPS: no GPU"
     for mps in $modes; do
-        if [ "$mps" = 1 ]; then start_mps || { printf '# MPS: the daemon could not be started\n' >> "$STATE/ktable.tsv"; continue; }; fi
+        local mpsname; mpsname=$([ "$mps" = 1 ] && echo on || echo off)
+        # the rows still to measure in this mode
+        local todo=""
         for K in $KT_K; do
             [ "$mps" = 1 ] && [ "$K" = 1 ] && continue
             for opt in $KT_OPTS; do
-                need "$per" "ktable $opt MPS $mps K=$K" || { complete=0; break 3; }
-                ktable_row "$mps" "$opt" "$K"
+                if awk -F'\t' -v o="$opt" -v m="$mpsname" -v k="$K" '$1 == o && $2 == m && $3 == k {f = 1} END {exit !f}' "$STATE/ktable.tsv"; then
+                    kept=$((kept + 1))
+                else todo="$todo $opt:$K"; fi
             done
+        done
+        [ -n "$todo" ] || continue
+        if [ "$mps" = 1 ]; then
+            start_mps || { grep -q '^# MPS: the daemon' "$STATE/ktable.tsv" || printf '# MPS: the daemon could not be started\n' >> "$STATE/ktable.tsv"; continue; }
+        fi
+        local row
+        for row in $todo; do
+            opt=${row%:*}; K=${row#*:}
+            if [ "$rows" -ge "$KT_ROWS" ]; then say "ktable: KT_ROWS=$KT_ROWS rows measured in this call: the rest in the next"; complete=0; break 2; fi
+            need "$per" "ktable $opt MPS $mpsname K=$K" || { complete=0; break 2; }
+            ktable_row "$mps" "$opt" "$K" || { complete=0; break 2; }
+            rows=$((rows + 1))
         done
         [ "$mps" = 1 ] && stop_mps
     done
     stop_mps
+    [ $kept = 0 ] || say "ktable: $kept row(s) kept from an earlier call, not measured again"
+    # a table cut short: its rows stay, the next call measures the rest (and then chooses)
+    [ $complete = 1 ] || return 1
     # the choice: the highest mean (over the optimizers) of steady img/s; the
     # smallest K within 3 % of it (fewer runs: less memory, finer granularity)
-    awk -F'\t' '!/^#/ && NR > 1 && $1 != "optimizer" && $5 != "nan" {s[$2 "\t" $3] += $5; n[$2 "\t" $3]++}
+    awk -F'\t' '!/^#/ && $1 != "optimizer" && $5 != "nan" {s[$2 "\t" $3] += $5; n[$2 "\t" $3]++}
         END {for (k in s) if (n[k] == nopt) print k "\t" s[k] / n[k]}' nopt="$(echo $KT_OPTS | wc -w)" "$STATE/ktable.tsv" \
         | sort -t$'\t' -k3,3gr > "$STATE/ktable_scores"
     local best
     best=$(awk -F'\t' 'NR == 1 {top = $3} {if ($3 >= 0.97 * top) print $2 "\t" $1 "\t" $3}' "$STATE/ktable_scores" | sort -t$'\t' -k1,1n -k2,2 | head -1)
     if [ -n "$best" ]; then
         echo "$best" > "$STATE/ktable_best"
+        sed -i '/^# chosen for the sweeps/d' "$STATE/ktable.tsv"
         printf '# chosen for the sweeps: K=%s MPS %s (mean steady img/s %s; the smallest K within 3%% of the best)\n' $best >> "$STATE/ktable.tsv"
         say "ktable: chosen K=$(cut -f1 "$STATE/ktable_best") MPS $(cut -f2 "$STATE/ktable_best")"
     fi
-    # a table cut short by the deadline is measured again by the next call
-    [ $complete = 1 ] && mark ktable
+    mark ktable
 }
 stage_determinism() {
     need 60 "determinism" || return 1
@@ -457,10 +529,12 @@ finish() {
     local r=()
     for p in tune quick paper; do [ -d "$RES/$p" ] && r+=("results/$p"); done
     [ ${#r[@]} -gt 0 ] && (cd "$STATE" && tar -c --exclude='*.safetensors' "${r[@]}" | xz -6 -T0 > "$OUT/results.tar.xz")
-    (cd "$STATE" && tar -c --exclude='*.safetensors' --exclude='checkpoint*' $(ls -d check work 2> /dev/null) ktable_scores ktable_best 2> /dev/null | xz -6 -T0 > "$OUT/checks.tar.xz")
+    [ -d "$STATE/work" ] && (cd "$STATE" && tar -c --exclude='*.safetensors' --exclude='checkpoint*' work $(ls ktable_scores ktable_best 2> /dev/null) | xz -6 -T0 > "$OUT/checks.tar.xz")
     for f in ktable.tsv determinism.tsv torch_train.json; do [ -f "$STATE/$f" ] && cp "$STATE/$f" "$OUT/"; done
     echo "===================================================== summary (this call: $(elapsed) s)"
     echo "stages done on this machine: $(cd "$STATE/done" && ls 2> /dev/null | tr '\n' ' ')"
+    [ -f "$OUT/verify_summary.tsv" ] && { echo "check (verify_summary.tsv):"; sed 's/^/  /' "$OUT/verify_summary.tsv"; }
+    ls "$STATE/failed"/check.* > /dev/null 2>&1 && echo "FAILED checks: $(cat "$STATE/failed"/check.* | tr '\n' ' ')"
     if [ -f "$STATE/ktable.tsv" ]; then
         if command -v column > /dev/null; then grep -v '^#' "$STATE/ktable.tsv" | column -t -s$'\t'
         else grep -v '^#' "$STATE/ktable.tsv"; fi
@@ -494,43 +568,47 @@ main() {
     say "gpu_device.sh ${DRY:+(DRY_RUN=$DRY) }on $(uname -n), deadline $DEADLINE s, state $STATE, stages: ${*:-auto}"
     [ -n "$DRY" ] || nvidia-smi --query-gpu=name,driver_version,memory.total,compute_mode,clocks.sm --format=csv 2>&1 | head -3
     store_parts || return 2
-    local miss; miss=$(missing_parts | tr '\n' ' ')
-    local stages="$*"
-    if [ -n "$miss" ]; then
-        say "pack incomplete: missing part(s) $miss- carry the next one in the next call, at once (carried files live ~30 s)"
-        early_extract
-        # what can run before the data are complete: check (the programs), ktable and determinism (the first files)
-        if [ -z "$stages" ]; then
-            [ -f "$STATE/programs_ok" ] && ! done_already check && stages=check
-            if [ -z "$stages" ] && [ -f "$STATE/partdata_ok" ]; then
-                for s in ktable determinism; do done_already $s || stages="$stages $s"; done
-            fi
-        fi
-        [ -f "$STATE/programs_ok" ] && setup_env || stages=""
-        for s in $stages; do
-            case $s in
-                check) stage_check && mark check ;;
-                ktable|determinism)
-                    if [ -f "$STATE/partdata_ok" ] && [ "$KT_IMAGES" -le 20000 ]; then say "---- $s (on the partial data)"; "stage_$s"
-                    else say "skipped: $s: needs the first three data files (the next part)"; fi ;;
-                verify) ;;
-                *) say "skipped: $s: the pack is incomplete" ;;
-            esac
-        done
-        return 0
+    local miss; miss=$(missing_parts prog data | tr '\n' ' ')
+    [ -z "$miss" ] || say "pack incomplete: missing part(s) $miss- carry the next one in the next call, at once (carried files live ~30 s)"
+    if ! setup_programs; then
+        [ -n "$(missing_parts prog)" ] || return 1   # here but not verified
+        say "the programs are not complete (carry $(missing_parts prog | tr '\n' ' ')): nothing runs"; return 0
     fi
-    reassemble || { say "error: the pack did not verify: nothing runs"; return 1; }
-    setup_env || return 1
-    [ "$stages" = verify ] && { say "verify only: the pack is complete and verified"; return 0; }
+    setup_data
+    local stages="$*" s
+    if [ "$stages" = verify ]; then
+        [ "$DATA_FULL" = 1 ] && say "verify only: the pack is complete and verified"
+        return $DATA_BAD
+    fi
     if [ -z "$stages" ]; then
-        for s in $ALL_STAGES; do done_already "$s" || stages="$stages $s"; done
+        for s in $ALL_STAGES; do
+            if [ $s = check ]; then check_passed || stages=check; else done_already "$s" || stages="$stages $s"; fi
+        done
     fi
     say "stages to run:${stages:- none (all done on this machine)}"
     for s in $stages; do
         case " $ALL_STAGES " in *" $s "*) ;; *) say "unknown stage $s (known: $ALL_STAGES)"; continue ;; esac
         [ "$(left)" -gt 0 ] || { say "deadline reached: stopping before $s"; break; }
-        say "---- $s"
-        if [ "$s" = check ]; then stage_check && mark check; else "stage_$s"; fi
+        if [ $s = check ]; then
+            if check_passed; then say "check: passed already for these programs"; continue; fi
+        elif check_failed; then
+            say "stopped before $s: the check failed for these programs ($(cat "$STATE/failed/$(check_key)")): nothing trains with a failing binary; fix, rebuild, re-pack (bench/gpu_pack.sh) and start again with the programs' call"
+            return 1
+        elif ! check_passed; then
+            say "stopped before $s: the check has not passed for these programs (stage check first, or CHECK_PASSED_FOR=<sha256 of the programs archive> when an earlier session's check passed)"
+            return 1
+        fi
+        case $s in
+            ktable|determinism)
+                if [ -z "$DATA_DIR" ]; then say "skipped: $s: needs the first data parts (test_batch, data_batch_1, data_batch_2)"; continue; fi
+                if [ "$DATA_FULL" = 0 ] && [ "$KT_IMAGES" -gt 20000 ]; then say "skipped: $s: KT_IMAGES > 20000 needs the complete data"; continue; fi ;;
+            tune|torch|quick|paper)
+                if [ "$DATA_FULL" = 0 ]; then say "skipped: $s: the data are not complete"; continue; fi ;;
+        esac
+        say "---- $s${DATA_DIR:+ (data: $([ "$DATA_FULL" = 1 ] && echo complete || echo partial))}"
+        "stage_$s"
+        local rc=$?
+        if [ $s = check ] && [ $rc != 0 ]; then return 1; fi
     done
 }
 

@@ -7,13 +7,8 @@ mkdir -p "$W"
 fails=0
 ok() { echo "ok   $1"; }
 bad() { echo "FAIL $1"; fails=$((fails + 1)); }
-# epochs.csv without its time columns (seconds, train_seconds, images_per_second = 9, 10, 11)
-strip() { cut -d, -f1-8,12- "$1"; }
-# same RUN REF: the same final weights, alpha.csv and epochs.csv (time columns aside)
-same() {
-    cmp -s "$1/final.safetensors" "$2/final.safetensors" && cmp -s "$1/alpha.csv" "$2/alpha.csv" &&
-        strip "$1/epochs.csv" > "$W/same.a" && strip "$2/epochs.csv" > "$W/same.b" && cmp -s "$W/same.a" "$W/same.b"
-}
+# strip, same: the byte-for-byte comparison of two run folders
+. "$(dirname "$0")/run_same.sh"
 # stop_at FILE SIGNAL LOG CMD...: CMD in the background (stderr to LOG), SIGNAL to it once
 # FILE exists (a checkpoint; at most 30 s), then its exit status on stdout
 stop_at() {

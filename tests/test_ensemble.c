@@ -29,6 +29,7 @@
 #include "daoe/util.h"
 #include "rules.h"
 #include "testutil.h"
+#include "session_util.h"
 
 #define WIDTH 4
 #define BATCH 16     /* (a)-(c) */
@@ -55,22 +56,8 @@ struct run {
 static int run_init_b(run *r, const char *args, int T, int batch) {
     memset(r, 0, sizeof *r);
     r->B = batch;
-    char err[1024];
-    daoe_config cfg;
-    daoe_config_defaults(&cfg);
-    cfg.width = WIDTH;
-    cfg.batch = batch;
-    cfg.seed = 11;
-    if (daoe_config_from_flags(&cfg, args, err, sizeof err) != 0) {
-        CHECK(0, "flags '%s' rejected: %s", args, err);
-        return -1;
-    }
-    daoe_session_opts so = {.be = be, .total_steps = T, .trace_cap = T + 1};
-    r->s = daoe_session_create(&cfg, &so, err, sizeof err);
-    if (!r->s) {
-        CHECK(0, "session '%s': %s", args, err);
-        return -1;
-    }
+    r->s = ts_session(be, args, WIDTH, batch, 11, T, T + 1);
+    if (!r->s) return -1;
     r->rows = daoe_xcalloc((size_t)T + 1, sizeof(daoe_trace));
     return 0;
 }
@@ -85,7 +72,7 @@ static void run_free(run *r) {
 /* batch of step t (1-based) into net.x, net.y and opt.stats (augmentation seed 5) */
 static void run_load(run *r, int t) {
     int32_t idx[HG_BATCH];
-    for (int i = 0; i < r->B; i++) idx[i] = ((t - 1) * r->B + i * 7) % NIMG;
+    ts_batch_idx(t, r->B, NIMG, idx);
     be->to_device(be, r->s->idx, idx, sizeof(int32_t) * (size_t)r->B);
     be->load_batch(be, images, labels, r->s->idx, r->B, 1, 5, 0, r->s->net.x, r->s->net.y, r->s->opt.stats);
 }
@@ -631,11 +618,7 @@ int main(void) {
     be = daoe_cpu_backend_create(1, DAOE_CPU_CONV_DEFAULT, DAOE_FP32, err, sizeof err);
     uint8_t *ih = daoe_xmalloc((size_t)NIMG * 3072);
     int32_t lh[NIMG];
-    for (size_t k = 0; k < (size_t)NIMG * 3072 / 4; k++) {
-        philox4x32_ctr_t r = daoe_philox(3, (uint32_t)k, 0, 0, 17);
-        memcpy(ih + 4 * k, &r.v[0], 4);
-    }
-    for (int i = 0; i < NIMG; i++) lh[i] = (int32_t)(daoe_philox(4, (uint32_t)i, 0, 0, 17).v[0] % 10);
+    ts_synth_images(NIMG, 3, ih, lh);
     images = be->alloc(be, (size_t)NIMG * 3072);
     labels = be->alloc(be, sizeof lh);
     be->to_device(be, images, ih, (size_t)NIMG * 3072);

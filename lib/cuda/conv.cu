@@ -2,25 +2,36 @@
  * cuDNN (its own translation unit; nothing else here). Activations are NHWC;
  * weights come from the backend's KRSC mirror of the flat OIHW fp32
  * parameters (fp32 or bf16, kept by mem.cu). One plan per (shape, batch,
- * type): descriptors and the algorithm of each direction, chosen on first
- * use by cudnnFind (timed) or, in deterministic mode, by the v7 heuristics
- * restricted to deterministic algorithms, so the choice is stable. */
+ * type): descriptors and the algorithm of each direction, chosen by cudnnFind
+ * (timed) or, in deterministic mode, by the v7 heuristics restricted to
+ * deterministic algorithms, so the choice is stable. The training batch's
+ * plans are chosen when the parameters are bound (cuda_conv_prepare, so
+ * config.json can name them: cuda_conv_describe); others (the evaluation's
+ * partial batches) on first use. */
 #include "cuda_common.cuh"
+#include <cjson/cJSON.h>
 
 static cudnnDataType_t act_type(const cuda_impl *im) { return im->bf16 ? CUDNN_DATA_BFLOAT16 : CUDNN_DATA_FLOAT; }
 static size_t act_size(const cuda_impl *im) { return im->bf16 ? 2 : 4; }
 
-/* the cuDNN workspace grows to the largest chosen algorithm's need */
+/* The cuDNN workspace grows to the largest chosen algorithm's need. A
+ * captured graph holds the old workspace's address, so a move drops the
+ * graphs (recaptured on their next use), as every free does (mem.cu): a new
+ * plan between replays (an evaluation's partial batch) must not leave a graph
+ * running on freed memory. DAOE_TEST_WS_MOVE=1 (tests only) moves the
+ * workspace for every new algorithm, needed or not, so that path always runs. */
 static void ensure_workspace(cuda_impl *im, size_t bytes) {
-    if (bytes <= im->ws_size) return;
+    if (bytes <= im->ws_size && !(im->test_ws_move && im->ws)) return;
     if (im->capturing) {
         fprintf(stderr, "daoe: cuDNN workspace growth during CUDA graph capture\n");
         exit(1);
     }
-    CUDA_CHECK(cudaStreamSynchronize(im->stream));
+    cuda_drop_graphs(im); /* synchronises the stream */
     if (im->ws) CUDA_CHECK(cudaFree(im->ws));
-    CUDA_CHECK(cudaMalloc(&im->ws, bytes));
+    if (bytes < im->ws_size) bytes = im->ws_size;
+    CUDA_CHECK(cudaMalloc(&im->ws, bytes ? bytes : 256));
     im->ws_size = bytes;
+    im->ws_moves++;
 }
 
 #define SEARCH_WS ((size_t)1 << 30) /* workspace offered to the algorithm search */
@@ -248,6 +259,72 @@ void cuda_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const vo
     conv_choose(im, p, CONV_BWD_FILTER, cv, N, x, dy, im->dwscratch);
     conv_exec(im, p, CONV_BWD_FILTER, x, dy, 0.0f, im->dwscratch);
     cuda_krsc_to_oihw(im, cv, im->dwscratch, dw);
+}
+
+/* The training batch's plans, all three directions (not the stem's data
+ * gradient, never asked for), chosen now on scratch buffers of the largest
+ * shapes: the workspace is sized before the first graph capture, and
+ * config.json names the algorithms. */
+void cuda_conv_prepare(cuda_impl *im, const daoe_conv *convs, int nconv, int N) {
+    if (N <= 0 || nconv <= 0) return;
+    size_t in = 0, out = 0;
+    for (int i = 0; i < nconv; i++) {
+        const daoe_conv *cv = &convs[i];
+        size_t a = (size_t)N * cv->cin * cv->h * cv->w, b = (size_t)N * cv->cout * cv->ho * cv->wo;
+        if (a > in) in = a;
+        if (b > out) out = b;
+    }
+    void *x = NULL, *y = NULL;
+    CUDA_CHECK(cudaMalloc(&x, in * act_size(im)));
+    CUDA_CHECK(cudaMalloc(&y, out * act_size(im)));
+    CUDA_CHECK(cudaMemsetAsync(x, 0, in * act_size(im), im->stream));
+    CUDA_CHECK(cudaMemsetAsync(y, 0, out * act_size(im), im->stream));
+    for (int i = 0; i < nconv; i++) {
+        const daoe_conv *cv = &convs[i];
+        conv_plan *p = get_plan(im, cv, N);
+        const void *wk = mirror_of(im, im->params + cv->w_off);
+        conv_choose(im, p, CONV_FWD, cv, N, x, wk, y);
+        if (i > 0) conv_choose(im, p, CONV_BWD_DATA, cv, N, y, wk, x);
+        conv_choose(im, p, CONV_BWD_FILTER, cv, N, x, y, im->dwscratch);
+    }
+    CUDA_CHECK(cudaStreamSynchronize(im->stream));
+    CUDA_CHECK(cudaFree(x));
+    CUDA_CHECK(cudaFree(y));
+}
+
+/* cuDNN's algorithm enums by value (it has no name function for them) */
+static const char *const FWD_NAMES[] = {"IMPLICIT_GEMM", "IMPLICIT_PRECOMP_GEMM", "GEMM", "DIRECT",
+                                        "FFT",           "FFT_TILING",            "WINOGRAD", "WINOGRAD_NONFUSED"};
+static const char *const BWD_DATA_NAMES[] = {"ALGO_0", "ALGO_1", "FFT", "FFT_TILING", "WINOGRAD", "WINOGRAD_NONFUSED"};
+static const char *const BWD_FILTER_NAMES[] = {"ALGO_0",   "ALGO_1",            "FFT",       "ALGO_3",
+                                               "WINOGRAD", "WINOGRAD_NONFUSED", "FFT_TILING"};
+static_assert(sizeof FWD_NAMES / sizeof *FWD_NAMES == CUDNN_CONVOLUTION_FWD_ALGO_COUNT &&
+                  sizeof BWD_DATA_NAMES / sizeof *BWD_DATA_NAMES == CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT &&
+                  sizeof BWD_FILTER_NAMES / sizeof *BWD_FILTER_NAMES == CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
+              "a cuDNN algorithm without a name");
+static const char *algo_name(conv_dir d, int a) {
+    const char *const *t[CONV_NDIR] = {FWD_NAMES, BWD_DATA_NAMES, BWD_FILTER_NAMES};
+    const int n[CONV_NDIR] = {CUDNN_CONVOLUTION_FWD_ALGO_COUNT, CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
+                              CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT};
+    if (a < 0) return "not chosen";
+    return a < n[d] ? t[d][a] : "unknown";
+}
+
+/* every plan so far: shape, batch, each direction's algorithm and workspace */
+void cuda_conv_describe(cuda_impl *im, cJSON *arr) {
+    for (int i = 0; i < im->nplans; i++) {
+        const conv_plan *p = &im->plans[i];
+        cJSON *o = cJSON_CreateObject();
+        char shape[96];
+        snprintf(shape, sizeof shape, "%dx%d s%d %d->%d %dx%d", p->k, p->k, p->stride, p->cin, p->cout, p->h, p->w);
+        cJSON_AddStringToObject(o, "shape", shape);
+        cJSON_AddNumberToObject(o, "batch", p->N);
+        static const char *key[CONV_NDIR] = {"forward", "backward_data", "backward_filter"};
+        for (int d = 0; d < CONV_NDIR; d++) cJSON_AddStringToObject(o, key[d], algo_name((conv_dir)d, p->algo[d]));
+        cJSON *ws = cJSON_AddArrayToObject(o, "workspace_bytes");
+        for (int d = 0; d < CONV_NDIR; d++) cJSON_AddItemToArray(ws, cJSON_CreateNumber((double)p->ws[d]));
+        cJSON_AddItemToArray(arr, o);
+    }
 }
 
 void cuda_conv_destroy_plans(cuda_impl *im) {

@@ -2,9 +2,12 @@
  * stream and the cuDNN and cuBLAS handles, allocates the fixed scratch and
  * fills every entry with the cuda_* op of the same name (declared in
  * cuda_common.cuh, one family per file: mem.cu, data.cu, conv.cu, bn.cu,
- * head.cu, opt.cu, graph.cu); destroy releases it all. No op is computed
- * here. Activations are NHWC, fp32 or bf16; every op runs on one stream. */
+ * head.cu, opt.cu, graph.cu); describe records the GPU, the library
+ * versions and the convolution algorithms in config.json; destroy releases
+ * it all. No op is computed here. Activations are NHWC, fp32 or bf16; every
+ * op runs on one stream. */
 #include "cuda_common.cuh"
+#include <cjson/cJSON.h>
 
 extern "C" {
 #include "daoe/util.h"
@@ -22,6 +25,68 @@ static void cuda_destroy(daoe_backend *be) {
     cudaStreamDestroy(im->stream);
     free(im);
     free(be);
+}
+
+/* a library version number (major * 10000 + minor * 100 + patch: cuDNN 9, cuBLAS) as "major.minor.patch" */
+static void add_version(cJSON *o, const char *name, long v) {
+    char b[32];
+    snprintf(b, sizeof b, "%ld.%ld.%ld", v / 10000, (v % 10000) / 100, v % 100);
+    cJSON_AddStringToObject(o, name, b);
+}
+
+/* config.json: the GPU and its driver, the CUDA, cuDNN and cuBLAS versions,
+ * how the step runs (graphs, synchronisation, algorithm search), and the
+ * convolution algorithms chosen so far (the training batch's: bind_params
+ * chose them before config.json is written) */
+static void cuda_describe(daoe_backend *be, cJSON *o) {
+    cuda_impl *im = cuda_impl_of(be);
+    cudaDeviceProp prop;
+    CUDA_CHECK(cudaGetDeviceProperties(&prop, im->device));
+    int drv = 0, rt = 0, cublas = 0;
+    CUDA_CHECK(cudaDriverGetVersion(&drv));
+    CUDA_CHECK(cudaRuntimeGetVersion(&rt));
+    CUBLAS_CHECK(cublasGetVersion(im->cublas, &cublas));
+    cJSON *v = cJSON_GetObjectItem(o, "versions");
+    if (v) {
+        char b[32];
+        snprintf(b, sizeof b, "%d.%d", rt / 1000, (rt % 1000) / 10);
+        cJSON_AddStringToObject(v, "cuda_runtime", b);
+        snprintf(b, sizeof b, "%d.%d", drv / 1000, (drv % 1000) / 10);
+        cJSON_AddStringToObject(v, "cuda_driver_api", b);
+        add_version(v, "cudnn", (long)cudnnGetVersion());
+        add_version(v, "cublas", cublas);
+    }
+    cJSON *g = cJSON_AddObjectToObject(o, "gpu");
+    cJSON_AddStringToObject(g, "name", prop.name);
+    char cc[16];
+    snprintf(cc, sizeof cc, "%d.%d", prop.major, prop.minor);
+    cJSON_AddStringToObject(g, "compute_capability", cc);
+    cJSON_AddNumberToObject(g, "multiprocessors", prop.multiProcessorCount);
+    cJSON_AddNumberToObject(g, "memory_bytes", (double)prop.totalGlobalMem);
+    /* the kernel driver's own version (e.g. 580.159.04): only the proc file has it without NVML */
+    char line[256] = "";
+    FILE *f = fopen("/proc/driver/nvidia/version", "r");
+    if (f) {
+        if (!fgets(line, sizeof line, f)) line[0] = 0;
+        fclose(f);
+    }
+    line[strcspn(line, "\n")] = 0;
+    if (line[0]) cJSON_AddStringToObject(g, "driver", line);
+    else cJSON_AddNullToObject(g, "driver");
+    static const char *pn[] = {"fp32", "tf32", "bf16"};
+    cJSON *c = cJSON_AddObjectToObject(o, "cuda");
+    cJSON_AddStringToObject(c, "precision", pn[im->prec]);
+    cJSON_AddBoolToObject(c, "deterministic", im->deterministic);
+    cJSON_AddBoolToObject(c, "debug_sync", im->debug_sync);
+    cJSON_AddBoolToObject(c, "graphs", !im->debug_sync && !getenv("DAOE_NO_GRAPH"));
+    cJSON_AddStringToObject(c, "cudnn_search",
+                            im->deterministic    ? "v7 heuristics, deterministic algorithms only"
+                            : im->timed_search ? "cudnnFind (timed)"
+                                                 : "v7 heuristics");
+    cJSON_AddNumberToObject(c, "cudnn_workspace_bytes", (double)im->ws_size);
+    cJSON_AddNumberToObject(c, "cudnn_workspace_moves", im->ws_moves);
+    cJSON_AddNumberToObject(c, "graph_captures", im->graph_captures);
+    cuda_conv_describe(im, cJSON_AddArrayToObject(c, "convolutions"));
 }
 
 extern "C" int daoe_cuda_device_count(void) {
@@ -55,6 +120,8 @@ extern "C" daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned 
     im->deterministic = deterministic;
     const char *ds = getenv("DAOE_DEBUG_SYNC"); /* the environment switch still works beside --debug-sync */
     im->debug_sync = (flags & DAOE_BE_DEBUG_SYNC) || (ds && ds[0] == '1');
+    const char *wm = getenv("DAOE_TEST_WS_MOVE");
+    im->test_ws_move = wm && wm[0] == '1';
     const char *search = getenv("DAOE_CUDNN_SEARCH");
     im->timed_search = !(search && !strcmp(search, "heuristic"));
     CUDA_CHECK(cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking));
@@ -103,6 +170,7 @@ extern "C" daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned 
     be->opt_step = cuda_opt_step;
     be->ctrl_step = cuda_ctrl_step;
     be->run_step = cuda_run_step;
+    be->describe = cuda_describe;
     be->destroy = cuda_destroy;
     return be;
 }

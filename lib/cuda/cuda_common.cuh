@@ -85,8 +85,10 @@ typedef struct {
     void *dwscratch;      /* KRSC filter gradient before it goes OIHW fp32 into grads */
     size_t dwscratch_elems;
     /* scratch */
-    void *ws;
+    void *ws;             /* cuDNN workspace: a move drops the captured graphs (conv.cu) */
     size_t ws_size;
+    int ws_moves;         /* times it was (re)allocated: describe reports it, tests read it */
+    int test_ws_move;     /* DAOE_TEST_WS_MOVE=1: move it for every new algorithm (tests) */
     void *cublas_ws;
     float *part;          /* reduction partials */
     size_t part_floats;
@@ -102,6 +104,7 @@ typedef struct {
     } graphs[MAX_GRAPHS];
     int ngraphs;
     int capturing;
+    int graph_captures;   /* graphs captured so far (describe) */
 } cuda_impl;
 
 static inline cuda_impl *cuda_impl_of(daoe_backend *be) { return (cuda_impl *)be->impl; }
@@ -149,6 +152,8 @@ void cuda_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, 
 void cuda_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,
                         int accumulate);
 void cuda_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy, float *dw);
+void cuda_conv_prepare(cuda_impl *im, const daoe_conv *convs, int nconv, int N);
+void cuda_conv_describe(cuda_impl *im, struct cJSON *arr);
 void cuda_conv_destroy_plans(cuda_impl *im);
 
 /* bn.cu */

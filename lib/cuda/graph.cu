@@ -1,6 +1,7 @@
 /* CUDA backend, run_step: a training step captured as a CUDA graph (per key)
  * after one direct run, and replayed after; cuda_drop_graphs releases them
- * (every free does: a graph holds raw addresses). No op lives here. */
+ * (every free and every move of the cuDNN workspace does: a graph holds raw
+ * addresses). No op lives here. */
 #include "cuda_common.cuh"
 
 void cuda_drop_graphs(cuda_impl *im) {
@@ -49,6 +50,7 @@ void cuda_run_step(daoe_backend *be, int key, void (*fn)(void *), void *ctx) {
         im->capturing = 0;
         CUDA_CHECK(cudaStreamEndCapture(im->stream, &im->graphs[gi].graph));
         CUDA_CHECK(cudaGraphInstantiate(&im->graphs[gi].exec, im->graphs[gi].graph, 0));
+        im->graph_captures++;
     }
     CUDA_CHECK(cudaGraphLaunch(im->graphs[gi].exec, im->stream));
     LAUNCH_CHECK(im, "cudaGraphLaunch");

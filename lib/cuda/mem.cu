@@ -1,7 +1,8 @@
 /* CUDA backend, memory: allocation (zero-filled), transfers on the backend's
  * stream, the NHWC <-> NCHW conversion of activations (on the host, for tests),
- * the parameter binding and the KRSC mirror of the convolution weights (fp32
- * or bf16) that cuDNN reads, and the check after every launch. Captured graphs
+ * the parameter binding (which has conv.cu choose the batch's convolution
+ * algorithms) and the KRSC mirror of the convolution weights (fp32 or bf16)
+ * that cuDNN reads, and the check after every launch. Captured graphs
  * are in graph.cu; the ops that compute are in their own files. */
 #include "cuda_common.cuh"
 #include "daoe/bf16.h"
@@ -111,7 +112,6 @@ void cuda_krsc_to_oihw(cuda_impl *im, const daoe_conv *cv, const void *src, floa
 
 void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv,
                       int batch) {
-    (void)batch;
     cuda_impl *im = cuda_impl_of(be);
     if (nconv > 64) daoe_fatal("too many convolutions (%d)", nconv);
     im->params = params;
@@ -129,6 +129,7 @@ void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, c
     im->wmirror = cuda_alloc(be, n * es);
     im->dwscratch = cuda_alloc(be, maxw * es);
     im->dwscratch_elems = maxw;
+    cuda_conv_prepare(im, convs, nconv, batch); /* the training batch's algorithms, for config.json */
 }
 
 void cuda_refresh_weights(daoe_backend *be) {
