@@ -27,6 +27,7 @@
 #define _GNU_SOURCE
 #include "sweep.h"
 #include "tool.h"
+#include <errno.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +48,9 @@ static void usage(FILE *f) {
             "  --base NAME         use another base profile (ablation, tune); results then go to\n"
             "                      results/<profile>-<base> unless --results is given\n"
             "  --lr-from FILE      tuned arguments to use instead of the profile's lr_from\n"
-            "  --no-lr-from        ignore lr_from: the trainer's default rates\n"
+            "  --untuned           run a profile that names tuned rates (lr_from) with the trainer's\n"
+            "                      default rates instead (recorded in sweep.json and each sweep_run.json);\n"
+            "                      without it a missing lr_from file is refused (--no-lr-from: the same)\n"
             "  --only SUBSTR       only runs whose id contains SUBSTR\n"
             "  --retry-diverged    re-run runs recorded as diverged\n"
             "  --rerun-stale       re-run runs whose recorded arguments differ from the profile's\n"
@@ -82,7 +85,7 @@ static void parse_flags(int argc, char **argv, opts_t *o) {
         else if (!strcmp(a, "--train")) o->train = NEXT();
         else if (!strcmp(a, "--base")) o->base = NEXT();
         else if (!strcmp(a, "--lr-from")) o->lr_from = NEXT();
-        else if (!strcmp(a, "--no-lr-from")) o->no_lr_from = 1;
+        else if (!strcmp(a, "--untuned") || !strcmp(a, "--no-lr-from")) o->no_lr_from = 1;
         else if (!strcmp(a, "--only")) o->only = NEXT();
         else if (!strcmp(a, "--retry-diverged")) o->retry_diverged = 1;
         else if (!strcmp(a, "--rerun-stale")) o->rerun_stale = 1;
@@ -141,7 +144,13 @@ static void find_paths(opts_t *o, const char *name) {
         o->results = results_buf;
     }
     if (!o->data) o->data = getenv("CIFAR10_DIR");
-    if ((!o->data || !o->data[0]) && !o->dry_run) tool_die("no data folder: pass --data DIR or set CIFAR10_DIR");
+    /* before anything runs or is submitted (a dry run too: it shows the task lines) */
+    if (!o->data || !o->data[0]) tool_die("no data folder: pass --data DIR or set CIFAR10_DIR");
+    char probe[PATH_MAX];
+    snprintf(probe, sizeof probe, "%s/test_batch.bin", o->data);
+    if (access(probe, R_OK) != 0)
+        tool_die("%s: not a CIFAR-10 folder (no readable test_batch.bin: %s); pass --data DIR or set CIFAR10_DIR", o->data,
+                 strerror(errno));
     if (!o->train) {
         ssize_t n = readlink("/proc/self/exe", train_buf, sizeof train_buf - 32);
         if (n <= 0) tool_die("cannot find daoe-train: pass --train PATH");

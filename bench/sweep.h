@@ -55,6 +55,7 @@ typedef struct {
     cJSON *tuned;          /* lr_from's file, NULL when none */
     cJSON *tuned_used;     /* optimizer -> the tuned arguments used (null: none) */
     const char *lr_from_path;
+    int untuned;           /* --untuned: the profile names tuned rates and the user chose the defaults */
     cJSON *keep;           /* owns the settings made from a grid */
     int jobs, threads_per_job;
     char gpus[16][32];

@@ -260,8 +260,10 @@ static int collect_settings(sweep_t *S, setting_t *set) {
 /* ------------------------------------------------------------------ tuned arguments */
 static void read_tuned(sweep_t *S) {
     const opts_t *o = S->o;
-    const char *lr_from = o->no_lr_from ? NULL : o->lr_from ? o->lr_from : jstr(S->profile, "lr_from", NULL);
+    const char *named = o->lr_from ? o->lr_from : jstr(S->profile, "lr_from", NULL);
+    const char *lr_from = o->no_lr_from ? NULL : named;
     S->tuned_used = cJSON_CreateObject();
+    S->untuned = o->no_lr_from && named;
     if (!lr_from) return;
     S->tuned = tool_read_json(lr_from, TOOL_JSON_QUIET);
     if (!S->tuned && o->dry_run)
@@ -269,7 +271,7 @@ static void read_tuned(sweep_t *S) {
     else if (!S->tuned)
         tool_die("%s: the tuned rates (lr_from) are missing. Run the tune profile first:\n"
                  "  make -f Makefile.artifact tune   (or: daoe-sweep bench/profiles/tune.json && daoe-stats results/tune)\n"
-                 "or pass --no-lr-from to use the trainer's default rates.",
+                 "or pass --untuned to run it with the trainer's default rates (recorded as such).",
                  lr_from);
     if (S->tuned && !cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(S->tuned, "winners")))
         tool_die("%s: no \"winners\" object (written by daoe-stats on a tune sweep)", lr_from);

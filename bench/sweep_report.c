@@ -61,6 +61,7 @@ static void add_profile_fields(cJSON *j, const sweep_t *S) {
         cJSON_AddStringToObject(j, "lr_from", S->lr_from_path);
         cJSON_AddItemToObject(j, "tuned_args", cJSON_Duplicate(S->tuned_used, 1));
     } else cJSON_AddNullToObject(j, "lr_from");
+    if (S->untuned) cJSON_AddTrueToObject(j, "untuned");
     cJSON_AddItemToObject(j, "resolved_profile", cJSON_Duplicate(S->profile, 1));
 }
 

@@ -211,6 +211,8 @@ int sweep_prepare_run(const sweep_t *S, run_t *r) {
     cJSON *rec = run_json(r);
     cJSON_AddStringToObject(rec, "profile", S->name);
     cJSON_AddStringToObject(rec, "train", S->o->train);
+    /* the profile names tuned rates and this run has the defaults (--untuned) */
+    if (S->untuned) cJSON_AddTrueToObject(rec, "untuned");
     tool_write_json(r->dir, DAOE_RUN_SWEEP_RECORD, rec);
     cJSON_Delete(rec);
     return 0;

@@ -17,9 +17,10 @@ gidx(g) = sum [i=1:words(groups)] (word(groups, i) eq g ? i : 0)
 lab(g) = oidx(g) ? word(optimizer_labels, oidx(g)) : g
 mlab(m) = lab(word(members, m))
 # the same colour for an optimizer in every figure (colh: integer for "lc rgb variable"),
-# by its place in the list of optimizers; other groups (ablation settings) by their place in groups
-opt_colours = "2062260 16744206 9197131 2924588 9725885 14034728"
-colh(g) = oidx(g) > 0 && oidx(g) <= words(opt_colours) ? int(word(opt_colours, oidx(g))) : \
+# by its place in the list of optimizers (DAO-E always red; the palette has room for three more
+# rules); other groups (ablation settings) by their place in groups
+opt_colours = "2062260 16744206 9197131 2924588 9725885 12369084 8355711 1556175 14907330"
+colh(g) = g eq "daoe" ? 14034728 : oidx(g) > 0 && oidx(g) <= words(opt_colours) ? int(word(opt_colours, oidx(g))) : \
           int(word("14034728 2062260 16744206 2924588 9725885 9197131 14907330 8355711 12369084 1556175", \
                    ((gidx(g) - 1) % 10) + 1))
 col(g) = sprintf("#%06x", colh(g))

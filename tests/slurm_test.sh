@@ -130,6 +130,9 @@ cat sacct.err
 same_bytes "$work/local" "$work/sacct" $tiny_ids
 
 echo "== a failing task"
+# a folder that looks like CIFAR-10 to the sweep, whose files the trainer refuses (the sweep
+# refuses a folder without test_batch.bin before submitting anything)
+mkdir -p "$work/nodata" && echo "not CIFAR-10" > "$work/nodata/test_batch.bin"
 "$sweep" tiny.json --engine slurm --results "$work/bad" --data "$work/nodata" --only sgd-s1 --threads 1 --poll 0.5 2> bad.err
 rc=$?
 cat bad.err
