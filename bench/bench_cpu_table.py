@@ -50,6 +50,11 @@ def parse(path):
             cur.setdefault("parts", []).append({"width": int(m.group(1)), "optimizer": m.group(3),
                                                 "engine": m.group(4), "rows": []})
             continue
+        m = re.match(r"^evaluation\s+([\d.]+) ms per 128 images\s+\((\d+) img/s", line)
+        if m and cur.get("parts"):
+            cur["parts"][-1]["rows"].append(("evaluation, per 128 images (eval mode)", float(m.group(1)), None,
+                                             [m.group(2) + " img/s"]))
+            continue
         m = PART.match(line)
         if m and cur.get("parts"):
             vals = [v for v in m.groups()[3:] if v]
@@ -69,7 +74,7 @@ def parse(path):
             cur["widths"].setdefault(int(m.group(1)), {})["convs " + m.group(2)] = float(m.group(4))
         m = ROW.match(line)
         if m:
-            w, impl = int(m.group(1)), m.group(3) or (m.group(2) if m.group(2).startswith("torch") else "im2col")
+            w, impl = int(m.group(1)), m.group(3) or (m.group(2) if m.group(2).startswith(("torch", "pt")) else "im2col")
             cur["widths"].setdefault(w, {})[impl] = float(m.group(5))
     return machine, date, sections
 
@@ -78,6 +83,8 @@ def merge(sections):
     """the runs of each setting: per width, per column, the list over runs"""
     out = []
     for s in sections:
+        if s["name"] == "parts":  # the step taken apart: its own tables (parts())
+            continue
         g = next((o for o in out if o["name"] == s["name"]), None)
         if g is None:
             g = {"name": s["name"], "kernels": s["kernels"], "onednn": s["onednn"], "widths": {}, "runs": 0,
@@ -183,22 +190,35 @@ def current(paths):
 
 
 def parts(paths):
-    """the step taken apart (daoe-bench-cpu --parts): one table per file, engine and optimizer"""
+    """the step taken apart (daoe-bench-cpu --parts): one table per file, a column per engine and optimizer"""
     for p in paths:
         machine, date, sections = parse(p)
-        for s in sections:
-            for t in s.get("parts", []):
-                print()
-                print("Width %d, %s, engine %s, on %s, %s ([raw](%s)): a part's time per step, its share, and "
-                      "the least time the hardware allows over the time taken (\"of limit\": FLOPs at the sgemm "
-                      "peak, bytes at the measured copy bandwidth)" % (t["width"], t["optimizer"], t["engine"],
-                                                                     machine, date, os.path.relpath(p, os.getcwd())))
-                print()
-                print("| part | ms/step | share | of limit |")
-                print("|---|--:|--:|--:|")
-                for name, ms, share, vals in t["rows"]:
-                    lim = next((v for v in vals if v.endswith("%")), "")
-                    print("| %s | %.2f | %.1f %% | %s |" % (name, ms, share, lim))
+        runs = [t for s in sections for t in s.get("parts", [])]
+        if not runs:
+            continue
+        print()
+        print("The step taken apart at width %s on %s, %s ([raw](%s)): per part, ms per step (its share of the step; "
+              "\"of limit\": the least time the hardware allows over the time taken, FLOPs at the measured sgemm peak, "
+              "bytes at the copy bandwidth measured for the call's working set)"
+              % ("/".join(sorted({str(t["width"]) for t in runs})), machine, date, os.path.relpath(p, os.getcwd())))
+        print()
+        print("| part | " + " | ".join("%s, %s" % (t["engine"], "DAO-E" if t["optimizer"] == "daoe" else "SGD")
+                                       for t in runs) + " |")
+        print("|---|" + "--:|" * len(runs))
+        names = [r[0] for r in runs[0]["rows"]]
+        for name in names:
+            cells = []
+            for t in runs:
+                r = next((r for r in t["rows"] if r[0] == name), None)
+                if r is None:
+                    cells.append("")
+                    continue
+                if r[2] is None:
+                    cells.append("%.1f (%s)" % (r[1], r[3][0]))
+                    continue
+                lim = next((v for v in r[3] if v.endswith("%")), "")
+                cells.append("%.1f (%.0f %%%s)" % (r[1], r[2], ", " + lim + " of limit" if lim else ""))
+            print("| %s | %s |" % (name, " | ".join(cells)))
 
 
 if __name__ == "__main__":

@@ -198,6 +198,62 @@ static double bn_chunks_total(const float *part, size_t nchunks, int C, int c) {
  *   BN_SUM_SHIFT: pa = sum (x - mu), pb = sum (x - mu)^2
  *   BN_SUM_GRAD:  dz = relu ? dy * (y > 0) : dy; pa = sum dz, pb = sum dz (x - mu); dres = dz when given */
 enum { BN_SUM_X, BN_SUM_SHIFT, BN_SUM_GRAD };
+/* One chunk's rows [m0, m1) for the channels c0 .. c0+nb-1, all present (nb a constant
+ * where it is inlined: 16 or 8), sums in local arrays the compiler keeps in registers.
+ * The operations and their order per channel are those of the general loop below
+ * (which masks a partial block, and whose masked stores made every row a round trip
+ * through memory): the same bits, about 3x faster. */
+static inline __attribute__((always_inline)) void bn_block_sums(int mode, const int nb, size_t m0, size_t m1, int C,
+                                                                int c0, const float *x, const float *mu_c,
+                                                                const float *dy, const float *y, float *dres, int relu,
+                                                                float *pa, float *pb) {
+    float a[BN_CB] = {0}, b[BN_CB] = {0}, mu[BN_CB] = {0};
+    if (mu_c)
+        for (int j = 0; j < nb; j++) mu[j] = mu_c[c0 + j];
+    if (mode == BN_SUM_X) {
+        for (size_t m = m0; m < m1; m++) {
+            const float *xm = x + m * C + c0;
+#pragma omp simd
+            for (int j = 0; j < nb; j++) a[j] += xm[j];
+        }
+    } else if (mode == BN_SUM_SHIFT) {
+        for (size_t m = m0; m < m1; m++) {
+            const float *xm = x + m * C + c0;
+#pragma omp simd
+            for (int j = 0; j < nb; j++) {
+                float d = xm[j] - mu[j];
+                a[j] += d;
+                b[j] += d * d;
+            }
+        }
+    } else if (dres) {
+        for (size_t m = m0; m < m1; m++) {
+            const float *xm = x + m * C + c0, *dym = dy + m * C + c0, *ym = y + m * C + c0;
+            float *dr = dres + m * C + c0;
+#pragma omp simd
+            for (int j = 0; j < nb; j++) {
+                float dz = relu ? (ym[j] > 0.0f ? dym[j] : 0.0f) : dym[j];
+                dr[j] = dz;
+                a[j] += dz;
+                b[j] += dz * (xm[j] - mu[j]);
+            }
+        }
+    } else {
+        for (size_t m = m0; m < m1; m++) {
+            const float *xm = x + m * C + c0, *dym = dy + m * C + c0, *ym = y + m * C + c0;
+#pragma omp simd
+            for (int j = 0; j < nb; j++) {
+                float dz = relu ? (ym[j] > 0.0f ? dym[j] : 0.0f) : dym[j];
+                a[j] += dz;
+                b[j] += dz * (xm[j] - mu[j]);
+            }
+        }
+    }
+    for (int j = 0; j < nb; j++) pa[j] = a[j];
+    if (pb)
+        for (int j = 0; j < nb; j++) pb[j] = b[j];
+}
+
 static void bn_nhwc_sums(int mode, size_t M, int C, const float *x, const float *mu_c, const float *dy,
                          const float *y, float *dres, int relu, float *pa, float *pb) {
     const size_t nch = (M + BN_CHUNK - 1) / BN_CHUNK;
@@ -206,6 +262,15 @@ static void bn_nhwc_sums(int mode, size_t M, int C, const float *x, const float 
         const size_t m1 = M < (k + 1) * BN_CHUNK ? M : (k + 1) * BN_CHUNK;
         for (int c0 = 0; c0 < C; c0 += BN_CB) {
             const int nc = C - c0 < BN_CB ? C - c0 : BN_CB;
+            float *qa = pa + k * C + c0, *qb = pb ? pb + k * C + c0 : NULL;
+            if (nc == BN_CB) {
+                bn_block_sums(mode, BN_CB, k * BN_CHUNK, m1, C, c0, x, mu_c, dy, y, dres, relu, qa, qb);
+                continue;
+            }
+            if (nc == 8) { /* width 8's first stage */
+                bn_block_sums(mode, 8, k * BN_CHUNK, m1, C, c0, x, mu_c, dy, y, dres, relu, qa, qb);
+                continue;
+            }
             float a[BN_CB] = {0}, b[BN_CB] = {0}, mu[BN_CB] = {0};
             if (mu_c) memcpy(mu, mu_c + c0, sizeof(float) * (size_t)nc);
             for (size_t m = k * BN_CHUNK; m < m1; m++) {
@@ -235,8 +300,8 @@ static void bn_nhwc_sums(int mode, size_t M, int C, const float *x, const float 
                         }
                 }
             }
-            memcpy(pa + k * C + c0, a, sizeof(float) * (size_t)nc);
-            if (pb) memcpy(pb + k * C + c0, b, sizeof(float) * (size_t)nc);
+            memcpy(qa, a, sizeof(float) * (size_t)nc);
+            if (qb) memcpy(qb, b, sizeof(float) * (size_t)nc);
         }
     }
 }
