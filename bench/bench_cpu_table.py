@@ -31,9 +31,9 @@ def parse(path):
         if m:
             machine = m.group(1)
             continue
-        m = re.match(r"# date: (\S+)", line)
+        m = re.match(r"# date: (\S+?),? (?:commit (\S+?),)?", line)
         if m:
-            date = m.group(1)[:10]
+            date = m.group(1)[:10] + (", commit " + m.group(2) if m.group(2) else "")
             continue
         m = re.match(r"=== (\S+)", line)
         if m:

@@ -17,6 +17,7 @@ from the same raw numbers the C code reads.
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -401,7 +402,16 @@ def test_stats(bindir, work):
         ok(rc == 2 and err.count("\n") == 1 and bad[0] in err, f"daoe-stats {' '.join(bad)} refused: {err}")
     # the figures take the display names from the plot data (the list lives in C)
     meta = open(os.path.join(root1, "plotdata", "meta.gp")).read()
-    ok('optimizer_labels = \'"SGD" "Adam" "AdamW" "RMSProp" "Lion" "DAO-E"\'' in meta, "meta.gp names the optimizers")
+    # every optimizer daoe-train knows (its --help), in its order, each with a display name; the
+    # first rules and DAO-E with the names the paper uses (a new rule adds itself: no list here)
+    rc, out, err = run([os.path.join(bindir, "daoe-train"), "--help"])
+    known = re.search(r"--optimizer\s+(\S+)", out).group(1).split("|")
+    names = re.search(r"^optimizers = \"([^\"]*)\"", meta, re.M)
+    labels = re.search(r"^optimizer_labels = '(.*)'", meta, re.M)
+    labels = re.findall(r'"([^"]*)"', labels.group(1)) if labels else []
+    ok(names and names.group(1).split() == known and len(labels) == len(known) and
+       labels[:5] == ["SGD", "Adam", "AdamW", "RMSProp", "Lion"] and labels[-1] == "DAO-E",
+       f"meta.gp names the optimizers (daoe-train knows {known}; meta.gp: {names and names.group(1)}, {labels})")
     return 0
 
 

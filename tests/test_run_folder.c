@@ -189,6 +189,15 @@ static void checkpoint_log(void) {
     lg.epoch_seconds = 1.75;
     lg.sums = (daoe_epoch_sums){.loss = 6.5, .correct = 40, .n = 96, .alpha = {0.5, 0.25}, .share = {0.125}, .nrec = 3};
     for (int i = 0; i < DAOE_K; i++) lg.alpha_first[i] = 0.25f, lg.alpha_last[i] = 0.1f * (float)(i + 1);
+    /* a member outside the run's columns (daoe_run_columns: the default mixture and the run's
+     * members) is not stored: it comes back 0 */
+    const unsigned cols = daoe_run_columns(&c);
+    for (int i = 0; i < DAOE_K; i++)
+        if (!((cols >> i) & 1u)) {
+            lg.alpha_first[i] = lg.alpha_last[i] = 0.0f;
+            for (int r = 0; r < 2; r++)
+                lg.rows[r * DAOE_NCOL + DAOE_COL_ALPHA + i] = lg.rows[r * DAOE_NCOL + DAOE_COL_SHARE + i] = 0.0;
+        }
     CHECK(daoe_run_save_checkpoint(&rf, g_s, &lg, err, sizeof err) == 0, "log: save: %s", err);
     CHECK(daoe_run_load_checkpoint(&rf, g_s, &back, err, sizeof err) == 0, "log: load: %s", err);
     CHECK(back.nrows == 2 && !memcmp(back.rows, lg.rows, sizeof(double) * 2 * DAOE_NCOL), "log: rows differ");
