@@ -5,7 +5,7 @@
  * --<name> of a single optimizer), --help, the range checks, the validation
  * of a run and the config.json record. */
 #include "daoe/config.h"
-#include "daoe/optimizers.h"
+#include "daoe/optimizer_list.h"
 #include "daoe/util.h"
 #include "rules.h"
 #include <cjson/cJSON.h>

@@ -1,6 +1,6 @@
 /* The CPU backend's table: daoe_cpu_backend_create fills every entry with
  * the cpu_* op of the same name (declared in cpu.h, one family per file:
- * mem.c, data.c, conv.c, bn.c, head.c, opt.c; the convolutions from dnnl.c
+ * mem.c, load_batch.c, conv.c, bn.c, head.c, fused_update.c; the convolutions from dnnl.c
  * instead with --cpu-conv dnnl) and sets the thread counts of OpenMP and
  * OpenBLAS; describe records the BLAS kernels (blas.c) and the convolution
  * engine; destroy frees the scratch. No op is computed here.

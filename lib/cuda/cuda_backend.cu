@@ -1,8 +1,8 @@
 /* The CUDA backend's table: daoe_cuda_backend_create opens the device, the
  * stream and the cuDNN and cuBLAS handles, allocates the fixed scratch and
  * fills every entry with the cuda_* op of the same name (declared in
- * cuda_common.cuh, one family per file: mem.cu, data.cu, conv.cu, bn.cu,
- * head.cu, opt.cu, graph.cu); describe records the GPU, the library
+ * cuda_common.cuh, one family per file: mem.cu, load_batch.cu, conv.cu, bn.cu,
+ * head.cu, fused_update.cu, graph.cu); describe records the GPU, the library
  * versions and the convolution algorithms in config.json; destroy releases
  * it all. No op is computed here. Activations are NHWC, fp32 or bf16; every
  * op runs on one stream. */

@@ -12,14 +12,14 @@
  * with --precision). act_bytes() sizes them; act_to_host() /
  * act_from_host() convert to and from fp32 NCHW, for tests and debugging.
  *
- * Per-batch statistics (DAOE_ST_* in optim.h) are written to a float[8]
+ * Per-batch statistics (DAOE_ST_* in ensemble.h) are written to a float[8]
  * buffer in backend memory by load_batch and xent, where the controller
  * reads them without a host round trip. */
 #ifndef DAOE_BACKEND_H
 #define DAOE_BACKEND_H
 #include <stddef.h>
 #include <stdint.h>
-#include "optim.h"
+#include "ensemble.h"
 
 typedef enum { DAOE_FP32 = 0, DAOE_TF32 = 1, DAOE_BF16 = 2 } daoe_precision;
 

@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
-#include "optim.h"
-#include "optimizers.h"
+#include "ensemble.h"
+#include "optimizer_list.h"
 #include "backend.h"
 
 enum { DAOE_SCHED_COSINE = 0, DAOE_SCHED_CONSTANT = 1 };

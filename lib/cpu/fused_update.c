@@ -1,7 +1,7 @@
 /* CPU backend, optimizer: the fused pass over the flat buffers
- * (daoe_fused_elem_k from optim.h, specialised for the common member sets)
+ * (daoe_fused_elem_k from lib/core/rules.h, specialised for the common member sets)
  * with its reductions, and the controller step (daoe_ctrl_update). The update
- * rules themselves are in baselines/ and lib/include/daoe/optim.h, not here. */
+ * rules themselves are in baselines/ (via lib/core/rules.h), not here. */
 #include "cpu.h"
 #include "rules.h"
 #include "daoe/util.h"
