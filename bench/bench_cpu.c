@@ -27,19 +27,6 @@ static int cmpd(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* FLOPs of one training image: forward 2*MACs of every conv and the linear
- * layer; backward twice that (data + filter), except the stem (no data grad). */
-static double train_flops(const daoe_net *net) {
-    double f = 0;
-    for (int i = 0; i < net->nconv; i++) {
-        const daoe_conv *c = &net->convs[i];
-        double fwd = 2.0 * c->cout * c->cin * c->k * c->k * c->ho * c->wo;
-        f += fwd * (i == 0 ? 2.0 : 3.0);
-    }
-    f += 3.0 * 2.0 * 10 * 8 * net->width;
-    return f;
-}
-
 /* The network's convolutions alone through the backend table, on random
  * data at the training batch: each conv's forward, data gradient (not the
  * stem's) and filter gradient, the best of reps. Returns seconds per step of
@@ -238,7 +225,7 @@ int main(int argc, char **argv) {
             }
             qsort(ts + warm, (size_t)nsteps, sizeof(double), cmpd);
             double med = ts[warm + nsteps / 2];
-            flops = train_flops(net) * batch;
+            flops = daoe_net_train_flops(net) * batch;
             ours[e] = batch / med;
             char name[32];
             snprintf(name, sizeof name, "daoe-c %s", known[engines[e]].name);

@@ -70,15 +70,6 @@ static double gemm_rate(void) {
     return 2.0 * n * n * (double)n * 10 / (ms / 1e3) / 1e12;
 }
 
-static double train_flops(const daoe_net *net) {
-    double f = 0;
-    for (int i = 0; i < net->nconv; i++) {
-        const daoe_conv *c = &net->convs[i];
-        f += 2.0 * c->cout * c->cin * c->k * c->k * c->ho * c->wo * (i == 0 ? 2.0 : 3.0);
-    }
-    return f + 3.0 * 2.0 * 10 * 8 * net->width;
-}
-
 static FILE *js;
 
 static void bench(daoe_precision prec, const char *optimizer, int width, int B, int warm, int steps, double bw) {
@@ -113,7 +104,7 @@ static void bench(daoe_precision prec, const char *optimizer, int width, int B, 
         if (s % 50 == 49) { daoe_trace tr[64]; daoe_session_read_trace(ss, tr); }
     }
     be->sync(be);
-    double dt = daoe_now() - t0, ips = (double)B * steps / dt, tf = train_flops(&ss->net) * ips / 1e12;
+    double dt = daoe_now() - t0, ips = (double)B * steps / dt, tf = daoe_net_train_flops(&ss->net) * ips / 1e12;
     /* the fused optimizer pass alone, and the controller kernel alone */
     int reps = 50;
     be->sync(be);

@@ -84,7 +84,7 @@ static daoe_session *bench_session(daoe_backend *be, const char *flags, int widt
     be->act_from_host(be, s->net.x, batch, 3, 32, 32, x);
     free(x);
     int32_t *y = daoe_xmalloc(sizeof(int32_t) * (size_t)batch);
-    for (int i = 0; i < batch; i++) y[i] = i % 10;
+    for (int i = 0; i < batch; i++) y[i] = i % DAOE_NET_CLASSES;
     be->to_device(be, s->net.y, y, sizeof(int32_t) * (size_t)batch);
     free(y);
     return s;

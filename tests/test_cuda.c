@@ -139,7 +139,7 @@ static void run_load_batch(const op_case *c, double tol, uint64_t seed) {
     int32_t *lab = daoe_xmalloc(sizeof(int32_t) * NI), *idx = daoe_xmalloc(sizeof(int32_t) * N);
     int32_t *cy = daoe_xmalloc(sizeof(int32_t) * N), *hy = daoe_xmalloc(sizeof(int32_t) * N);
     for (size_t i = 0; i < (size_t)NI * 3072; i++) img[i] = (uint8_t)(daoe_philox(5, (uint32_t)i, 0, 0, 1).v[0] & 255);
-    for (int i = 0; i < NI; i++) lab[i] = i % 10;
+    for (int i = 0; i < NI; i++) lab[i] = i % DAOE_NET_CLASSES;
     for (int i = 0; i < N; i++) idx[i] = (i * 37 + 11) % NI;
     uint8_t *gi = (uint8_t *)dev_copy(gpu, img, (size_t)NI * 3072);
     int32_t *gl = (int32_t *)dev_copy(gpu, lab, sizeof(int32_t) * NI);

@@ -85,7 +85,7 @@ static void run_step(run *r) {
     daoe_net *net = &r->s->net;
     daoe_opt *opt = &r->s->opt;
     daoe_net_forward(net, r->B, 1);
-    be->xent(be, r->B, 10, net->logits, net->y, net->dlogits, opt->stats);
+    be->xent(be, r->B, net->nclass, net->logits, net->y, net->dlogits, opt->stats);
     daoe_net_backward(net, r->B);
     if (r->hook) r->hook(r, t, 0, r->hctx);
     if (opt->ctrl.two_pass) { /* as daoe_step_run: hook 1 before the controller moves */
@@ -488,16 +488,16 @@ static void hg_hook(run *r, int t, int phase, void *ctx) {
 static double loss_at(run *r) {
     const int B = r->B;
     daoe_net_forward(&r->s->net, B, 1);
-    float lg[HG_BATCH * 10];
+    float lg[HG_BATCH * DAOE_NET_CLASSES];
     int32_t y[HG_BATCH];
-    be->to_host(be, lg, r->s->net.logits, sizeof(float) * 10 * (size_t)B);
+    be->to_host(be, lg, r->s->net.logits, sizeof(float) * DAOE_NET_CLASSES * (size_t)B);
     be->to_host(be, y, r->s->net.y, sizeof(int32_t) * (size_t)B);
     double s = 0.0;
     for (int n = 0; n < B; n++) {
-        double mx = lg[n * 10], se = 0.0;
-        for (int k = 1; k < 10; k++) mx = fmax(mx, lg[n * 10 + k]);
-        for (int k = 0; k < 10; k++) se += exp((double)lg[n * 10 + k] - mx);
-        s += mx + log(se) - lg[n * 10 + y[n]];
+        double mx = lg[n * DAOE_NET_CLASSES], se = 0.0;
+        for (int k = 1; k < DAOE_NET_CLASSES; k++) mx = fmax(mx, lg[n * DAOE_NET_CLASSES + k]);
+        for (int k = 0; k < DAOE_NET_CLASSES; k++) se += exp((double)lg[n * DAOE_NET_CLASSES + k] - mx);
+        s += mx + log(se) - lg[n * DAOE_NET_CLASSES + y[n]];
     }
     return s / B;
 }
