@@ -163,7 +163,8 @@ int main(int argc, char **argv) {
         }
     }
     char err[512];
-    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
+    const daoe_backend_options bo = tool_backend_options(DAOE_FP32, threads, DAOE_CPU_CONV_IM2COL);
+    daoe_backend *be = daoe_cpu_backend_create(&bo, err, sizeof err);
     double peak = sgemm_peak();
     printf("CPU training-step benchmark: batch %d, %d threads, optimizer %s\n", batch, threads, optimizer);
     const daoe_blas_info *bi = daoe_blas_get_info();
@@ -177,7 +178,8 @@ int main(int argc, char **argv) {
     int have_bf16 = 0;
     for (int e = 0; e < ne; e++) {
         const int k = engines[e];
-        bes[e] = daoe_cpu_backend_create(threads, known[k].conv, known[k].prec, err, sizeof err);
+        const daoe_backend_options ko = tool_backend_options(known[k].prec, threads, known[k].conv);
+        bes[e] = daoe_cpu_backend_create(&ko, err, sizeof err);
         if (!bes[e]) {
             /* an engine asked for must run; one of the default list may be missing here */
             printf("engine %s: not here: %s\n", known[k].name, err);

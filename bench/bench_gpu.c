@@ -133,7 +133,8 @@ static void opt_sweep(double bw) {
                                     {"daoe", NULL}, {"daoe", "--features none"},
                                     {"daoe", "--members sgd,adam"}, {"daoe", "--members rmsprop,lion"}};
     char err[512];
-    daoe_backend *be = daoe_cuda_backend_create(DAOE_FP32, 0, err, sizeof err);
+    const daoe_backend_options bo = tool_backend_options(DAOE_FP32, 0, DAOE_CPU_CONV_IM2COL);
+    daoe_backend *be = daoe_cuda_backend_create(&bo, err, sizeof err);
     const size_t n = 11173962;
     float *h = daoe_xmalloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++) h[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;

@@ -134,7 +134,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     char err[512];
-    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_DEFAULT, DAOE_FP32, err, sizeof err);
+    const daoe_backend_options bo = tool_backend_options(DAOE_FP32, threads, DAOE_CPU_CONV_DEFAULT);
+    daoe_backend *be = daoe_cpu_backend_create(&bo, err, sizeof err);
     if (!be) {
         fprintf(stderr, "daoe-bench-optim: %s\n", err);
         return 1;

@@ -1,6 +1,7 @@
 /* Helpers shared by the tools and benchmarks (see tool.h). */
 #define _GNU_SOURCE
 #include "tool.h"
+#include "daoe/config.h"
 #include "daoe/util.h"
 #include <errno.h>
 #include <limits.h>
@@ -55,6 +56,13 @@ double tool_parse_double(const char *flag, const char *s, double lo, double hi) 
     if (end == s || *end || !isfinite(v)) tool_die("%s: '%s' is not a number", flag, s);
     if (errno == ERANGE || v < lo || v > hi) tool_die("%s: %s is out of range [%g, %g]", flag, s, lo, hi);
     return v;
+}
+
+daoe_backend_options tool_backend_options(daoe_precision prec, int threads, daoe_cpu_conv conv) {
+    daoe_backend_options o = {.prec = prec, .threads = threads, .cpu_conv = conv};
+    char err[512];
+    if (daoe_backend_options_env(&o, err, sizeof err)) tool_die("%s", err);
+    return o;
 }
 
 cJSON *tool_read_json(const char *path, tool_json_mode mode) {

@@ -7,6 +7,7 @@
 #define DAOE_TOOL_H
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include "daoe/backend.h"
 
 /* "<program>: error: <message>" on stderr, exit 2 */
 void tool_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -21,6 +22,11 @@ const char *tool_next_arg(int argc, char **argv, int *i);
  * characters, overflow, NaN and Inf are refused). */
 int tool_parse_int(const char *flag, const char *s, int lo, int hi);
 double tool_parse_double(const char *flag, const char *s, double lo, double hi);
+
+/* A benchmark's backend options: prec, threads and the CPU engine as given,
+ * the switches (DAOE_NO_GRAPH, DAOE_OPT_GENERIC, ...) from the environment as
+ * daoe-train takes them; dies on a bad value. */
+daoe_backend_options tool_backend_options(daoe_precision prec, int threads, daoe_cpu_conv conv);
 
 typedef enum {
     TOOL_JSON_QUIET,    /* missing or invalid: NULL */

@@ -615,7 +615,8 @@ static void test_hypergrad(int raw, int check_step, const char *extra) {
 
 int main(void) {
     char err[256];
-    be = daoe_cpu_backend_create(1, DAOE_CPU_CONV_DEFAULT, DAOE_FP32, err, sizeof err);
+    be = daoe_cpu_backend_create(&(daoe_backend_options){.threads = 1, .cpu_conv = DAOE_CPU_CONV_DEFAULT},
+                                 err, sizeof err);
     uint8_t *ih = daoe_xmalloc((size_t)NIMG * 3072);
     int32_t lh[NIMG];
     ts_synth_images(NIMG, 3, ih, lh);

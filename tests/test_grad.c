@@ -367,7 +367,7 @@ int main(void) {
     const daoe_cpu_conv engines[] = {DAOE_CPU_CONV_IM2COL, DAOE_CPU_CONV_DNNL};
     const char *names[] = {"im2col, CNHW", "dnnl, NHWC"};
     for (int e = 0; e < 2; e++) {
-    be = daoe_cpu_backend_create(2, engines[e], DAOE_FP32, err, sizeof err);
+    be = daoe_cpu_backend_create(&(daoe_backend_options){.threads = 2, .cpu_conv = engines[e]}, err, sizeof err);
     if (!be) {
         printf("(%s: not in this build: %s)\n", names[e], err);
         continue;

@@ -52,8 +52,8 @@ daoe_session *daoe_session_create(const daoe_config *cfg, const daoe_session_opt
     }
     s->be = o.be;
     if (!s->be) {
-        unsigned flags = (cfg->deterministic ? DAOE_BE_DETERMINISTIC : 0) | (cfg->debug_sync ? DAOE_BE_DEBUG_SYNC : 0);
-        s->be = daoe_backend_create(cfg->backend, cfg->precision, flags, cfg->threads, cfg->cpu_conv, err, errlen);
+        const daoe_backend_options bo = daoe_config_backend_options(cfg);
+        s->be = daoe_backend_create(cfg->backend, &bo, err, errlen);
         if (!s->be) goto fail;
         s->own_be = 1;
     }

@@ -27,6 +27,7 @@ struct cpu_dnnl;
 typedef struct {
     int threads;
     daoe_cpu_conv conv;  /* the engine; DNNL: activations NHWC, else CNHW */
+    int opt_generic;     /* the generic fused optimizer loop, not the specialised ones (--opt-generic) */
     struct cpu_dnnl *dn; /* dnnl.c's engine, stream and primitive cache */
     float *cols;       /* im2col scratch, one slice of cols_cap floats per thread */
     size_t cols_cap;

@@ -73,8 +73,9 @@ typedef struct {
     daoe_precision prec;
     int bf16;             /* activations in bf16 */
     int deterministic;
-    int debug_sync;
-    int timed_search;     /* cudnnFind (timed) vs heuristics */
+    int debug_sync;       /* synchronise after every launch (--debug-sync) */
+    int no_graph;         /* launch a step's kernels one by one (--no-graph) */
+    int timed_search;     /* cudnnFind (timed) vs heuristics (--cudnn-search) */
     int sm_count;
     /* parameters */
     float *params, *grads;
