@@ -178,14 +178,14 @@ static void opt_sweep(double bw) {
 int main(int argc, char **argv) {
     int steps = 100, warm = 15, width = 64, B = 128, sweep_only = 0;
     const char *json = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = tool_parse_int("--steps", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--width") && i + 1 < argc) width = tool_parse_int("--width", argv[++i], 1, 4096);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = tool_parse_int("--batch", argv[++i], 1, 1 << 16);
-        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
-        else if (!strcmp(argv[i], "--opt-sweep")) sweep_only = 1;
-        else { fprintf(stderr, "usage: daoe-bench-gpu [--steps N] [--width N] [--batch N] [--json FILE] [--opt-sweep]\n"); return 2; }
-    }
+    const tool_flag flags[] = {
+        {"--steps", TOOL_FLAG_INT, &steps, 1, 1 << 20, "N", NULL},
+        {"--width", TOOL_FLAG_INT, &width, 1, 4096, "N", NULL},
+        {"--batch", TOOL_FLAG_INT, &B, 1, 1 << 16, "N", NULL},
+        {"--json", TOOL_FLAG_STR, &json, 0, 0, "FILE", NULL},
+        {"--opt-sweep", TOOL_FLAG_SWITCH, &sweep_only, 0, 0, NULL, NULL},
+    };
+    tool_flags(argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), NULL);
     if (daoe_cuda_device_count() == 0) { fprintf(stderr, "daoe-bench-gpu: no GPU\n"); return 77; }
     if (json) js = fopen(json, "w");
     double bw = copy_bw(), tf = gemm_rate();

@@ -117,18 +117,16 @@ static void train_pair(daoe_backend *be, int width, int batch, int warm, int ste
 
 int main(int argc, char **argv) {
     int threads = 2, repeats = 11, warm = 2, steps16 = 8, steps64 = 3, train = 1, batch = 128;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = tool_parse_int("--threads", argv[++i], 1, 4096);
-        else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = tool_parse_int("--repeats", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--steps16") && i + 1 < argc) steps16 = tool_parse_int("--steps16", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--steps64") && i + 1 < argc) steps64 = tool_parse_int("--steps64", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--no-train")) train = 0;
-        else {
-            fprintf(stderr, "usage: daoe-bench-optim [--threads N] [--repeats N] [--steps16 N] [--steps64 N] "
-                            "[--no-train]\n");
-            return 2;
-        }
-    }
+    int no_train = 0;
+    const tool_flag flags[] = {
+        {"--threads", TOOL_FLAG_INT, &threads, 1, 4096, "N", NULL},
+        {"--repeats", TOOL_FLAG_INT, &repeats, 1, 1 << 20, "N", NULL},
+        {"--steps16", TOOL_FLAG_INT, &steps16, 1, 1 << 20, "N", NULL},
+        {"--steps64", TOOL_FLAG_INT, &steps64, 1, 1 << 20, "N", NULL},
+        {"--no-train", TOOL_FLAG_SWITCH, &no_train, 0, 0, NULL, NULL},
+    };
+    tool_flags(argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), NULL);
+    if (no_train) train = 0;
     if (repeats < 1 || steps16 < 1 || steps64 < 1 || threads < 1) {
         fprintf(stderr, "daoe-bench-optim: counts must be >= 1\n");
         return 2;
