@@ -273,8 +273,11 @@ static void test_alpha(void) {
     /* default: K = 4, hypergrad (cosine), meta-lr 10 over AL_STEPS steps */
     if (run_init(&r, "--optimizer daoe --tau 0.5", AL_STEPS)) return;
     get_state(&r, &st);
+    /* 0.25 for each of the default mixture's four, 0 for a rule of the list outside it */
+#define AL_START(i) (((DAOE_DEFAULT_MEMBERS >> (i)) & 1u) ? 0.25f : 0.0f)
     for (int i = 0; i < DAOE_K; i++)
-        CHECK(st.alpha[i] == 0.25f, "start: alpha_%s = %.9g, not 0.25", daoe_member_names[i], st.alpha[i]);
+        CHECK(st.alpha[i] == AL_START(i), "start: alpha_%s = %.9g, not %g", daoe_member_names[i], st.alpha[i],
+              AL_START(i));
     algebra_ctx ac;
     memset(&ac, 0, sizeof ac);
     r.hook = algebra_hook;
@@ -284,8 +287,9 @@ static void test_alpha(void) {
         if (s >= 2) check_algebra(&r, &ac, s);
     }
     for (int i = 0; i < DAOE_K; i++)
-        CHECK(r.rows[0].alpha[i] == 0.25f, "step 1: alpha_%s = %.9g, not 0.25", daoe_member_names[i],
-              r.rows[0].alpha[i]);
+        CHECK(r.rows[0].alpha[i] == AL_START(i), "step 1: alpha_%s = %.9g, not %g", daoe_member_names[i],
+              r.rows[0].alpha[i], AL_START(i));
+#undef AL_START
     double mv = check_alpha_rows("K=4 hypergrad", &r);
     CHECK(mv > 1e-3, "hypergrad with meta-lr 10: alpha moved only %.2e in %d steps", mv, AL_STEPS);
     printf("  K=4 hypergrad (tau 0.5): start 0.25 x4, max |alpha - start| %.4f; final alpha %.4f %.4f %.4f %.4f\n", mv,
@@ -520,7 +524,9 @@ static void test_hypergrad(int raw, int check_step, const char *extra) {
      * differences put d on the other side of a rounding midpoint */
     double worst_bf = 0.0;
     size_t exact = 0, total = 0;
+    const unsigned members = r.s->opt.cfg.members; /* the default mixture: not every rule of the list */
     for (int i = 0; i < DAOE_K; i++) {
+        if (!((members >> i) & 1u)) continue;
         uint16_t *dh = daoe_xmalloc(sizeof(uint16_t) * n);
         be->to_host(be, dh, r.s->opt.bufs.d[i], sizeof(uint16_t) * n);
         for (size_t j = 0; j < n; j++) {
@@ -541,6 +547,7 @@ static void test_hypergrad(int raw, int check_step, const char *extra) {
     run_load(&r, check_step + 1);
     double fd[DAOE_K], dn[DAOE_K], resid[DAOE_K];
     for (int i = 0; i < DAOE_K; i++) {
+        if (!((members >> i) & 1u)) continue;
         double s2 = 0.0;
         for (size_t j = 0; j < n; j++) s2 += (double)hc.d[i][j] * hc.d[i][j];
         dn[i] = sqrt(s2);
@@ -595,6 +602,7 @@ static void test_hypergrad(int raw, int check_step, const char *extra) {
     printf("  %s%s%s, h at step %d (d_i of step %d): stored bf16 d: %zu/%zu = bf16(d), max rel err %.2e (< 2^-8)\n",
            raw ? "raw" : "cos", *extra ? " " : "", extra, check_step + 1, check_step, exact, total, worst_bf);
     for (int i = 0; i < DAOE_K; i++) {
+        if (!((members >> i) & 1u)) continue;
         double want = raw ? fd[i] : fd[i] / (gnorm * dn[i]);
         double got = row->h[i];
         /* relative error; where g and d_i are nearly orthogonal (|cos| < 0.05)
