@@ -189,6 +189,17 @@ static void checkpoint_log(void) {
     lg.epoch_seconds = 1.75;
     lg.sums = (daoe_epoch_sums){.loss = 6.5, .correct = 40, .n = 96, .alpha = {0.5, 0.25}, .share = {0.125}, .nrec = 3};
     for (int i = 0; i < DAOE_K; i++) lg.alpha_first[i] = 0.25f, lg.alpha_last[i] = 0.1f * (float)(i + 1);
+    /* a member without columns in the run's files (RAdam outside the default
+     * mixture) has none in the checkpoint either: zero, as it reads back */
+    const unsigned cols = daoe_run_columns(&c);
+    for (int i = 0; i < DAOE_K; i++)
+        if (!((cols >> i) & 1u)) {
+            lg.alpha_first[i] = lg.alpha_last[i] = 0.0f;
+            for (int r = 0; r < lg.nrows; r++) {
+                double *row = lg.rows + (size_t)r * DAOE_NCOL;
+                row[DAOE_COL_ALPHA + i] = row[DAOE_COL_SHARE + i] = 0.0;
+            }
+        }
     CHECK(daoe_run_save_checkpoint(&rf, g_s, &lg, err, sizeof err) == 0, "log: save: %s", err);
     CHECK(daoe_run_load_checkpoint(&rf, g_s, &back, err, sizeof err) == 0, "log: load: %s", err);
     CHECK(back.nrows == 2 && !memcmp(back.rows, lg.rows, sizeof(double) * 2 * DAOE_NCOL), "log: rows differ");
