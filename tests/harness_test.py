@@ -401,7 +401,7 @@ def test_stats(bindir, work):
         ok(rc == 2 and err.count("\n") == 1 and bad[0] in err, f"daoe-stats {' '.join(bad)} refused: {err}")
     # the figures take the display names from the plot data (the list lives in C)
     meta = open(os.path.join(root1, "plotdata", "meta.gp")).read()
-    ok('optimizer_labels = \'"SGD" "Adam" "AdamW" "RMSProp" "Lion" "DAO-E"\'' in meta, "meta.gp names the optimizers")
+    ok('optimizer_labels = \'"SGD" "Adam" "AdamW" "RMSProp" "Lion" "RAdam" "DAO-E"\'' in meta, "meta.gp names the optimizers")
     return 0
 
 
