@@ -27,19 +27,6 @@ static int cmpd(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* FLOPs of one training image: forward 2*MACs of every conv and the linear
- * layer; backward twice that (data + filter), except the stem (no data grad). */
-static double train_flops(const daoe_net *net) {
-    double f = 0;
-    for (int i = 0; i < net->nconv; i++) {
-        const daoe_conv *c = &net->convs[i];
-        double fwd = 2.0 * c->cout * c->cin * c->k * c->k * c->ho * c->wo;
-        f += fwd * (i == 0 ? 2.0 : 3.0);
-    }
-    f += 3.0 * 2.0 * 10 * 8 * net->width;
-    return f;
-}
-
 /* The network's convolutions alone through the backend table, on random
  * data at the training batch: each conv's forward, data gradient (not the
  * stem's) and filter gradient, the best of reps. Returns seconds per step of
@@ -139,44 +126,47 @@ int main(int argc, char **argv) {
     int engines[NKNOWN], ne = 0, asked = 0; /* indices into known */
     for (int k = 0; k < NKNOWN; k++) engines[ne++] = k;
     int widths[8] = {64, 16}, nw = 2;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = tool_parse_int("--threads", argv[++i], 1, 4096);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) batch = tool_parse_int("--batch", argv[++i], 1, 1 << 16);
-        else if (!strcmp(argv[i], "--torch")) with_torch = 1;
-        else if (!strcmp(argv[i], "--torch-py") && i + 1 < argc) snprintf(torch_py, sizeof torch_py, "%s", argv[++i]);
-        else if (!strcmp(argv[i], "--convs")) conv_only = 1;
-        else if (!strcmp(argv[i], "--parts")) parts = 1;
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps64 = steps16 = tool_parse_int("--steps", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--optimizer") && i + 1 < argc) optimizer = argv[++i];
-        else if (!strcmp(argv[i], "--cpu-conv") && i + 1 < argc) {
-            ne = 0;
-            asked = 1;
-            for (char *t = strtok(argv[++i], ","); t && ne < NKNOWN; t = strtok(NULL, ",")) {
-                int k = 0;
-                while (k < NKNOWN && strcmp(t, known[k].name)) k++;
-                if (k == NKNOWN) {
-                    fprintf(stderr, "daoe-bench-cpu: --cpu-conv: unknown engine '%s' (im2col|dnnl|dnnl-bf16)\n", t);
-                    return 2;
-                }
-                engines[ne++] = k;
-            }
-        }
-        else if (!strcmp(argv[i], "--widths") && i + 1 < argc) {
-            nw = 0;
-            for (char *t = strtok(argv[++i], ","); t && nw < 8; t = strtok(NULL, ",")) widths[nw++] = tool_parse_int("--widths", t, 1, 4096);
-        } else {
-            fprintf(stderr, "usage: daoe-bench-cpu [--threads N] [--batch N] [--steps N] [--widths 64,16] "
-                            "[--optimizer sgd|daoe] [--cpu-conv im2col,dnnl,dnnl-bf16] [--convs] [--parts] [--torch] [--torch-py PY,...]\n"
-                            "  --parts: instead of the table, one step taken apart per engine, SGD and DAO-E: time per op family against the\n"
-                            "    measured sgemm peak and copy bandwidth, evaluation per image (bench/bench_parts.c)\n"
-                            "  --convs: also time the network's convolutions alone (each engine)\n"
-                            "  --torch: PyTorch 1.13 (/usr/bin/python3) on the same steps; --torch-py: also each PY's PyTorch\n"
-                            "    (eager NCHW, eager channels_last, torch.compile, autocast bf16 where the CPU has bf16)\n");
-            return 2;
+    int steps = 0;
+    const char *torch_py_arg = NULL, *convs_arg = NULL, *widths_arg = NULL;
+    const tool_flag flags[] = {
+        {"--threads", TOOL_FLAG_INT, &threads, 1, 4096, "N", NULL},
+        {"--batch", TOOL_FLAG_INT, &batch, 1, 1 << 16, "N", NULL},
+        {"--steps", TOOL_FLAG_INT, &steps, 1, 1 << 20, "N", NULL},
+        {"--widths", TOOL_FLAG_STR, &widths_arg, 0, 0, "64,16", NULL},
+        {"--optimizer", TOOL_FLAG_STR, &optimizer, 0, 0, "sgd|daoe", NULL},
+        {"--cpu-conv", TOOL_FLAG_STR, &convs_arg, 0, 0, "im2col,dnnl,dnnl-bf16", NULL},
+        {"--convs", TOOL_FLAG_SWITCH, &conv_only, 0, 0, NULL, "also time the network's convolutions alone (each engine)"},
+        {"--parts", TOOL_FLAG_SWITCH, &parts, 0, 0, NULL,
+         "instead of the table, one step taken apart per engine, SGD and DAO-E: time per op family against the\n"
+         "    measured sgemm peak and copy bandwidth, evaluation per image (bench/bench_parts.c)"},
+        {"--torch", TOOL_FLAG_SWITCH, &with_torch, 0, 0, NULL, "PyTorch 1.13 (/usr/bin/python3) on the same steps"},
+        {"--torch-py", TOOL_FLAG_STR, &torch_py_arg, 0, 0, "PY,...",
+         "also each PY's PyTorch (eager NCHW, eager channels_last, torch.compile, autocast bf16 where the CPU\n"
+         "    has bf16)"},
+    };
+    tool_flags(argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), NULL);
+    if (steps) steps64 = steps16 = steps;
+    if (torch_py_arg) snprintf(torch_py, sizeof torch_py, "%s", torch_py_arg);
+    char list[1024];
+    if (convs_arg) {
+        ne = 0;
+        asked = 1;
+        snprintf(list, sizeof list, "%s", convs_arg);
+        for (char *t = strtok(list, ","); t && ne < NKNOWN; t = strtok(NULL, ",")) {
+            int k = 0;
+            while (k < NKNOWN && strcmp(t, known[k].name)) k++;
+            if (k == NKNOWN) tool_die("--cpu-conv: unknown engine '%s' (im2col|dnnl|dnnl-bf16)", t);
+            engines[ne++] = k;
         }
     }
+    if (widths_arg) {
+        nw = 0;
+        snprintf(list, sizeof list, "%s", widths_arg);
+        for (char *t = strtok(list, ","); t && nw < 8; t = strtok(NULL, ",")) widths[nw++] = tool_parse_int("--widths", t, 1, 4096);
+    }
     char err[512];
-    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
+    const daoe_backend_options bo = tool_backend_options(DAOE_FP32, threads, DAOE_CPU_CONV_IM2COL);
+    daoe_backend *be = daoe_cpu_backend_create(&bo, err, sizeof err);
     double peak = sgemm_peak();
     printf("CPU training-step benchmark: batch %d, %d threads, optimizer %s\n", batch, threads, optimizer);
     const daoe_blas_info *bi = daoe_blas_get_info();
@@ -190,7 +180,8 @@ int main(int argc, char **argv) {
     int have_bf16 = 0;
     for (int e = 0; e < ne; e++) {
         const int k = engines[e];
-        bes[e] = daoe_cpu_backend_create(threads, known[k].conv, known[k].prec, err, sizeof err);
+        const daoe_backend_options ko = tool_backend_options(known[k].prec, threads, known[k].conv);
+        bes[e] = daoe_cpu_backend_create(&ko, err, sizeof err);
         if (!bes[e]) {
             /* an engine asked for must run; one of the default list may be missing here */
             printf("engine %s: not here: %s\n", known[k].name, err);
@@ -238,7 +229,7 @@ int main(int argc, char **argv) {
             }
             qsort(ts + warm, (size_t)nsteps, sizeof(double), cmpd);
             double med = ts[warm + nsteps / 2];
-            flops = train_flops(net) * batch;
+            flops = daoe_net_train_flops(net) * batch;
             ours[e] = batch / med;
             char name[32];
             snprintf(name, sizeof name, "daoe-c %s", known[engines[e]].name);

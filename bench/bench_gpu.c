@@ -70,15 +70,6 @@ static double gemm_rate(void) {
     return 2.0 * n * n * (double)n * 10 / (ms / 1e3) / 1e12;
 }
 
-static double train_flops(const daoe_net *net) {
-    double f = 0;
-    for (int i = 0; i < net->nconv; i++) {
-        const daoe_conv *c = &net->convs[i];
-        f += 2.0 * c->cout * c->cin * c->k * c->k * c->ho * c->wo * (i == 0 ? 2.0 : 3.0);
-    }
-    return f + 3.0 * 2.0 * 10 * 8 * net->width;
-}
-
 static FILE *js;
 
 static void bench(daoe_precision prec, const char *optimizer, int width, int B, int warm, int steps, double bw) {
@@ -113,7 +104,7 @@ static void bench(daoe_precision prec, const char *optimizer, int width, int B, 
         if (s % 50 == 49) { daoe_trace tr[64]; daoe_session_read_trace(ss, tr); }
     }
     be->sync(be);
-    double dt = daoe_now() - t0, ips = (double)B * steps / dt, tf = train_flops(&ss->net) * ips / 1e12;
+    double dt = daoe_now() - t0, ips = (double)B * steps / dt, tf = daoe_net_train_flops(&ss->net) * ips / 1e12;
     /* the fused optimizer pass alone, and the controller kernel alone */
     int reps = 50;
     be->sync(be);
@@ -142,7 +133,8 @@ static void opt_sweep(double bw) {
                                     {"daoe", NULL}, {"daoe", "--features none"},
                                     {"daoe", "--members sgd,adam"}, {"daoe", "--members rmsprop,lion"}};
     char err[512];
-    daoe_backend *be = daoe_cuda_backend_create(DAOE_FP32, 0, err, sizeof err);
+    const daoe_backend_options bo = tool_backend_options(DAOE_FP32, 0, DAOE_CPU_CONV_IM2COL);
+    daoe_backend *be = daoe_cuda_backend_create(&bo, err, sizeof err);
     const size_t n = 11173962;
     float *h = daoe_xmalloc(sizeof(float) * n);
     for (size_t i = 0; i < n; i++) h[i] = (float)((i * 2654435761u) % 2001) / 1000.0f - 1.0f;
@@ -186,14 +178,14 @@ static void opt_sweep(double bw) {
 int main(int argc, char **argv) {
     int steps = 100, warm = 15, width = 64, B = 128, sweep_only = 0;
     const char *json = NULL;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = tool_parse_int("--steps", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--width") && i + 1 < argc) width = tool_parse_int("--width", argv[++i], 1, 4096);
-        else if (!strcmp(argv[i], "--batch") && i + 1 < argc) B = tool_parse_int("--batch", argv[++i], 1, 1 << 16);
-        else if (!strcmp(argv[i], "--json") && i + 1 < argc) json = argv[++i];
-        else if (!strcmp(argv[i], "--opt-sweep")) sweep_only = 1;
-        else { fprintf(stderr, "usage: daoe-bench-gpu [--steps N] [--width N] [--batch N] [--json FILE] [--opt-sweep]\n"); return 2; }
-    }
+    const tool_flag flags[] = {
+        {"--steps", TOOL_FLAG_INT, &steps, 1, 1 << 20, "N", NULL},
+        {"--width", TOOL_FLAG_INT, &width, 1, 4096, "N", NULL},
+        {"--batch", TOOL_FLAG_INT, &B, 1, 1 << 16, "N", NULL},
+        {"--json", TOOL_FLAG_STR, &json, 0, 0, "FILE", NULL},
+        {"--opt-sweep", TOOL_FLAG_SWITCH, &sweep_only, 0, 0, NULL, NULL},
+    };
+    tool_flags(argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), NULL);
     if (daoe_cuda_device_count() == 0) { fprintf(stderr, "daoe-bench-gpu: no GPU\n"); return 77; }
     if (json) js = fopen(json, "w");
     double bw = copy_bw(), tf = gemm_rate();

@@ -84,7 +84,7 @@ static daoe_session *bench_session(daoe_backend *be, const char *flags, int widt
     be->act_from_host(be, s->net.x, batch, 3, 32, 32, x);
     free(x);
     int32_t *y = daoe_xmalloc(sizeof(int32_t) * (size_t)batch);
-    for (int i = 0; i < batch; i++) y[i] = i % 10;
+    for (int i = 0; i < batch; i++) y[i] = i % DAOE_NET_CLASSES;
     be->to_device(be, s->net.y, y, sizeof(int32_t) * (size_t)batch);
     free(y);
     return s;
@@ -117,24 +117,23 @@ static void train_pair(daoe_backend *be, int width, int batch, int warm, int ste
 
 int main(int argc, char **argv) {
     int threads = 2, repeats = 11, warm = 2, steps16 = 8, steps64 = 3, train = 1, batch = 128;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = tool_parse_int("--threads", argv[++i], 1, 4096);
-        else if (!strcmp(argv[i], "--repeats") && i + 1 < argc) repeats = tool_parse_int("--repeats", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--steps16") && i + 1 < argc) steps16 = tool_parse_int("--steps16", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--steps64") && i + 1 < argc) steps64 = tool_parse_int("--steps64", argv[++i], 1, 1 << 20);
-        else if (!strcmp(argv[i], "--no-train")) train = 0;
-        else {
-            fprintf(stderr, "usage: daoe-bench-optim [--threads N] [--repeats N] [--steps16 N] [--steps64 N] "
-                            "[--no-train]\n");
-            return 2;
-        }
-    }
+    int no_train = 0;
+    const tool_flag flags[] = {
+        {"--threads", TOOL_FLAG_INT, &threads, 1, 4096, "N", NULL},
+        {"--repeats", TOOL_FLAG_INT, &repeats, 1, 1 << 20, "N", NULL},
+        {"--steps16", TOOL_FLAG_INT, &steps16, 1, 1 << 20, "N", NULL},
+        {"--steps64", TOOL_FLAG_INT, &steps64, 1, 1 << 20, "N", NULL},
+        {"--no-train", TOOL_FLAG_SWITCH, &no_train, 0, 0, NULL, NULL},
+    };
+    tool_flags(argc, argv, flags, (int)(sizeof flags / sizeof flags[0]), NULL);
+    if (no_train) train = 0;
     if (repeats < 1 || steps16 < 1 || steps64 < 1 || threads < 1) {
         fprintf(stderr, "daoe-bench-optim: counts must be >= 1\n");
         return 2;
     }
     char err[512];
-    daoe_backend *be = daoe_cpu_backend_create(threads, DAOE_CPU_CONV_DEFAULT, DAOE_FP32, err, sizeof err);
+    const daoe_backend_options bo = tool_backend_options(DAOE_FP32, threads, DAOE_CPU_CONV_DEFAULT);
+    daoe_backend *be = daoe_cpu_backend_create(&bo, err, sizeof err);
     if (!be) {
         fprintf(stderr, "daoe-bench-optim: %s\n", err);
         return 1;

@@ -219,7 +219,7 @@ int bench_parts(daoe_backend *be, const char *engine, int width, int batch, cons
     uint8_t *im = daoe_xmalloc((size_t)nimg * 3072);
     int32_t *lab = daoe_xmalloc(sizeof(int32_t) * nimg), *idx = daoe_xmalloc(sizeof(int32_t) * batch);
     for (size_t i = 0; i < (size_t)nimg * 3072; i++) im[i] = (uint8_t)((i * 2654435761u) >> 13);
-    for (int i = 0; i < nimg; i++) lab[i] = i % 10;
+    for (int i = 0; i < nimg; i++) lab[i] = i % DAOE_NET_CLASSES;
     daoe_session_set_images(s, DAOE_SET_TRAIN, im, lab, nimg);
     daoe_session_set_images(s, DAOE_SET_TEST, im, lab, nimg);
     memset(part, 0, sizeof part);

@@ -71,11 +71,11 @@ typedef struct {
     int report;
     boot_opts boot;
     check_opts co;
-} opts_t;
+} stats_opts_t;
 
 /* the command line into o; exits on --help and on a bad command line */
-static void parse_flags(int argc, char **argv, opts_t *o) {
-    *o = (opts_t){NULL, NULL, NULL, NULL, NULL, NULL, NAN, 0, {BOOT_B, BOOT_SEED}, {0.01, 0.01, NULL, 0, 0}};
+static void parse_flags(int argc, char **argv, stats_opts_t *o) {
+    *o = (stats_opts_t){NULL, NULL, NULL, NULL, NULL, NULL, NAN, 0, {BOOT_B, BOOT_SEED}, {0.01, 0.01, NULL, 0, 0}};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
 #define NEXT() tool_next_arg(argc, argv, &i)
@@ -106,7 +106,7 @@ static void report(const study_t *S) {
 }
 
 int main(int argc, char **argv) {
-    opts_t o;
+    stats_opts_t o;
     gsl_set_error_handler_off();
     parse_flags(argc, argv, &o);
     if (!(o.co.alpha > 0 && o.co.alpha < 0.5) || !(o.co.margin >= 0)) tool_die("--alpha in (0, 0.5), --margin >= 0");

@@ -71,7 +71,7 @@ static void usage(FILE *f) {
 }
 
 /* the command line into o; exits on --help and on a bad command line */
-static void parse_flags(int argc, char **argv, opts_t *o) {
+static void parse_flags(int argc, char **argv, sweep_opts_t *o) {
     memset(o, 0, sizeof *o);
     o->requeue_max = -1;
     for (int i = 1; i < argc; i++) {
@@ -123,7 +123,7 @@ static void parse_flags(int argc, char **argv, opts_t *o) {
 
 /* --get KEY (for scripts such as Makefile.artifact: strings raw, other values
  * as JSON, absent: nothing) or --show (the whole resolved profile) */
-static int print_profile(const cJSON *P, const opts_t *o) {
+static int print_profile(const cJSON *P, const sweep_opts_t *o) {
     const cJSON *v = o->get ? cJSON_GetObjectItemCaseSensitive(P, o->get) : P;
     if (o->get && cJSON_IsString(v)) printf("%s\n", v->valuestring);
     else if (v && !cJSON_IsNull(v)) {
@@ -135,7 +135,7 @@ static int print_profile(const cJSON *P, const opts_t *o) {
 }
 
 /* the results folder, the data folder and the trainer, from the flags or their defaults */
-static void find_paths(opts_t *o, const char *name) {
+static void find_paths(sweep_opts_t *o, const char *name) {
     static char results_buf[PATH_MAX], train_buf[PATH_MAX];
     if (!o->results) {
         /* another base is another experiment: keep it apart */
@@ -166,7 +166,7 @@ static void find_paths(opts_t *o, const char *name) {
 int main(int argc, char **argv) {
     /* an array task of the slurm engine (the batch script runs it) */
     if (argc > 1 && !strcmp(argv[1], "--slurm-task")) return sweep_slurm_task(argc, argv);
-    opts_t o;
+    sweep_opts_t o;
     parse_flags(argc, argv, &o);
     sweep_t S = {0};
     sweep_resolve_profile(&S, &o);

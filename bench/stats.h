@@ -1,5 +1,5 @@
 /* daoe-stats' pieces (see daoe_stats.c for what the tool does):
- *   stats_read.c     run folders -> run_t (config.json, summary.json, epochs.csv, alpha.csv, sweep_run.json)
+ *   stats_read.c     run folders -> stats_run_t (config.json, summary.json, epochs.csv, alpha.csv, sweep_run.json)
  *   stats_compute.c  groups, descriptive statistics, Welch tests with Holm, targets, the tune winners
  *   stats_table.c    the table model: rows of cells built once, rendered as Markdown or LaTeX
  *   stats_write.c    summary.json, summary.md, summary.tex, tuned.json
@@ -10,7 +10,7 @@
  *   stats_check.c    the CI regression check */
 #ifndef DAOE_STATS_H
 #define DAOE_STATS_H
-#include "daoe/optim.h"
+#include "daoe/ensemble.h"
 #include "daoe/util.h"
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -48,7 +48,7 @@ typedef struct {
     trace_t tr;                  /* alpha.csv (load_trace) */
     cJSON *setting_args;         /* from sweep_run.json (owned by rec) */
     cJSON *rec, *cfg;
-} run_t;
+} stats_run_t;
 
 /* ------------------------------------------------------------------ statistics */
 typedef struct {
@@ -106,7 +106,7 @@ typedef struct {
 
 typedef struct {
     const char *dir;
-    run_t *runs;
+    stats_run_t *runs;
     int nruns;
     group_t *g;
     int ng;
@@ -125,7 +125,7 @@ typedef struct {
 
 /* stats_read.c */
 void study_read(study_t *S, const char *dir);
-void load_trace(run_t *r);
+void load_trace(stats_run_t *r);
 
 /* stats_compute.c */
 desc_t describe(const double *x, int n);
@@ -134,7 +134,7 @@ void holm(const double *p, double *adj, int n);
 void study_compute(study_t *S, const char *compare_to, double target);
 /* the first epoch whose test accuracy reaches target, and the training and evaluation seconds
  * until then (sec may be NULL); NaN when none does */
-double epochs_to(const run_t *r, double target, double *sec);
+double epochs_to(const stats_run_t *r, double target, double *sec);
 /* both: what every part of daoe-stats starts from */
 void load_study(study_t *S, const char *dir, const char *compare_to, double target);
 int is_tune(const study_t *S);

@@ -22,7 +22,7 @@ static int not_comparable(const study_t *R, const study_t *N) {
     for (int k = 0; k < R->ng; k++) {
         const group_t *rg = &R->g[k], *ng = find_group(N, rg->name);
         if (!ng || !rg->nruns || !ng->nruns) continue;
-        const run_t *a = &R->runs[rg->idx[0]], *b = &N->runs[ng->idx[0]];
+        const stats_run_t *a = &R->runs[rg->idx[0]], *b = &N->runs[ng->idx[0]];
         if (a->width != b->width || a->epochs_planned != b->epochs_planned || a->batch != b->batch ||
             a->train_subset != b->train_subset || a->val != b->val || a->test_subset != b->test_subset) {
             fprintf(stderr,
@@ -143,7 +143,7 @@ static int shared_seeds(const study_t *R, const group_t *rg, const study_t *N, c
     int m = 0;
     for (int i = 0; i < ng->nfin && m < SHARED_MAX; i++)
         for (int j = 0; j < rg->nfin; j++) {
-            const run_t *a = &N->runs[ng->fin[i]], *b = &R->runs[rg->fin[j]];
+            const stats_run_t *a = &N->runs[ng->fin[i]], *b = &R->runs[rg->fin[j]];
             if (strcmp(a->seed, b->seed)) continue;
             d[m++] = a->test_acc - b->test_acc;
             break;

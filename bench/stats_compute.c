@@ -4,7 +4,7 @@
  * corrected, with Hedges' g. Also: epochs and time to a target accuracy, the
  * tune winners, and the words that describe the setting. */
 #define _GNU_SOURCE
-#include "daoe/optimizers.h"
+#include "daoe/optimizer_list.h"
 #include "daoe/util.h"
 #include "stats.h"
 #include "tool.h"
@@ -109,7 +109,7 @@ static void build_groups(study_t *S) {
     S->g = daoe_xcalloc((size_t)(S->nruns ? S->nruns : 1), sizeof(group_t));
     S->ng = 0;
     for (int i = 0; i < S->nruns; i++) {
-        run_t *r = &S->runs[i];
+        stats_run_t *r = &S->runs[i];
         int k = 0;
         while (k < S->ng && strcmp(S->g[k].name, r->group)) k++;
         group_t *g = &S->g[k];
@@ -139,7 +139,7 @@ const group_t *find_group(const study_t *S, const char *name) {
 }
 
 /* ------------------------------------------------------------------ statistics */
-double epochs_to(const run_t *r, double target, double *sec) {
+double epochs_to(const stats_run_t *r, double target, double *sec) {
     double cum = 0;
     for (int e = 0; e < r->ep.n; e++) {
         cum += isfinite(r->ep.sec[e]) ? r->ep.sec[e] : 0;
@@ -156,7 +156,7 @@ static void run_targets(study_t *S) {
     for (int i = 0; i < S->nruns; i++) S->runs[i].ep_target = epochs_to(&S->runs[i], S->target, &S->runs[i].sec_target);
 }
 
-/* one double field of run_t (at off) over a group's finished runs, NaN left out */
+/* one double field of stats_run_t (at off) over a group's finished runs, NaN left out */
 static desc_t describe_field(const study_t *S, const group_t *g, size_t off) {
     double *x = daoe_xmalloc(sizeof(double) * (size_t)(g->nfin ? g->nfin : 1));
     int n = 0;
@@ -204,18 +204,18 @@ static void compare_groups(study_t *S) {
 static void compute(study_t *S) {
     for (int k = 0; k < S->ng; k++) {
         group_t *g = &S->g[k];
-        g->test = describe_field(S, g, offsetof(run_t, test_acc));
-        g->val = describe_field(S, g, offsetof(run_t, val_acc));
-        g->best_val = describe_field(S, g, offsetof(run_t, best_val_acc));
-        g->ips = describe_field(S, g, offsetof(run_t, ips));
-        g->wall = describe_field(S, g, offsetof(run_t, wall));
+        g->test = describe_field(S, g, offsetof(stats_run_t, test_acc));
+        g->val = describe_field(S, g, offsetof(stats_run_t, val_acc));
+        g->best_val = describe_field(S, g, offsetof(stats_run_t, best_val_acc));
+        g->ips = describe_field(S, g, offsetof(stats_run_t, ips));
+        g->wall = describe_field(S, g, offsetof(stats_run_t, wall));
     }
     choose_target(S);
     run_targets(S);
     for (int k = 0; k < S->ng; k++) {
         group_t *g = &S->g[k];
-        g->ep_target = describe_field(S, g, offsetof(run_t, ep_target));
-        g->sec_target = describe_field(S, g, offsetof(run_t, sec_target));
+        g->ep_target = describe_field(S, g, offsetof(stats_run_t, ep_target));
+        g->sec_target = describe_field(S, g, offsetof(stats_run_t, sec_target));
     }
     compare_groups(S);
 }
@@ -254,7 +254,7 @@ double mixing_mean(const study_t *S, const group_t *g, int trace, int share, int
     double sum = 0;
     int n = 0;
     for (int i = 0; i < g->nfin; i++) {
-        const run_t *r = &S->runs[g->fin[i]];
+        const stats_run_t *r = &S->runs[g->fin[i]];
         int rows = trace ? r->tr.n : r->ep.n, row = t < 0 ? rows - 1 : t;
         if (row < 0 || row >= rows) continue;
         const double *v = trace ? (share ? r->tr.share[m] : r->tr.alpha[m]) : (share ? r->ep.share[m] : r->ep.alpha[m]);
@@ -287,7 +287,7 @@ const char *select_on(const study_t *S) {
 int paper_comparable(const study_t *S) {
     if (S->nruns == 0) return 0;
     for (int i = 0; i < S->nruns; i++) {
-        const run_t *r = &S->runs[i];
+        const stats_run_t *r = &S->runs[i];
         if (r->width != 64 || r->epochs_planned != 100 || r->batch != 128 || r->train_subset != 0 ||
             r->test_subset != 0)
             return 0;
@@ -301,10 +301,10 @@ void setting_words(const study_t *S, char *buf, size_t n) {
         snprintf(buf, n, "no runs");
         return;
     }
-    const run_t *r = &S->runs[0];
+    const stats_run_t *r = &S->runs[0];
     int same = 1;
     for (int i = 1; i < S->nruns; i++) {
-        const run_t *q = &S->runs[i];
+        const stats_run_t *q = &S->runs[i];
         same &= q->width == r->width && q->epochs_planned == r->epochs_planned && q->batch == r->batch &&
                 q->train_subset == r->train_subset && q->val == r->val && q->test_subset == r->test_subset &&
                 !strcmp(q->backend, r->backend);

@@ -9,7 +9,7 @@
  * mean with at least BAND_MIN_BOOT runs, else the runs' min-max (the mean
  * where one run gives none), clipped to what the metric can be. */
 #define _GNU_SOURCE
-#include "daoe/optimizers.h"
+#include "daoe/optimizer_list.h"
 #include "daoe/util.h"
 #include "stats.h"
 #include "tool.h"
@@ -20,7 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* a group's band of a per-run field of run_t (at off, times scale): mean, lo, hi; the kinds drawn so far in *kinds */
+/* a group's band of a per-run field of stats_run_t (at off, times scale): mean, lo, hi; the kinds drawn so far in *kinds */
 static void run_band(const study_t *S, const group_t *g, size_t off, double scale, double hi_clip, double *m,
                      double *lo, double *hi, int *kinds) {
     double *x = daoe_xmalloc(sizeof(double) * (size_t)(g->nfin ? g->nfin : 1));
@@ -37,14 +37,14 @@ static void run_band(const study_t *S, const group_t *g, size_t off, double scal
 static void final_row(daoe_strbuf *b, int idx, const study_t *S, const group_t *g, int *kinds) {
     const desc_t *d = &g->test;
     double m, lo, hi;
-    run_band(S, g, offsetof(run_t, test_acc), 100, 100, &m, &lo, &hi, kinds);
+    run_band(S, g, offsetof(stats_run_t, test_acc), 100, 100, &m, &lo, &hi, kinds);
     daoe_sb_printf(b, "%d\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%d\n", idx, g->name, d->n, m,
                    isfinite(d->sd) ? 100 * d->sd : 0.0, lo, hi, 100 * d->min, 100 * d->max, g->ndiv);
 }
 
 static void throughput_row(daoe_strbuf *b, int idx, const study_t *S, const group_t *g, int *kinds) {
     double m, lo, hi;
-    run_band(S, g, offsetof(run_t, ips), 1, INFINITY, &m, &lo, &hi, kinds);
+    run_band(S, g, offsetof(stats_run_t, ips), 1, INFINITY, &m, &lo, &hi, kinds);
     daoe_sb_printf(b, "%d\t%s\t%d\t%.3f\t%.3f\t%.3f\n", idx, g->name, g->ips.n, m, lo, hi);
 }
 
@@ -54,7 +54,7 @@ static void ablation_row(daoe_strbuf *b, int idx, const group_t *g, const study_
     for (int i = 0; i < S->nw; i++)
         if (!strcmp(S->w[i].a, g->name)) w = &S->w[i];
     double m, lo, hi;
-    run_band(S, g, offsetof(run_t, test_acc), 100, 100, &m, &lo, &hi, kinds);
+    run_band(S, g, offsetof(stats_run_t, test_acc), 100, 100, &m, &lo, &hi, kinds);
     double diff = w ? 100 * w->diff : 0.0;
     daoe_sb_printf(b, "%d\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4g\n", idx, g->name, g->test.n, m, lo,
                    hi, diff, w && isfinite(w->lo) ? 100 * w->lo : diff, w && isfinite(w->hi) ? 100 * w->hi : diff,
@@ -69,7 +69,7 @@ static void write_runs(const study_t *S) {
     for (int k = 0; k < S->ng; k++) {
         if (!S->g[k].nfin) continue;
         for (int i = 0; i < S->g[k].nfin; i++) {
-            const run_t *r = &S->runs[S->g[k].fin[i]];
+            const stats_run_t *r = &S->runs[S->g[k].fin[i]];
             daoe_sb_printf(&rt, "%d\t%s\t%s\t%.4f\t%.4f\n", gi, S->g[k].name, r->seed[0] ? r->seed : "nan",
                            100 * r->test_acc, 100 * r->val_acc);
         }
@@ -100,7 +100,7 @@ static int group_epochs(const study_t *S, const group_t *g) {
 static int epoch_values(const study_t *S, const group_t *g, size_t off, int e, double scale, double *x) {
     int n = 0;
     for (int i = 0; i < g->nfin; i++) {
-        const run_t *r = &S->runs[g->fin[i]];
+        const stats_run_t *r = &S->runs[g->fin[i]];
         if (e >= r->ep.n) continue;
         double v = (*(double *const *)((const char *)&r->ep + off))[e];
         if (isfinite(v)) x[n++] = scale * v;
@@ -180,7 +180,7 @@ static int write_alpha_trace(study_t *S, const group_t *g) {
     if (nt <= 0 || nt == INT_MAX) return 0;
     daoe_strbuf a = {0};
     mixing_header(&a, S, "#step\tepoch\tn");
-    const run_t *r0 = &S->runs[g->fin[0]];
+    const stats_run_t *r0 = &S->runs[g->fin[0]];
     int spe = r0->steps_per_epoch;
     for (int t = 0; t < nt; t++) {
         double step = r0->tr.step[t];
@@ -206,7 +206,7 @@ static void meta_setting(daoe_strbuf *m, const study_t *S) {
     for (char *p = sw; *p; p++)
         if (*p == '"') *p = '\'';
     daoe_sb_printf(m, "profile = \"%s\"\nkind = \"%s\"\nsetting = \"%s\"\n", S->profile ? S->profile : "", S->kind, sw);
-    const run_t *r = S->nruns ? &S->runs[0] : NULL;
+    const stats_run_t *r = S->nruns ? &S->runs[0] : NULL;
     int nseeds_max = 0;
     for (int k = 0; k < S->ng; k++)
         if (S->g[k].nruns > nseeds_max) nseeds_max = S->g[k].nruns;
@@ -258,7 +258,7 @@ static void write_meta(const study_t *S, const plotted_t *P) {
     const group_t *rg = find_group(S, ref);
     double rm = NAN, rl = NAN, rh = NAN;
     int kinds = 0;
-    if (rg) run_band(S, rg, offsetof(run_t, test_acc), 100, 100, &rm, &rl, &rh, &kinds);
+    if (rg) run_band(S, rg, offsetof(stats_run_t, test_acc), 100, 100, &rm, &rl, &rh, &kinds);
     daoe_sb_printf(&m, "ref_mean = %.4f\nref_lo = %.4f\nref_hi = %.4f\n", isfinite(rm) ? rm : 0.0,
                    isfinite(rl) ? rl : 0.0, isfinite(rh) ? rh : 0.0);
     daoe_sb_printf(&m, "band_note = \"%s\"\n", band_words(P->kinds));

@@ -3,7 +3,7 @@
  * (alpha.csv later, for the pairing check and the plot data). CSV columns are found by their
  * header names, each looked up once per file; a missing column reads as NaN. */
 #define _GNU_SOURCE
-#include "daoe/optimizers.h"
+#include "daoe/optimizer_list.h"
 #include "daoe/run_folder.h"
 #include "daoe/util.h"
 #include "stats.h"
@@ -99,7 +99,7 @@ static int member_fields(csv_field *f, double **alpha, double **share) {
 }
 
 /* epochs.csv: the columns daoe-stats uses; returns whether it was read */
-static int read_epochs(run_t *r) {
+static int read_epochs(stats_run_t *r) {
     epochs_t *e = &r->ep;
     csv_field f[4 + 2 * DAOE_K] = {
         {"test_acc", &e->test}, {"val_acc", &e->val}, {"train_loss", &e->loss}, {"seconds", &e->sec}};
@@ -113,7 +113,7 @@ static int read_epochs(run_t *r) {
 
 /* alpha.csv: the step, the loss and the input batch's statistics, every member's alpha and
  * share; read once */
-void load_trace(run_t *r) {
+void load_trace(stats_run_t *r) {
     trace_t *t = &r->tr;
     if (t->loaded) return;
     t->loaded = 1;
@@ -133,14 +133,14 @@ static int is_seed_suffix(const char *s) {
     return 1;
 }
 
-static cJSON *run_file(const run_t *r, const char *name) {
+static cJSON *run_file(const stats_run_t *r, const char *name) {
     char p[2300];
     snprintf(p, sizeof p, "%s/%s", r->dir, name);
     return tool_read_json(p, TOOL_JSON_WARN);
 }
 
 /* config.json: the setting, the machine, the software */
-static int read_config(run_t *r) {
+static int read_config(stats_run_t *r) {
     r->cfg = run_file(r, "config.json");
     if (!r->cfg) return -1;
     const cJSON *c = r->cfg;
@@ -167,7 +167,7 @@ static int read_config(run_t *r) {
 }
 
 /* the group: sweep_run.json's, else the folder name without "-s<seed>" */
-static void read_group(run_t *r, const char *name) {
+static void read_group(stats_run_t *r, const char *name) {
     r->rec = run_file(r, "sweep_run.json");
     const char *g = jstr(r->rec, "group", NULL);
     if (g) {
@@ -188,7 +188,7 @@ static void read_group(run_t *r, const char *name) {
 /* summary.json; returns whether there is one. The status is the run folder's
  * rule (daoe_run_probe), for results: finished or diverged when that end
  * checks out (committed results keep no weights), else incomplete. */
-static int read_summary(run_t *r) {
+static int read_summary(stats_run_t *r) {
     cJSON *s = run_file(r, "summary.json");
     daoe_run_query q = {.planned_epochs = r->epochs_planned, .results_only = 1};
     daoe_run_info info;
@@ -211,7 +211,7 @@ static int read_summary(run_t *r) {
     return found;
 }
 
-static int load_run(const char *dir, const char *name, run_t *r) {
+static int load_run(const char *dir, const char *name, stats_run_t *r) {
     memset(r, 0, sizeof *r);
     snprintf(r->dir, sizeof r->dir, "%.1500s/%.500s", dir, name);
     snprintf(r->id, sizeof r->id, "%s", name);
@@ -227,7 +227,7 @@ static int load_run(const char *dir, const char *name, run_t *r) {
 static int cmp_str(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
 
 /* Every folder under dir with a config.json, in name order. */
-static run_t *load_runs(const char *dir, int *nruns) {
+static stats_run_t *load_runs(const char *dir, int *nruns) {
     DIR *d = opendir(dir);
     if (!d) tool_die("%s: cannot open: %s", dir, strerror(errno));
     char **names = NULL;
@@ -244,7 +244,7 @@ static run_t *load_runs(const char *dir, int *nruns) {
     }
     closedir(d);
     qsort(names, (size_t)n, sizeof(char *), cmp_str);
-    run_t *runs = daoe_xcalloc((size_t)(n ? n : 1), sizeof(run_t));
+    stats_run_t *runs = daoe_xcalloc((size_t)(n ? n : 1), sizeof(stats_run_t));
     int k = 0;
     for (int i = 0; i < n; i++) {
         if (load_run(dir, names[i], &runs[k]) == 0) k++;

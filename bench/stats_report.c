@@ -34,7 +34,7 @@ static void kv(daoe_strbuf *b, const char *name, const char *value) {
 }
 
 /* the different values of a string field of the runs, with how many runs have each */
-static void distinct(daoe_strbuf *out, const study_t *S, const char *(*get)(const run_t *)) {
+static void distinct(daoe_strbuf *out, const study_t *S, const char *(*get)(const stats_run_t *)) {
     for (int i = 0; i < S->nruns; i++) {
         const char *v = get(&S->runs[i]);
         int seen = 0, count = 0;
@@ -48,21 +48,21 @@ static void distinct(daoe_strbuf *out, const study_t *S, const char *(*get)(cons
     }
 }
 
-static const char *cfg_str(const run_t *r, const char *obj, const char *key) {
+static const char *cfg_str(const stats_run_t *r, const char *obj, const char *key) {
     const cJSON *o = obj ? cJSON_GetObjectItemCaseSensitive(r->cfg, obj) : r->cfg;
     return jstr(o, key, "");
 }
-static const char *get_commit(const run_t *r) { return cfg_str(r, "versions", "git_commit"); }
-static const char *get_host(const run_t *r) { return cfg_str(r, "machine", "hostname"); }
-static const char *get_kernel(const run_t *r) { return cfg_str(r, "machine", "kernel"); }
-static const char *get_device(const run_t *r) { return r->device; }
-static const char *get_software(const run_t *r) { return r->software; }
-static const char *get_precision(const run_t *r) { return cfg_str(r, NULL, "precision"); }
-static const char *get_conv(const run_t *r) { return cfg_str(r, NULL, "cpu_conv"); }
-static const char *get_blas(const run_t *r) { return cfg_str(r, "blas", "kernels"); }
+static const char *get_commit(const stats_run_t *r) { return cfg_str(r, "versions", "git_commit"); }
+static const char *get_host(const stats_run_t *r) { return cfg_str(r, "machine", "hostname"); }
+static const char *get_kernel(const stats_run_t *r) { return cfg_str(r, "machine", "kernel"); }
+static const char *get_device(const stats_run_t *r) { return r->device; }
+static const char *get_software(const stats_run_t *r) { return r->software; }
+static const char *get_precision(const stats_run_t *r) { return cfg_str(r, NULL, "precision"); }
+static const char *get_conv(const stats_run_t *r) { return cfg_str(r, NULL, "cpu_conv"); }
+static const char *get_blas(const stats_run_t *r) { return cfg_str(r, "blas", "kernels"); }
 
 /* config.json's environment switches that are set (the same for every run, or per value) */
-static const char *get_env(const run_t *r) {
+static const char *get_env(const stats_run_t *r) {
     static char buf[1024];
     daoe_strbuf e = {0};
     const cJSON *env = cJSON_GetObjectItemCaseSensitive(r->cfg, "environment");
@@ -91,7 +91,7 @@ static void setting_section(daoe_strbuf *b, const study_t *S) {
     kv(b, "runs", line);
     struct {
         const char *name;
-        const char *(*get)(const run_t *);
+        const char *(*get)(const stats_run_t *);
     } fields[] = {{"software", get_software}, {"git commit", get_commit}, {"device", get_device},
                   {"precision", get_precision}, {"CPU convolutions", get_conv}, {"OpenBLAS kernels", get_blas},
                   {"environment switches", get_env}, {"host", get_host}, {"kernel", get_kernel}};

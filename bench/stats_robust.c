@@ -149,7 +149,7 @@ static int agree(double a, double b) { return fabs(a - b) <= 1e-4 * fmax(fmax(fa
 
 /* 1 when a and b started from the same weights and saw the same batches (see pairing_words),
  * 0 when they did not, -1 when their traces cannot tell; steps: the traced steps compared */
-static int same_start(run_t *a, run_t *b, int *steps) {
+static int same_start(stats_run_t *a, stats_run_t *b, int *steps) {
     load_trace(a);
     load_trace(b);
     const trace_t *x = &a->tr, *y = &b->tr;
@@ -176,9 +176,9 @@ static void paired(study_t *S, const group_t *ga, const group_t *gb, paired_t *p
     memset(pr, 0, sizeof *pr);
     double *d = daoe_xmalloc(sizeof(double) * (size_t)(ga->nfin ? ga->nfin : 1));
     for (int i = 0; i < ga->nfin; i++) {
-        run_t *ra = &S->runs[ga->fin[i]];
+        stats_run_t *ra = &S->runs[ga->fin[i]];
         for (int j = 0; j < gb->nfin && ra->seed[0]; j++) {
-            run_t *rb = &S->runs[gb->fin[j]];
+            stats_run_t *rb = &S->runs[gb->fin[j]];
             if (strcmp(ra->seed, rb->seed)) continue;
             int steps, same = same_start(ra, rb, &steps);
             pr->traced += same >= 0;
@@ -281,7 +281,7 @@ static void time_to_targets(study_t *S) {
             ttt_t *t = &g->tt[j];
             *t = (ttt_t){0, 0, NAN, NAN, NAN, NAN};
             for (int i = 0; i < g->nruns; i++) {
-                const run_t *r = &S->runs[g->idx[i]];
+                const stats_run_t *r = &S->runs[g->idx[i]];
                 if (!strcmp(r->status, "incomplete")) continue;
                 double e = r->ep_to[j];
                 t->reached += isfinite(e);

@@ -4,7 +4,7 @@
  * them, LaTeX the accuracy table and the comparisons. tuned.json holds a tune
  * sweep's winners. */
 #define _GNU_SOURCE
-#include "daoe/optimizers.h"
+#include "daoe/optimizer_list.h"
 #include "daoe/util.h"
 #include "stats.h"
 #include "tool.h"
@@ -46,7 +46,7 @@ static cJSON *est_json(const est_ci *e) {
     return o;
 }
 
-static cJSON *run_entry_json(const study_t *S, const run_t *r) {
+static cJSON *run_entry_json(const study_t *S, const stats_run_t *r) {
     cJSON *x = cJSON_CreateObject();
     cJSON_AddStringToObject(x, "id", r->id);
     cJSON_AddRawToObject(x, "seed", r->seed[0] ? r->seed : "null");
@@ -413,7 +413,7 @@ static void runs_table(table_t *t, const study_t *S) {
     const char *files[] = {"config.json", "summary.json", "epochs.csv", "alpha.csv", "sweep_run.json", "train.log"};
     for (int k = 0; k < S->ng; k++)
         for (int i = 0; i < S->g[k].nruns; i++) {
-            const run_t *r = &S->runs[S->g[k].idx[i]];
+            const stats_run_t *r = &S->runs[S->g[k].idx[i]];
             cell_t *c = table_row(t, 0);
             cell_printf(&c[0], "%s", r->id);
             cell_printf(&c[1], "%s", r->seed);

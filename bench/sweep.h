@@ -34,7 +34,7 @@ typedef struct {
     pid_t pid;
     int slot;
     double t0;
-} run_t;
+} sweep_run_t;
 
 typedef struct {
     const char *profile_path, *results, *data, *train, *only, *base, *lr_from, *get;
@@ -44,13 +44,13 @@ typedef struct {
     const char *sbatch_args[32];
     int nsbatch_args, requeue_max;
     double poll;
-} opts_t;
+} sweep_opts_t;
 
 typedef struct {
-    const opts_t *o;
+    const sweep_opts_t *o;
     cJSON *profile;        /* resolved: bases merged, name and kind filled in */
     const char *name, *backend;
-    run_t *runs;
+    sweep_run_t *runs;
     int nruns, runs_cap;
     cJSON *tuned;          /* lr_from's file, NULL when none */
     cJSON *tuned_used;     /* optimizer -> the tuned arguments used (null: none) */
@@ -82,19 +82,19 @@ typedef struct {
 extern volatile sig_atomic_t g_stop;
 
 /* sweep_profile.c */
-void sweep_resolve_profile(sweep_t *S, const opts_t *o);
+void sweep_resolve_profile(sweep_t *S, const sweep_opts_t *o);
 void sweep_expand(sweep_t *S);
 
 /* sweep_run.c */
 /* SIGINT, SIGTERM, SIGHUP (and SIGUSR1) to handler; NULL: they set g_stop */
 void sweep_catch_signals(void (*handler)(int), int usr1);
-void sweep_probe_run(run_t *r, const opts_t *o);
-int sweep_to_run(const run_t *r);
-int sweep_prepare_run(const sweep_t *S, run_t *r);
-void sweep_train_argv(const sweep_t *S, run_t *r, char *threads, char **argv);
-void sweep_last_log_line(const run_t *r, char *out, size_t n);
-int sweep_open_log(run_t *r, char *const *argv);
-void sweep_settle(run_t *r, int rc, const char *why);
+void sweep_probe_run(sweep_run_t *r, const sweep_opts_t *o);
+int sweep_to_run(const sweep_run_t *r);
+int sweep_prepare_run(const sweep_t *S, sweep_run_t *r);
+void sweep_train_argv(const sweep_t *S, sweep_run_t *r, char *threads, char **argv);
+void sweep_last_log_line(const sweep_run_t *r, char *out, size_t n);
+int sweep_open_log(sweep_run_t *r, char *const *argv);
+void sweep_settle(sweep_run_t *r, int rc, const char *why);
 void sweep_plan_jobs(sweep_t *S);
 void sweep_probe(sweep_t *S);
 int sweep_begin(sweep_t *S);
@@ -103,17 +103,17 @@ void sweep_schedule(sweep_t *S);
 /* sweep_report.c */
 void fmt_dur(char *buf, size_t n, double s);
 void iso_now(char *buf, size_t n);
-cJSON *run_json(const run_t *r);
+cJSON *run_json(const sweep_run_t *r);
 void write_sweep_json(const sweep_t *S, int final);
 int sweep_dry_run(const sweep_t *S);
 int sweep_report(sweep_t *S);
 const char *sweep_clear_line(const sweep_t *S);
 void sweep_progress_start(const sweep_t *S, progress_t *p);
-void sweep_run_ended(sweep_t *S, progress_t *p, run_t *r);
+void sweep_run_ended(sweep_t *S, progress_t *p, sweep_run_t *r);
 void sweep_draw_progress(const sweep_t *S, progress_t *p);
 
 /* sweep_slurm.c */
-void sweep_slurm_paths(opts_t *o);
+void sweep_slurm_paths(sweep_opts_t *o);
 int sweep_slurm(sweep_t *S);
 int sweep_slurm_task(int argc, char **argv);
 #endif

@@ -8,7 +8,7 @@
  * Every mistake in a profile stops the sweep with one line (exit 2). */
 #define _GNU_SOURCE
 #include "daoe/config.h"
-#include "daoe/optimizers.h"
+#include "daoe/optimizer_list.h"
 #include "daoe/util.h"
 #include "sweep.h"
 #include "tool.h"
@@ -78,7 +78,7 @@ static void check_keys(const cJSON *P, const char *path) {
 
 /* The profile with its bases merged, checked, named (default: the file name)
  * and with a kind (default: tune with a grid, ablation with settings, else compare). */
-void sweep_resolve_profile(sweep_t *S, const opts_t *o) {
+void sweep_resolve_profile(sweep_t *S, const sweep_opts_t *o) {
     S->o = o;
     cJSON *P = S->profile = load_profile(o->profile_path, o->base, 0);
     if (!jstr(P, "name", NULL)) {
@@ -109,12 +109,12 @@ static char *fmt_value(const cJSON *v, const char *where) {
     tool_die("%s: values are numbers, strings or booleans", where);
 }
 
-static void push(run_t *r, const char *s) {
+static void push(sweep_run_t *r, const char *s) {
     if (r->nargs >= MAXARGS - 16) tool_die("run %s: too many arguments", r->id);
     r->args[r->nargs++] = daoe_xstrdup(s);
 }
 
-static void push_list(run_t *r, const cJSON *list, const char *where) {
+static void push_list(sweep_run_t *r, const cJSON *list, const char *where) {
     if (!list) return;
     if (!cJSON_IsArray(list)) tool_die("%s: expected a list of arguments", where);
     for (const cJSON *e = list->child; e; e = e->next) {
@@ -125,7 +125,7 @@ static void push_list(run_t *r, const cJSON *list, const char *where) {
 }
 
 /* "train": {"train_subset": 2560, "deterministic": true} -> --train-subset 2560 --deterministic */
-static void push_train_block(run_t *r, const cJSON *train) {
+static void push_train_block(sweep_run_t *r, const cJSON *train) {
     for (const cJSON *t = train->child; t; t = t->next) {
         char flag[128];
         snprintf(flag, sizeof flag, "--%s", t->string);
@@ -147,7 +147,7 @@ static void push_train_block(run_t *r, const cJSON *train) {
 }
 
 /* "features_without": "x_mean" -> --features <all others> */
-static void features_without(run_t *r, const cJSON *fw, const char *where) {
+static void features_without(sweep_run_t *r, const cJSON *fw, const char *where) {
     if (!fw) return;
     char list[512] = "";
     int nfw = cJSON_IsArray(fw) ? cJSON_GetArraySize(fw) : 1;
@@ -259,7 +259,7 @@ static int collect_settings(sweep_t *S, setting_t *set) {
 
 /* ------------------------------------------------------------------ tuned arguments */
 static void read_tuned(sweep_t *S) {
-    const opts_t *o = S->o;
+    const sweep_opts_t *o = S->o;
     const char *named = o->lr_from ? o->lr_from : jstr(S->profile, "lr_from", NULL);
     const char *lr_from = o->no_lr_from ? NULL : named;
     S->tuned_used = cJSON_CreateObject();
@@ -279,7 +279,7 @@ static void read_tuned(sweep_t *S) {
 }
 
 /* the winner's arguments for opt, and a record of what was used (null: none) */
-static void push_tuned(sweep_t *S, run_t *r, const char *opt) {
+static void push_tuned(sweep_t *S, sweep_run_t *r, const char *opt) {
     if (!S->tuned) return;
     const cJSON *w = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(S->tuned, "winners"), opt);
     const cJSON *wa = w ? cJSON_GetObjectItemCaseSensitive(w, "args") : NULL;
@@ -291,20 +291,20 @@ static void push_tuned(sweep_t *S, run_t *r, const char *opt) {
 }
 
 /* ------------------------------------------------------------------ expansion */
-static run_t *new_run(sweep_t *S) {
+static sweep_run_t *new_run(sweep_t *S) {
     if (S->nruns == S->runs_cap) {
         S->runs_cap = S->runs_cap ? 2 * S->runs_cap : 64;
         S->runs = realloc(S->runs, sizeof *S->runs * (size_t)S->runs_cap);
         if (!S->runs) daoe_fatal("out of memory");
     }
-    run_t *r = &S->runs[S->nruns++];
+    sweep_run_t *r = &S->runs[S->nruns++];
     memset(r, 0, sizeof *r);
     return r;
 }
 
 static void add_run(sweep_t *S, const setting_t *set, unsigned long long seed, const char *opt, int epochs) {
     const cJSON *P = S->profile;
-    run_t *r = new_run(S);
+    sweep_run_t *r = new_run(S);
     snprintf(r->optimizer, sizeof r->optimizer, "%s", opt);
     snprintf(r->setting, sizeof r->setting, "%.127s", set->id);
     r->seed = seed;

@@ -30,7 +30,7 @@ void iso_now(char *buf, size_t n) {
 }
 
 /* what defines a run (also its sweep_run.json) */
-cJSON *run_json(const run_t *r) {
+cJSON *run_json(const sweep_run_t *r) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", r->id);
     cJSON_AddStringToObject(o, "group", r->group);
@@ -66,7 +66,7 @@ static void add_profile_fields(cJSON *j, const sweep_t *S) {
 }
 
 /* one run's entry: its definition, status, results (from summary.json) and this invocation's exit */
-static cJSON *run_status_json(const run_t *r, run_state st) {
+static cJSON *run_status_json(const sweep_run_t *r, run_state st) {
     cJSON *o = run_json(r);
     cJSON_AddStringToObject(o, "status", STATE_NAME[st]);
     cJSON_AddStringToObject(o, "dir", r->dir);
@@ -142,7 +142,7 @@ void write_sweep_json(const sweep_t *S, int final) {
 /* ------------------------------------------------------------------ progress */
 const char *sweep_clear_line(const sweep_t *S) { return S->tty ? "\r\033[K" : ""; }
 
-static double run_test_acc(const run_t *r) {
+static double run_test_acc(const sweep_run_t *r) {
     char p[2300];
     cJSON *s = tool_read_json(daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_SUMMARY), TOOL_JSON_QUIET);
     double a = jnum(s, "final_test_acc");
@@ -159,7 +159,7 @@ void sweep_progress_start(const sweep_t *S, progress_t *p) {
 }
 
 /* A run of this invocation has ended (its state settled): the counts, a line, sweep.json. */
-void sweep_run_ended(sweep_t *S, progress_t *p, run_t *r) {
+void sweep_run_ended(sweep_t *S, progress_t *p, sweep_run_t *r) {
     S->ndone++;
     p->units_done += r->epochs - r->done_epochs;
     char line[700], dur[32] = "";
@@ -206,14 +206,14 @@ void sweep_draw_progress(const sweep_t *S, progress_t *p) {
 /* ------------------------------------------------------------------ stdout, stderr */
 /* --dry-run: a header, then a line per run: id, state, arguments */
 int sweep_dry_run(const sweep_t *S) {
-    const opts_t *o = S->o;
+    const sweep_opts_t *o = S->o;
     printf("# profile %s (%s): %d runs -> %s/ ; %d to run, %d finished, %d diverged (kept), %d stale%s\n", S->name,
            jstr(S->profile, "kind", ""), S->nruns, o->results, S->ntodo, S->nfin, S->ndiv, S->nstale,
            S->unsel ? " (some not selected by --only)" : "");
     printf("# jobs %d, threads per job %d%s\n", S->jobs, S->threads_per_job, S->ngpu ? ", one GPU per job" : "");
     printf("# id\tstate\targuments\n");
     for (int i = 0; i < S->nruns; i++) {
-        const run_t *r = &S->runs[i];
+        const sweep_run_t *r = &S->runs[i];
         char st[64];
         if (!r->selected) snprintf(st, sizeof st, "not-selected");
         else if (r->state == ST_RESUME) snprintf(st, sizeof st, "resume@%d/%d", r->done_epochs, r->epochs);

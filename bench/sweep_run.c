@@ -39,7 +39,7 @@ void sweep_catch_signals(void (*handler)(int), int usr1) {
 }
 
 /* ------------------------------------------------------------------ state on disk */
-static int args_equal(const run_t *r, const cJSON *rec) {
+static int args_equal(const sweep_run_t *r, const cJSON *rec) {
     const cJSON *a = cJSON_GetObjectItemCaseSensitive(rec, "args");
     if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) != r->nargs) return 0;
     int i = 0;
@@ -53,7 +53,7 @@ static int args_equal(const run_t *r, const cJSON *rec) {
  * which trusts nothing that does not check out: a damaged end is resumed from
  * a sound checkpoint or redone, a damaged checkpoint is redone. r->message
  * says what was found. */
-void sweep_probe_run(run_t *r, const opts_t *o) {
+void sweep_probe_run(sweep_run_t *r, const sweep_opts_t *o) {
     char p[2300];
     r->message[0] = 0;
     cJSON *rec = tool_read_json(daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_SWEEP_RECORD), TOOL_JSON_QUIET);
@@ -79,12 +79,12 @@ void sweep_probe_run(run_t *r, const opts_t *o) {
                  r->state == ST_RESUME ? "resuming from the checkpoint" : "running it again");
 }
 
-int sweep_to_run(const run_t *r) { return r->selected && (r->state == ST_TODO || r->state == ST_RESUME); }
+int sweep_to_run(const sweep_run_t *r) { return r->selected && (r->state == ST_TODO || r->state == ST_RESUME); }
 
 /* every run's state, and the selected runs counted by state; damaged folders reported */
 void sweep_probe(sweep_t *S) {
     for (int i = 0; i < S->nruns; i++) {
-        run_t *r = &S->runs[i];
+        sweep_run_t *r = &S->runs[i];
         sweep_probe_run(r, S->o);
         if (!r->selected) {
             S->unsel++;
@@ -128,7 +128,7 @@ static int list_gpus(char gpus[16][32]) {
  * large GPU idle, so several concurrent runs may train more images per second in all;
  * the profile says how many paid off where it was measured. */
 void sweep_plan_jobs(sweep_t *S) {
-    const opts_t *o = S->o;
+    const sweep_opts_t *o = S->o;
     int cuda = !strcmp(S->backend, "cuda");
     if (cuda) S->ngpu = list_gpus(S->gpus);
     int jobs = o->jobs;
@@ -149,7 +149,7 @@ void sweep_plan_jobs(sweep_t *S) {
 
 /* ------------------------------------------------------------------ one run */
 /* the trainer's command line: paths and threads from the sweep, then the run's arguments */
-void sweep_train_argv(const sweep_t *S, run_t *r, char *threads, char **argv) {
+void sweep_train_argv(const sweep_t *S, sweep_run_t *r, char *threads, char **argv) {
     int n = 0;
     argv[n++] = (char *)S->o->train;
     argv[n++] = "--data";
@@ -164,7 +164,7 @@ void sweep_train_argv(const sweep_t *S, run_t *r, char *threads, char **argv) {
 }
 
 /* train.log opened for appending, with a line naming the command; -1 (message set) on failure */
-int sweep_open_log(run_t *r, char *const *argv) {
+int sweep_open_log(sweep_run_t *r, char *const *argv) {
     char p[2300];
     int fd = open(daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_TRAIN_LOG), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd < 0) {
@@ -201,7 +201,7 @@ static void exec_train(const sweep_t *S, int slot, int fd, char *const *argv, pi
 
 /* the run's folder, without an old result when it starts over, and its
  * sweep_run.json (what defines the result); -1 (message set) on failure */
-int sweep_prepare_run(const sweep_t *S, run_t *r) {
+int sweep_prepare_run(const sweep_t *S, sweep_run_t *r) {
     char err[1024];
     if (daoe_mkdir_p(r->dir, err, sizeof err) != 0) {
         snprintf(r->message, sizeof r->message, "%s", err);
@@ -219,7 +219,7 @@ int sweep_prepare_run(const sweep_t *S, run_t *r) {
 }
 
 /* the prepared folder, then daoe-train in the background; -1 (message set) when it could not start */
-static pid_t launch(sweep_t *S, run_t *r, int slot) {
+static pid_t launch(sweep_t *S, sweep_run_t *r, int slot) {
     if (sweep_prepare_run(S, r) < 0) return -1;
 
     char *argv[MAXARGS + 16], threads[16];
@@ -246,7 +246,7 @@ static pid_t launch(sweep_t *S, run_t *r, int slot) {
     return pid;
 }
 
-void sweep_last_log_line(const run_t *r, char *out, size_t n) {
+void sweep_last_log_line(const sweep_run_t *r, char *out, size_t n) {
     char p[2300], err[256];
     size_t len;
     char *t = daoe_read_file(daoe_run_path(p, sizeof p, r->dir, DAOE_RUN_TRAIN_LOG), &len, err, sizeof err);
@@ -263,7 +263,7 @@ void sweep_last_log_line(const run_t *r, char *out, size_t n) {
  * folder's rule: finished or diverged only when the folder's end checks out
  * and agrees with rc, interrupted (4: resumes next time), else failed
  * (message: why, and what was damaged or the log's last line). */
-void sweep_settle(run_t *r, int rc, const char *why) {
+void sweep_settle(sweep_run_t *r, int rc, const char *why) {
     daoe_run_query q = {.planned_epochs = r->epochs, .exited = 1, .exit_status = rc};
     daoe_run_info info;
     daoe_run_state st = daoe_run_probe(r->dir, &q, &info);
@@ -282,7 +282,7 @@ void sweep_settle(run_t *r, int rc, const char *why) {
     }
 }
 
-static void finish(run_t *r, int wstatus) {
+static void finish(sweep_run_t *r, int wstatus) {
     r->seconds = daoe_now() - r->t0;
     r->pid = 0;
     int rc = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
@@ -295,7 +295,7 @@ static void finish(run_t *r, int wstatus) {
 /* The results folder, the start time, the stale runs and a summary line; the
  * number of runs to run (none: sweep.json is written if missing). */
 int sweep_begin(sweep_t *S) {
-    const opts_t *o = S->o;
+    const sweep_opts_t *o = S->o;
     char err[1024];
     if (daoe_mkdir_p(o->results, err, sizeof err) != 0) tool_die("%s", err);
     iso_now(S->started, sizeof S->started);
@@ -329,7 +329,7 @@ static void start_runs(sweep_t *S, sched_t *q) {
         if (q->next >= S->nruns) return;
         int slot = 0;
         while (q->slot_busy[slot]) slot++;
-        run_t *r = &S->runs[q->next++];
+        sweep_run_t *r = &S->runs[q->next++];
         if (launch(S, r, slot) < 0) {
             r->state = ST_FAILED;
             r->ran = 1;
@@ -343,7 +343,7 @@ static void start_runs(sweep_t *S, sched_t *q) {
     }
 }
 
-static void reaped(sweep_t *S, sched_t *q, run_t *r, int wst) {
+static void reaped(sweep_t *S, sched_t *q, sweep_run_t *r, int wst) {
     q->slot_busy[r->slot] = 0;
     q->p.running--;
     finish(r, wst);
@@ -366,7 +366,7 @@ static void stop_runs(sweep_t *S, int running) {
     for (int i = 0; i < S->nruns; i++)
         if (S->runs[i].state == ST_RUNNING) kill(-S->runs[i].pid, SIGTERM);
     for (int i = 0; i < S->nruns; i++) {
-        run_t *r = &S->runs[i];
+        sweep_run_t *r = &S->runs[i];
         if (r->state != ST_RUNNING) continue;
         int wst;
         while (waitpid(r->pid, &wst, 0) < 0 && errno == EINTR) {}

@@ -117,7 +117,7 @@ static const char *abs_path(const char *p, char *out, size_t n) {
 
 /* The results folder, the data and the trainer as absolute paths: a task
  * may run on another host, in another folder (before the runs are expanded). */
-void sweep_slurm_paths(opts_t *o) {
+void sweep_slurm_paths(sweep_opts_t *o) {
     static char results[PATH_MAX], data[PATH_MAX], train[PATH_MAX];
     o->results = abs_path(o->results, results, sizeof results);
     o->data = abs_path(o->data, data, sizeof data);
@@ -192,7 +192,7 @@ static void array_spec(submit_t *b, int throttle) {
 }
 
 static void write_script(FILE *f, const sweep_t *S, const submit_t *b) {
-    const opts_t *o = S->o;
+    const sweep_opts_t *o = S->o;
     fprintf(f, "#!/bin/bash\n# daoe-sweep %s --engine slurm: one array task per run (written by daoe-sweep at each\n"
                "# submission; the task index is the run's place in the profile's expansion)\n", o->profile_path);
     fprintf(f, "#SBATCH --job-name=daoe-%s\n#SBATCH --array=%s\n#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=%d\n",
@@ -205,7 +205,7 @@ static void write_script(FILE *f, const sweep_t *S, const submit_t *b) {
     char threads[16];
     snprintf(threads, sizeof threads, "%d", b->threads);
     for (int k = 0; k < b->ntask; k++) {
-        run_t *r = &S->runs[b->idx[k]];
+        sweep_run_t *r = &S->runs[b->idx[k]];
         char *argv[MAXARGS + 16];
         sweep_train_argv(S, r, threads, argv);
         fprintf(f, "%d) run=", b->idx[k]);
@@ -226,7 +226,7 @@ static void write_script(FILE *f, const sweep_t *S, const submit_t *b) {
 }
 
 /* sbatch's command line: the site's options ($DAOE_SBATCH_ARGS, then the flags), the script */
-static int sbatch_argv(const opts_t *o, const char *script, char **argv, char *store, size_t ns) {
+static int sbatch_argv(const sweep_opts_t *o, const char *script, char **argv, char *store, size_t ns) {
     int n = 0;
     argv[n++] = "sbatch";
     argv[n++] = "--parsable";
@@ -244,7 +244,7 @@ static int sbatch_argv(const opts_t *o, const char *script, char **argv, char *s
 }
 
 static void plan_submit(sweep_t *S, submit_t *b) {
-    const opts_t *o = S->o;
+    const sweep_opts_t *o = S->o;
     ssize_t k = readlink("/proc/self/exe", b->self, sizeof b->self - 1);
     b->self[k > 0 ? k : 0] = 0;
     build_commit(o->train, b->commit, sizeof b->commit);
@@ -289,7 +289,7 @@ static int submit(sweep_t *S, submit_t *b) {
     snprintf(d, sizeof d, "%s/slurm/tasks", S->o->results);
     if (daoe_mkdir_p(d, err, sizeof err) != 0) tool_die("%s", err);
     for (int i = 0; i < b->ntask; i++) {
-        run_t *r = &S->runs[b->idx[i]];
+        sweep_run_t *r = &S->runs[b->idx[i]];
         if (sweep_prepare_run(S, r) < 0) tool_die("%s: %s", r->id, r->message);
         char link[PATH_MAX + 64], to[400];
         snprintf(link, sizeof link, "%s/%d", d, b->idx[i]);
@@ -454,7 +454,7 @@ static void poll_tasks(task_t *t, int n, const sweep_t *S) {
 /* ------------------------------------------------------------------ following */
 /* a task has ended: its run settles by its exit code (Slurm's; -1 when Slurm forgot it) and its folder */
 static void task_ended(sweep_t *S, progress_t *p, task_t *t) {
-    run_t *r = &S->runs[t->run];
+    sweep_run_t *r = &S->runs[t->run];
     char why[160], log[PATH_MAX + 64];
     int rc = t->rc;
     if (t->phase == T_UNKNOWN) {
@@ -487,7 +487,7 @@ static void follow(sweep_t *S, task_t *t, int n) {
         p.running = p.pending = 0;
         for (int i = 0; i < n && !g_stop; i++) {
             if (t[i].ended) continue;
-            run_t *r = &S->runs[t[i].run];
+            sweep_run_t *r = &S->runs[t[i].run];
             if (t[i].ended_polls >= 2 || (t[i].phase == T_UNKNOWN && t[i].unknown_polls >= 3)) {
                 r->state = ST_TODO;
                 task_ended(S, &p, &t[i]);
@@ -559,7 +559,7 @@ static int adopt(sweep_t *S, task_t **tp, int *np) {
 }
 
 int sweep_slurm(sweep_t *S) {
-    const opts_t *o = S->o;
+    const sweep_opts_t *o = S->o;
     if (o->dry_run) return dry_run(S);
     S->jobs = o->jobs ? o->jobs : S->ntodo;
     S->threads_per_job = o->threads ? o->threads : 4;
@@ -627,7 +627,7 @@ static int requeue_self(int requeue_max) {
 }
 
 int sweep_slurm_task(int argc, char **argv) {
-    opts_t o = {0};
+    sweep_opts_t o = {0};
     const char *dir = NULL, *commit = NULL;
     int i = 2, requeue_max = 3;
     for (; i < argc && strcmp(argv[i], "--"); i++) {
@@ -657,7 +657,7 @@ int sweep_slurm_task(int argc, char **argv) {
                "Rebuild %s, or re-submit the sweep with this build.\n", targv[0], have, commit, commit);
         return 1;
     }
-    run_t r;
+    sweep_run_t r;
     memset(&r, 0, sizeof r);
     snprintf(r.dir, sizeof r.dir, "%s", dir);
     snprintf(r.id, sizeof r.id, "%s", strrchr(dir, '/') ? strrchr(dir, '/') + 1 : dir);

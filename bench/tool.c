@@ -1,6 +1,7 @@
 /* Helpers shared by the tools and benchmarks (see tool.h). */
 #define _GNU_SOURCE
 #include "tool.h"
+#include "daoe/config.h"
 #include "daoe/util.h"
 #include <errno.h>
 #include <limits.h>
@@ -34,6 +35,40 @@ void tool_other_arg(const char *a, void (*usage)(FILE *), const char **positiona
     *positional = a;
 }
 
+static void flags_usage(FILE *f, const tool_flag *flags, int n, const char *notes) {
+    fprintf(f, "usage: %s", program_invocation_short_name);
+    for (int k = 0; k < n; k++)
+        fprintf(f, " [%s%s%s]", flags[k].name, flags[k].arg ? " " : "", flags[k].arg ? flags[k].arg : "");
+    fprintf(f, "\n");
+    for (int k = 0; k < n; k++)
+        if (flags[k].help) fprintf(f, "  %s: %s\n", flags[k].name, flags[k].help);
+    if (notes) fprintf(f, "%s", notes);
+}
+
+void tool_flags(int argc, char **argv, const tool_flag *flags, int n, const char *notes) {
+    for (int i = 1; i < argc; i++) {
+        const tool_flag *t = NULL;
+        for (int k = 0; k < n && !t; k++)
+            if (!strcmp(argv[i], flags[k].name)) t = &flags[k];
+        if (!t) {
+            int help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+            if (!help) fprintf(stderr, "%s: error: unknown argument %s\n", program_invocation_short_name, argv[i]);
+            flags_usage(help ? stdout : stderr, flags, n, notes);
+            exit(help ? 0 : 2);
+        }
+        if (t->kind == TOOL_FLAG_SWITCH) {
+            *(int *)t->dst = 1;
+            continue;
+        }
+        const char *v = tool_next_arg(argc, argv, &i);
+        switch (t->kind) {
+        case TOOL_FLAG_INT: *(int *)t->dst = tool_parse_int(t->name, v, (int)t->lo, (int)t->hi); break;
+        case TOOL_FLAG_DOUBLE: *(double *)t->dst = tool_parse_double(t->name, v, t->lo, t->hi); break;
+        default: *(const char **)t->dst = v; break;
+        }
+    }
+}
+
 const char *tool_next_arg(int argc, char **argv, int *i) {
     if (*i + 1 >= argc) tool_die("%s needs a value", argv[*i]);
     return argv[++*i];
@@ -55,6 +90,13 @@ double tool_parse_double(const char *flag, const char *s, double lo, double hi) 
     if (end == s || *end || !isfinite(v)) tool_die("%s: '%s' is not a number", flag, s);
     if (errno == ERANGE || v < lo || v > hi) tool_die("%s: %s is out of range [%g, %g]", flag, s, lo, hi);
     return v;
+}
+
+daoe_backend_options tool_backend_options(daoe_precision prec, int threads, daoe_cpu_conv conv) {
+    daoe_backend_options o = {.prec = prec, .threads = threads, .cpu_conv = conv};
+    char err[512];
+    if (daoe_backend_options_env(&o, err, sizeof err)) tool_die("%s", err);
+    return o;
 }
 
 cJSON *tool_read_json(const char *path, tool_json_mode mode) {

@@ -7,6 +7,7 @@
 #define DAOE_TOOL_H
 #include <cjson/cJSON.h>
 #include <stdio.h>
+#include "daoe/backend.h"
 
 /* "<program>: error: <message>" on stderr, exit 2 */
 void tool_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
@@ -15,12 +16,32 @@ void tool_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2
  * (usage on stdout, exit 0), an unknown option (usage on stderr, exit 2),
  * else the one positional argument (what: "profile"; a second one is an error). */
 void tool_other_arg(const char *a, void (*usage)(FILE *), const char **positional, const char *what);
+/* A program's flags as one table: tool_flags walks argv by it (a value flag
+ * takes the next argument, a number parsed strictly into [lo, hi]), and makes
+ * the usage from it: on -h/--help on stdout (exit 0), on an unknown option
+ * or any other argument on stderr (exit 2). */
+typedef enum { TOOL_FLAG_INT, TOOL_FLAG_DOUBLE, TOOL_FLAG_STR, TOOL_FLAG_SWITCH } tool_flag_kind;
+typedef struct {
+    const char *name;   /* "--threads" */
+    tool_flag_kind kind;
+    void *dst;          /* int (INT; SWITCH: set to 1), double, const char * (STR) */
+    double lo, hi;      /* INT, DOUBLE */
+    const char *arg;    /* the value's placeholder in the usage ("N"); NULL for a switch */
+    const char *help;   /* a line of its own in the usage; NULL: none */
+} tool_flag;
+/* flags: n rows; notes: printed after the rows (NULL: none) */
+void tool_flags(int argc, char **argv, const tool_flag *flags, int n, const char *notes);
 /* The value of the flag argv[*i] (advancing *i), or die "<flag> needs a value". */
 const char *tool_next_arg(int argc, char **argv, int *i);
 /* The whole of s as a number in [lo, hi], or die naming the flag (trailing
  * characters, overflow, NaN and Inf are refused). */
 int tool_parse_int(const char *flag, const char *s, int lo, int hi);
 double tool_parse_double(const char *flag, const char *s, double lo, double hi);
+
+/* A benchmark's backend options: prec, threads and the CPU engine as given,
+ * the switches (DAOE_NO_GRAPH, DAOE_OPT_GENERIC, ...) from the environment as
+ * daoe-train takes them; dies on a bad value. */
+daoe_backend_options tool_backend_options(daoe_precision prec, int threads, daoe_cpu_conv conv);
 
 typedef enum {
     TOOL_JSON_QUIET,    /* missing or invalid: NULL */

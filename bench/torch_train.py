@@ -24,7 +24,7 @@ import torch.nn.functional as F
 
 from torch_resnet import ResNet18  # noqa: E402
 
-# lib/core/data.c: daoe_cifar_mean / daoe_cifar_std
+# lib/core/cifar10.c: daoe_cifar_mean / daoe_cifar_std
 MEAN = (0.49139968, 0.48215841, 0.44653091)
 STD = (0.24703223, 0.24348513, 0.26158784)
 TRAIN_FILES = [f"data_batch_{i}.bin" for i in range(1, 6)]

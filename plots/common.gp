@@ -10,7 +10,7 @@ load pd."/meta.gp"
 system("mkdir -p '".out."'")
 
 # The optimizers, their display names and the ensemble members come from meta.gp
-# (daoe-stats writes them from the one list in lib/core/optimizers.c).
+# (daoe-stats writes them from the one list in lib/core/optimizer_list.c).
 if (!exists("optimizers")) { print "common.gp: ".pd."/meta.gp has no optimizer names: rerun daoe-stats on ".dir; exit status 1 }
 oidx(g) = sum [i=1:words(optimizers)] (word(optimizers, i) eq g ? i : 0)
 gidx(g) = sum [i=1:words(groups)] (word(groups, i) eq g ? i : 0)

@@ -58,7 +58,7 @@ int main(int argc, char **argv) {
     float *x = daoe_xmalloc(sizeof(float) * GN * 3072);
     fill_normal(x, (size_t)GN * 3072, 99, 1.0f);
     int64_t labels[GN];
-    for (int i = 0; i < GN; i++) labels[i] = (i * 3 + 1) % 10;
+    for (int i = 0; i < GN; i++) labels[i] = (i * 3 + 1) % DAOE_NET_CLASSES;
     if (!strcmp(argv[1], "write")) {
         daoe_mkdir_p(argv[2], err, sizeof err);
         snprintf(path, sizeof path, "%s/golden_in.safetensors", argv[2]);
@@ -99,7 +99,7 @@ int main(int argc, char **argv) {
         /* the whole step; logits, loss and gradients are still those of its forward and backward */
         daoe_session_step(s, 0);
         char name[64];
-        int64_t shp[4] = {GN, 10};
+        int64_t shp[4] = {GN, DAOE_NET_CLASSES};
         snprintf(name, sizeof name, "step%d.logits", step);
         const double *rl = daoe_st_get(f, name, "F64", 2, shp, err, sizeof err);
         snprintf(name, sizeof name, "step%d.loss", step);
@@ -108,7 +108,7 @@ int main(int argc, char **argv) {
             fprintf(stderr, "golden_tool: %s\n", err);
             return 1;
         }
-        double e = rel_err(net->logits, rl, GN * 10);
+        double e = rel_err(net->logits, rl, GN * DAOE_NET_CLASSES);
         printf("step %d: logits rel err %.2e (tol 2e-5), loss %.7f vs %.7f\n", step, e, stats[DAOE_ST_LOSS], *rloss);
         CHECK(e < 2e-5, "step %d logits rel err %.2e", step, e);
         CHECK(fabs(stats[DAOE_ST_LOSS] - *rloss) < 1e-5, "step %d loss %.7f vs %.7f", step, stats[DAOE_ST_LOSS], *rloss);

@@ -33,12 +33,12 @@ static daoe_session *make_session(const char *init_from, char *err, size_t errle
     return daoe_session_create(&cfg, &so, err, errlen);
 }
 
-/* eval-mode logits [RN][10] of the batch x [RN][3][32][32] */
+/* eval-mode logits [RN][DAOE_NET_CLASSES] of the batch x [RN][3][32][32] */
 static void eval_logits(daoe_session *s, const float *x, float *logits) {
     daoe_backend *be = s->be;
     be->act_from_host(be, s->net.x, RN, 3, 32, 32, x);
     daoe_net_forward(&s->net, RN, 0);
-    be->to_host(be, logits, s->net.logits, sizeof(float) * RN * 10);
+    be->to_host(be, logits, s->net.logits, sizeof(float) * RN * DAOE_NET_CLASSES);
 }
 
 int main(int argc, char **argv) {
@@ -48,7 +48,7 @@ int main(int argc, char **argv) {
     }
     char err[1024], path[2048];
     float *x = daoe_xmalloc(sizeof(float) * RN * 3072);
-    float logits[RN * 10];
+    float logits[RN * DAOE_NET_CLASSES];
     if (!strcmp(argv[1], "write")) {
         daoe_session *s = make_session(NULL, err, sizeof err);
         if (!s) {
@@ -57,7 +57,7 @@ int main(int argc, char **argv) {
         }
         fill_normal(x, (size_t)RN * 3072, 11, 1.0f);
         s->be->act_from_host(s->be, s->net.x, RN, 3, 32, 32, x);
-        for (int i = 0; i < RN; i++) s->net.y[i] = (i * 7 + 2) % 10;
+        for (int i = 0; i < RN; i++) s->net.y[i] = (i * 7 + 2) % DAOE_NET_CLASSES;
         for (int step = 0; step < 3; step++) daoe_session_step(s, 0);
         daoe_mkdir_p(argv[2], err, sizeof err);
         snprintf(path, sizeof path, "%s/ours.safetensors", argv[2]);
@@ -67,7 +67,8 @@ int main(int argc, char **argv) {
         }
         fill_normal(x, (size_t)RN * 3072, 12, 1.0f);
         eval_logits(s, x, logits);
-        daoe_st_tensor t[2] = {{"input", "F32", 4, {RN, 3, 32, 32}, x}, {"logits", "F32", 2, {RN, 10}, logits}};
+        daoe_st_tensor t[2] = {{"input", "F32", 4, {RN, 3, 32, 32}, x},
+                               {"logits", "F32", 2, {RN, DAOE_NET_CLASSES}, logits}};
         snprintf(path, sizeof path, "%s/ours_logits.safetensors", argv[2]);
         if (daoe_st_write(path, t, 2, NULL, err, sizeof err)) {
             fprintf(stderr, "roundtrip_tool: %s\n", err);
@@ -86,7 +87,7 @@ int main(int argc, char **argv) {
     }
     snprintf(path, sizeof path, "%s/torch_logits.safetensors", argv[2]);
     daoe_st_file *f = daoe_st_open(path, err, sizeof err);
-    int64_t sx[4] = {RN, 3, 32, 32}, sl[2] = {RN, 10};
+    int64_t sx[4] = {RN, 3, 32, 32}, sl[2] = {RN, DAOE_NET_CLASSES};
     const float *in = f ? daoe_st_get(f, "input", "F32", 4, sx, err, sizeof err) : NULL;
     const float *ref = in ? daoe_st_get(f, "logits", "F32", 2, sl, err, sizeof err) : NULL;
     if (!ref) {
@@ -96,7 +97,7 @@ int main(int argc, char **argv) {
     memcpy(x, in, sizeof(float) * RN * 3072);
     eval_logits(s, x, logits);
     double worst = 0, scale = 1;
-    for (int i = 0; i < RN * 10; i++) {
+    for (int i = 0; i < RN * DAOE_NET_CLASSES; i++) {
         double d = fabs((double)logits[i] - ref[i]);
         if (d > worst) worst = d;
         if (fabs(ref[i]) > scale) scale = fabs(ref[i]);

@@ -2,7 +2,7 @@
  * batch files and a wrong checksum, each rejected by daoe_cifar_load with one
  * line naming the file and the problem. The batch files are sparse (all-zero
  * records: label 0, black images), so the test writes almost nothing. */
-#include "daoe/data.h"
+#include "daoe/cifar10.h"
 #include "daoe/util.h"
 #include "testutil.h"
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* The controller's update rule (daoe_ctrl_update in optim.h) on synthetic
+/* The controller's update rule (daoe_ctrl_update in ensemble.h) on synthetic
  * reductions and batch statistics, without a network:
  *   (a) the meta-gradient it accumulates equals central finite differences of
  *       the surrogate L(theta) = sum_i softmax(z(theta; f)/tau)_i h_i, for the
@@ -15,7 +15,7 @@
  *       earlier), although V has taken a meta step since;
  *   (h) a member whose step is zero (|d_i| = 0: a rate of 0) has h_i = 0, the
  *       step counts in the mean, nothing becomes NaN. */
-#include "daoe/optim.h"
+#include "daoe/ensemble.h"
 #include "testutil.h"
 #include <float.h>
 

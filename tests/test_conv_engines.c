@@ -246,16 +246,19 @@ int main(void) {
     char err[256];
     engine dn = {"dnnl", NULL, 1e-5, 1e-5, 1e-3, 1e-2, 5e-2, 2e-2};
     engine bf = {"dnnl-bf16", NULL, BF16_OP_TOL, BF16_LOSS1_TOL, BF16_UPD1_TOL, BF16_LOSS_TOL, BF16_P_TOL, BF16_EVAL_TOL};
-    dn.be = daoe_cpu_backend_create(2, DAOE_CPU_CONV_DNNL, DAOE_FP32, err, sizeof err);
+    dn.be = daoe_cpu_backend_create(&(daoe_backend_options){.threads = 2, .cpu_conv = DAOE_CPU_CONV_DNNL},
+                                    err, sizeof err);
     if (!dn.be) {
         printf("test_conv_engines: skipped: %s\n", err);
         return SKIP_CODE;
     }
-    ref = daoe_cpu_backend_create(2, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
+    ref = daoe_cpu_backend_create(&(daoe_backend_options){.threads = 2, .cpu_conv = DAOE_CPU_CONV_IM2COL},
+                                  err, sizeof err);
     make_images();
     printf("convolution engines against im2col fp32: dnnl (%s)\n", dn.be->desc);
     check_engine(&dn);
-    bf.be = daoe_cpu_backend_create(2, DAOE_CPU_CONV_DNNL, DAOE_BF16, err, sizeof err);
+    const daoe_backend_options bfo = {.prec = DAOE_BF16, .threads = 2, .cpu_conv = DAOE_CPU_CONV_DNNL};
+    bf.be = daoe_cpu_backend_create(&bfo, err, sizeof err);
     if (bf.be) {
         printf("and dnnl-bf16 (%s)\n", bf.be->desc);
         check_engine(&bf);

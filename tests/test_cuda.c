@@ -139,7 +139,7 @@ static void run_load_batch(const op_case *c, double tol, uint64_t seed) {
     int32_t *lab = daoe_xmalloc(sizeof(int32_t) * NI), *idx = daoe_xmalloc(sizeof(int32_t) * N);
     int32_t *cy = daoe_xmalloc(sizeof(int32_t) * N), *hy = daoe_xmalloc(sizeof(int32_t) * N);
     for (size_t i = 0; i < (size_t)NI * 3072; i++) img[i] = (uint8_t)(daoe_philox(5, (uint32_t)i, 0, 0, 1).v[0] & 255);
-    for (int i = 0; i < NI; i++) lab[i] = i % 10;
+    for (int i = 0; i < NI; i++) lab[i] = i % DAOE_NET_CLASSES;
     for (int i = 0; i < N; i++) idx[i] = (i * 37 + 11) % NI;
     uint8_t *gi = (uint8_t *)dev_copy(gpu, img, (size_t)NI * 3072);
     int32_t *gl = (int32_t *)dev_copy(gpu, lab, sizeof(int32_t) * NI);
@@ -485,14 +485,27 @@ static const op_case ops[] = {
     {"opt",         {RESNET_P, 1},                        {"daoe", NULL},   run_opt,        FP32_ONLY, PERF},
 };
 
+/* the GPU backend's options at precision p as a run gets them from the
+ * environment (gpu_verify.sh reruns this test with DAOE_DEBUG_SYNC=1; main
+ * sets DAOE_CUDNN_SEARCH): daoe_config_environment, as daoe-train reads it */
+static daoe_backend_options env_options(daoe_precision p, int deterministic) {
+    daoe_backend_options o = {.prec = p, .deterministic = deterministic};
+    char err[512];
+    if (daoe_backend_options_env(&o, err, sizeof err)) {
+        printf("%s\n", err);
+        exit(2);
+    }
+    return o;
+}
+
 /* every row of ops[] selected by `when`, on a GPU backend of each precision its tolerance allows */
 static int run_ops(int when) {
     char err[512];
     for (int pi = 0; pi < 3; pi++) {
         prec = (daoe_precision)pi;
         /* checks: deterministic algorithms; --perf: the trainer's default (timed search) */
-        gpu = daoe_backend_create("cuda", prec, perf_iters ? 0 : DAOE_BE_DETERMINISTIC, 0, DAOE_CPU_CONV_IM2COL, err,
-                                  sizeof err);
+        const daoe_backend_options bo = env_options(prec, !perf_iters);
+        gpu = daoe_backend_create("cuda", &bo, err, sizeof err);
         if (!gpu) {
             printf("%s\n", err);
             return 1;
@@ -518,14 +531,18 @@ static int run_ops(int when) {
  * workspace moves, bf16) then say "skipped". */
 static int rehearse;
 
-static daoe_backend *gpu_new(daoe_precision p, unsigned flags) {
+/* deterministic algorithms; debug_sync: --debug-sync (else the environment's) */
+static daoe_backend *gpu_new(daoe_precision p, int debug_sync) {
     char err[512];
     if (rehearse) {
         if (p != DAOE_FP32) return NULL;
-        daoe_backend *b = daoe_cpu_backend_create(0, DAOE_CPU_CONV_DNNL, DAOE_FP32, err, sizeof err);
-        return b ? b : daoe_cpu_backend_create(1, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
+        daoe_backend *b = daoe_cpu_backend_create(&(daoe_backend_options){.cpu_conv = DAOE_CPU_CONV_DNNL}, err,
+                                                  sizeof err);
+        return b ? b : daoe_cpu_backend_create(&(daoe_backend_options){.threads = 1}, err, sizeof err);
     }
-    daoe_backend *b = daoe_backend_create("cuda", p, flags, 0, DAOE_CPU_CONV_IM2COL, err, sizeof err);
+    daoe_backend_options bo = env_options(p, 1);
+    bo.debug_sync |= debug_sync;
+    daoe_backend *b = daoe_backend_create("cuda", &bo, err, sizeof err);
     if (!b) {
         printf("%s\n", err);
         CHECK(0, "CUDA backend");
@@ -715,7 +732,7 @@ static void compare_with_cpu(const char *what, const seq_spec *sp, const seq_res
     if (run_seq(cpu, &c, &rc)) return;
     if (rehearse) r1 = rc; /* the stand-in is a CPU: the floors alone (spread 0) */
     else {
-        daoe_backend *cpu1 = daoe_cpu_backend_create(1, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
+        daoe_backend *cpu1 = daoe_cpu_backend_create(&(daoe_backend_options){.threads = 1}, err, sizeof err);
         int bad = run_seq(cpu1, &c, &r1);
         cpu1->destroy(cpu1);
         if (bad) return;
@@ -775,7 +792,7 @@ static void check_rerun(const char *what, seq_spec sp, int use_graph, const seq_
  * width 16); graph replay vs direct launches; deterministic repeats */
 static void check_training(void) {
     printf("whole training, fp32 deterministic GPU vs CPU (width 16, batch 32, 20 steps)\n");
-    gpu = gpu_new(DAOE_FP32, DAOE_BE_DETERMINISTIC);
+    gpu = gpu_new(DAOE_FP32, 0);
     if (!gpu) return;
     const char *opts[] = {"--optimizer=sgd", "--optimizer=daoe"};
     for (int i = 0; i < 2; i++) {
@@ -795,10 +812,10 @@ static void check_training(void) {
     }
     seq_spec sp = {"--optimizer=sgd", 16, 32, 20, 1, 0, 0};
     seq_result f, a, b;
-    gpu = gpu_new(DAOE_FP32, DAOE_BE_DETERMINISTIC);
+    gpu = gpu_new(DAOE_FP32, 0);
     run_seq(gpu, &sp, &f);
     gpu->destroy(gpu);
-    gpu = gpu_new(DAOE_BF16, DAOE_BE_DETERMINISTIC);
+    gpu = gpu_new(DAOE_BF16, 0);
     run_seq(gpu, &sp, &a);
     run_seq(gpu, &sp, &b);
     int same = seq_same(&a, &b, sp.steps);
@@ -830,7 +847,7 @@ static void check_controller(void) {
         "--optimizer=rmsprop --momentum 0.5",
     };
     printf("controller options: trace row by row, fp32 deterministic GPU vs CPU (width 8, batch 32, 12 steps)\n");
-    gpu = gpu_new(DAOE_FP32, DAOE_BE_DETERMINISTIC);
+    gpu = gpu_new(DAOE_FP32, 0);
     if (!gpu) return;
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         seq_spec sp = {cases[i], 8, 32, 12, 1, 0, 0};
@@ -850,7 +867,7 @@ static void check_controller(void) {
 static void check_eval_resume(int quick) {
     printf("evaluation with partial batches between steps (graph replay after a plan change)\n");
     setenv("DAOE_TEST_WS_MOVE", "1", 1);
-    gpu = gpu_new(DAOE_FP32, DAOE_BE_DETERMINISTIC);
+    gpu = gpu_new(DAOE_FP32, 0);
     unsetenv("DAOE_TEST_WS_MOVE");
     if (!gpu) return;
     seq_spec sp = {"--optimizer=daoe --ctrl-pass two", 16, 32, quick ? 6 : 10, 1, 3, 0};
@@ -874,7 +891,7 @@ static void check_eval_resume(int quick) {
     gpu->destroy(gpu);
 
     printf("checkpoint and resume on the GPU (state saved after step 5, loaded into a new session)\n");
-    gpu = gpu_new(DAOE_FP32, DAOE_BE_DETERMINISTIC);
+    gpu = gpu_new(DAOE_FP32, 0);
     seq_spec rs = {"--optimizer=daoe --controller-hidden 8 --meta-every 3 --alpha-ema 0.5", 16, 32, 10, 1, 3, 0};
     seq_result full, res;
     run_seq(gpu, &rs, &full);
@@ -887,7 +904,7 @@ static void check_eval_resume(int quick) {
     gpu->destroy(gpu);
 
     printf("--debug-sync (a synchronisation after every launch, no graphs)\n");
-    gpu = gpu_new(DAOE_FP32, DAOE_BE_DETERMINISTIC | DAOE_BE_DEBUG_SYNC);
+    gpu = gpu_new(DAOE_FP32, 1);
     rs.resume_at = 0;
     run_seq(gpu, &rs, &res);
     same = seq_same(&full, &res, rs.steps);
@@ -936,7 +953,7 @@ int main(int argc, char **argv) {
     }
     if (!perf_iters) setenv("DAOE_CUDNN_SEARCH", "heuristic", 0);
     char err[512];
-    cpu = daoe_cpu_backend_create(0, DAOE_CPU_CONV_IM2COL, DAOE_FP32, err, sizeof err);
+    cpu = daoe_cpu_backend_create(&(daoe_backend_options){.cpu_conv = DAOE_CPU_CONV_IM2COL}, err, sizeof err);
     if (!rehearse && run_ops(perf_iters ? PERF : quick ? CHK : CHK | BIG)) return 1;
     if (!perf_iters) {
         if (!quick) {

@@ -85,7 +85,7 @@ static void run_step(run *r) {
     daoe_net *net = &r->s->net;
     daoe_opt *opt = &r->s->opt;
     daoe_net_forward(net, r->B, 1);
-    be->xent(be, r->B, 10, net->logits, net->y, net->dlogits, opt->stats);
+    be->xent(be, r->B, net->nclass, net->logits, net->y, net->dlogits, opt->stats);
     daoe_net_backward(net, r->B);
     if (r->hook) r->hook(r, t, 0, r->hctx);
     if (opt->ctrl.two_pass) { /* as daoe_step_run: hook 1 before the controller moves */
@@ -273,10 +273,11 @@ static void test_alpha(void) {
     /* default: K = 4, hypergrad (cosine), meta-lr 10 over AL_STEPS steps */
     if (run_init(&r, "--optimizer daoe --tau 0.5", AL_STEPS)) return;
     get_state(&r, &st);
-    /* the default mixture's four members at 1/4, a rule outside it at 0 */
+    /* 0.25 for each of the default mixture's four, 0 for a rule of the list outside it */
+#define AL_START(i) (((DAOE_DEFAULT_MEMBERS >> (i)) & 1u) ? 0.25f : 0.0f)
     for (int i = 0; i < DAOE_K; i++)
-        CHECK(st.alpha[i] == ((DAOE_DEFAULT_MEMBERS >> i) & 1u ? 0.25f : 0.0f), "start: alpha_%s = %.9g",
-              daoe_member_names[i], st.alpha[i]);
+        CHECK(st.alpha[i] == AL_START(i), "start: alpha_%s = %.9g, not %g", daoe_member_names[i], st.alpha[i],
+              AL_START(i));
     algebra_ctx ac;
     memset(&ac, 0, sizeof ac);
     r.hook = algebra_hook;
@@ -286,8 +287,9 @@ static void test_alpha(void) {
         if (s >= 2) check_algebra(&r, &ac, s);
     }
     for (int i = 0; i < DAOE_K; i++)
-        CHECK(r.rows[0].alpha[i] == ((DAOE_DEFAULT_MEMBERS >> i) & 1u ? 0.25f : 0.0f), "step 1: alpha_%s = %.9g",
-              daoe_member_names[i], r.rows[0].alpha[i]);
+        CHECK(r.rows[0].alpha[i] == AL_START(i), "step 1: alpha_%s = %.9g, not %g", daoe_member_names[i],
+              r.rows[0].alpha[i], AL_START(i));
+#undef AL_START
     double mv = check_alpha_rows("K=4 hypergrad", &r);
     CHECK(mv > 1e-3, "hypergrad with meta-lr 10: alpha moved only %.2e in %d steps", mv, AL_STEPS);
     printf("  K=4 hypergrad (tau 0.5): start 0.25 x4, max |alpha - start| %.4f; final alpha %.4f %.4f %.4f %.4f\n", mv,
@@ -490,16 +492,16 @@ static void hg_hook(run *r, int t, int phase, void *ctx) {
 static double loss_at(run *r) {
     const int B = r->B;
     daoe_net_forward(&r->s->net, B, 1);
-    float lg[HG_BATCH * 10];
+    float lg[HG_BATCH * DAOE_NET_CLASSES];
     int32_t y[HG_BATCH];
-    be->to_host(be, lg, r->s->net.logits, sizeof(float) * 10 * (size_t)B);
+    be->to_host(be, lg, r->s->net.logits, sizeof(float) * DAOE_NET_CLASSES * (size_t)B);
     be->to_host(be, y, r->s->net.y, sizeof(int32_t) * (size_t)B);
     double s = 0.0;
     for (int n = 0; n < B; n++) {
-        double mx = lg[n * 10], se = 0.0;
-        for (int k = 1; k < 10; k++) mx = fmax(mx, lg[n * 10 + k]);
-        for (int k = 0; k < 10; k++) se += exp((double)lg[n * 10 + k] - mx);
-        s += mx + log(se) - lg[n * 10 + y[n]];
+        double mx = lg[n * DAOE_NET_CLASSES], se = 0.0;
+        for (int k = 1; k < DAOE_NET_CLASSES; k++) mx = fmax(mx, lg[n * DAOE_NET_CLASSES + k]);
+        for (int k = 0; k < DAOE_NET_CLASSES; k++) se += exp((double)lg[n * DAOE_NET_CLASSES + k] - mx);
+        s += mx + log(se) - lg[n * DAOE_NET_CLASSES + y[n]];
     }
     return s / B;
 }
@@ -522,8 +524,9 @@ static void test_hypergrad(int raw, int check_step, const char *extra) {
      * differences put d on the other side of a rounding midpoint */
     double worst_bf = 0.0;
     size_t exact = 0, total = 0;
+    const unsigned members = r.s->opt.cfg.members; /* the default mixture: not every rule of the list */
     for (int i = 0; i < DAOE_K; i++) {
-        if (!((r.s->cfg.members >> i) & 1u)) continue; /* not a member: no d_i */
+        if (!((members >> i) & 1u)) continue;
         uint16_t *dh = daoe_xmalloc(sizeof(uint16_t) * n);
         be->to_host(be, dh, r.s->opt.bufs.d[i], sizeof(uint16_t) * n);
         for (size_t j = 0; j < n; j++) {
@@ -544,7 +547,7 @@ static void test_hypergrad(int raw, int check_step, const char *extra) {
     run_load(&r, check_step + 1);
     double fd[DAOE_K], dn[DAOE_K], resid[DAOE_K];
     for (int i = 0; i < DAOE_K; i++) {
-        if (!((r.s->cfg.members >> i) & 1u)) continue;
+        if (!((members >> i) & 1u)) continue;
         double s2 = 0.0;
         for (size_t j = 0; j < n; j++) s2 += (double)hc.d[i][j] * hc.d[i][j];
         dn[i] = sqrt(s2);
@@ -599,7 +602,7 @@ static void test_hypergrad(int raw, int check_step, const char *extra) {
     printf("  %s%s%s, h at step %d (d_i of step %d): stored bf16 d: %zu/%zu = bf16(d), max rel err %.2e (< 2^-8)\n",
            raw ? "raw" : "cos", *extra ? " " : "", extra, check_step + 1, check_step, exact, total, worst_bf);
     for (int i = 0; i < DAOE_K; i++) {
-        if (!((r.s->cfg.members >> i) & 1u)) continue;
+        if (!((members >> i) & 1u)) continue;
         double want = raw ? fd[i] : fd[i] / (gnorm * dn[i]);
         double got = row->h[i];
         /* relative error; where g and d_i are nearly orthogonal (|cos| < 0.05)
@@ -620,7 +623,8 @@ static void test_hypergrad(int raw, int check_step, const char *extra) {
 
 int main(void) {
     char err[256];
-    be = daoe_cpu_backend_create(1, DAOE_CPU_CONV_DEFAULT, DAOE_FP32, err, sizeof err);
+    be = daoe_cpu_backend_create(&(daoe_backend_options){.threads = 1, .cpu_conv = DAOE_CPU_CONV_DEFAULT},
+                                 err, sizeof err);
     uint8_t *ih = daoe_xmalloc((size_t)NIMG * 3072);
     int32_t lh[NIMG];
     ts_synth_images(NIMG, 3, ih, lh);

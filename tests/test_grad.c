@@ -306,10 +306,10 @@ static void check_net(uint64_t seed) {
     float *xh = daoe_xmalloc(sizeof(float) * N * 3072);
     fill_normal(xh, (size_t)N * 3072, seed + 1, 1.0f);
     be->act_from_host(be, net.x, N, 3, 32, 32, xh);
-    for (int i = 0; i < N; i++) net.y[i] = (i * 3) % 10;
+    for (int i = 0; i < N; i++) net.y[i] = (i * 3) % DAOE_NET_CLASSES;
     net_ctx c = {&net, N, daoe_xcalloc(DAOE_NSTAT, sizeof(float))};
     net_loss(&c);
-    be->xent(be, N, 10, net.logits, net.y, net.dlogits, c.stats);
+    be->xent(be, N, net.nclass, net.logits, net.y, net.dlogits, c.stats);
     daoe_net_backward(&net, N);
     /* Directional derivatives per tensor along v = g/|g| + u (u a random unit
      * vector): D_an = g.v against (L(p+hv) - L(p-hv))/2h, the step a small
@@ -367,7 +367,7 @@ int main(void) {
     const daoe_cpu_conv engines[] = {DAOE_CPU_CONV_IM2COL, DAOE_CPU_CONV_DNNL};
     const char *names[] = {"im2col, CNHW", "dnnl, NHWC"};
     for (int e = 0; e < 2; e++) {
-    be = daoe_cpu_backend_create(2, engines[e], DAOE_FP32, err, sizeof err);
+    be = daoe_cpu_backend_create(&(daoe_backend_options){.threads = 2, .cpu_conv = engines[e]}, err, sizeof err);
     if (!be) {
         printf("(%s: not in this build: %s)\n", names[e], err);
         continue;

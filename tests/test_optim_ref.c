@@ -137,7 +137,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "test_optim_ref: %s\n", err);
         return 1;
     }
-    daoe_backend *be = daoe_cpu_backend_create(2, DAOE_CPU_CONV_DEFAULT, DAOE_FP32, err, sizeof err);
+    const daoe_backend_options bo = {.threads = 2, .cpu_conv = DAOE_CPU_CONV_DEFAULT};
+    daoe_backend *be = daoe_cpu_backend_create(&bo, err, sizeof err);
     printf("baselines vs torch %s: %d steps on %zu elements (tol: rel %.0e, displacement %.0e)\n",
            daoe_st_meta(f, "torch") ? daoe_st_meta(f, "torch") : "?", steps, n, TOL_REL, TOL_DISP);
     char buf[4096];

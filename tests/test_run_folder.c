@@ -189,14 +189,16 @@ static void checkpoint_log(void) {
     lg.epoch_seconds = 1.75;
     lg.sums = (daoe_epoch_sums){.loss = 6.5, .correct = 40, .n = 96, .alpha = {0.5, 0.25}, .share = {0.125}, .nrec = 3};
     for (int i = 0; i < DAOE_K; i++) lg.alpha_first[i] = 0.25f, lg.alpha_last[i] = 0.1f * (float)(i + 1);
-    /* a member outside the run's columns (daoe_run_columns: the default mixture and the run's
-     * members) is not stored: it comes back 0 */
+    /* a member without columns in the run's files (RAdam outside the default
+     * mixture) has none in the checkpoint either: zero, as it reads back */
     const unsigned cols = daoe_run_columns(&c);
     for (int i = 0; i < DAOE_K; i++)
         if (!((cols >> i) & 1u)) {
             lg.alpha_first[i] = lg.alpha_last[i] = 0.0f;
-            for (int r = 0; r < 2; r++)
-                lg.rows[r * DAOE_NCOL + DAOE_COL_ALPHA + i] = lg.rows[r * DAOE_NCOL + DAOE_COL_SHARE + i] = 0.0;
+            for (int r = 0; r < lg.nrows; r++) {
+                double *row = lg.rows + (size_t)r * DAOE_NCOL;
+                row[DAOE_COL_ALPHA + i] = row[DAOE_COL_SHARE + i] = 0.0;
+            }
         }
     CHECK(daoe_run_save_checkpoint(&rf, g_s, &lg, err, sizeof err) == 0, "log: save: %s", err);
     CHECK(daoe_run_load_checkpoint(&rf, g_s, &back, err, sizeof err) == 0, "log: load: %s", err);
@@ -241,7 +243,13 @@ static void fingerprint(void) {
         {"--optimizer sgd --sgd-lr 0.05 --width 16 --epochs 10 --val 5000 --eval-every 2 --trace-every 10 "
          "--checkpoint-minutes 5 --threads 2 --quiet --cpu-conv im2col",
          "903b33525d408a1e532c7c5e0843336e2a363e52c20c450276e73c99fdfc5d9b"},
+        /* the backend's switches (how, not what) stay out: the first pin's bytes */
+        {"--optimizer daoe --width 16 --epochs 10 --val 5000 --eval-every 2 --trace-every 10 --cpu-conv im2col "
+         "--no-graph --opt-generic --cudnn-search heuristic --debug-sync",
+         "3762c4f5ee1bc1ef626743b7d8ef20b8a1bd68f1fc810fc97460a9c9340f4bec"},
     };
+    setenv("DAOE_NO_GRAPH", "1", 1); /* and so do their variables */
+    setenv("DAOE_CUDNN_SEARCH", "heuristic", 1);
     for (size_t i = 0; i < sizeof pins / sizeof pins[0]; i++) {
         daoe_config c;
         char err[1024], sha[65];
@@ -252,7 +260,36 @@ static void fingerprint(void) {
         CHECK(!strcmp(sha, pins[i].sha), "the settings fingerprint of \"%s\" changed: %s, runs started before wrote %s",
               pins[i].flags, sha, pins[i].sha);
     }
+    unsetenv("DAOE_NO_GRAPH");
+    unsetenv("DAOE_CUDNN_SEARCH");
     printf("ok   the settings fingerprint: the bytes the build before wrote\n");
+}
+
+/* The backend's switches: a flag, else the variable its row names (on unless
+ * empty or 0; a choice by name, a bad one refused naming the variable). */
+static void switches(void) {
+    daoe_config c;
+    char err[1024];
+    setenv("DAOE_OPT_GENERIC", "1", 1);
+    setenv("DAOE_NO_GRAPH", "0", 1);
+    setenv("DAOE_CUDNN_SEARCH", "heuristic", 1);
+    daoe_config_defaults(&c);
+    CHECK(daoe_config_from_flags(&c, "--debug-sync", err, sizeof err) == 0, "%s", err);
+    daoe_backend_options o = daoe_config_backend_options(&c);
+    CHECK(o.opt_generic && !o.no_graph && o.cudnn_search == DAOE_CUDNN_SEARCH_HEURISTIC && o.debug_sync,
+          "switches from the environment: generic %d graph off %d search %d sync %d", o.opt_generic, o.no_graph,
+          o.cudnn_search, o.debug_sync);
+    daoe_config_defaults(&c);
+    CHECK(daoe_config_from_flags(&c, "--cudnn-search timed", err, sizeof err) == 0, "%s", err);
+    CHECK(c.cudnn_search == DAOE_CUDNN_SEARCH_TIMED, "the flag did not win over DAOE_CUDNN_SEARCH");
+    setenv("DAOE_CUDNN_SEARCH", "fast", 1);
+    daoe_config_defaults(&c);
+    CHECK(daoe_config_from_flags(&c, "", err, sizeof err) != 0 && strstr(err, "DAOE_CUDNN_SEARCH"),
+          "a bad DAOE_CUDNN_SEARCH was taken: %s", err);
+    unsetenv("DAOE_OPT_GENERIC");
+    unsetenv("DAOE_NO_GRAPH");
+    unsetenv("DAOE_CUDNN_SEARCH");
+    printf("ok   the backend's switches: flag, else environment\n");
 }
 
 static void ntrain(void) {
@@ -290,6 +327,7 @@ int main(int argc, char **argv) {
     checkpoint_log();
     clear();
     fingerprint();
+    switches();
     ntrain();
     daoe_session_free(g_s);
     return test_result("test_run_folder");

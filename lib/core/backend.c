@@ -3,16 +3,14 @@
 #include "daoe/util.h"
 #include <string.h>
 
-daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, unsigned flags, int threads,
-                                  daoe_cpu_conv cpu_conv, char *err, size_t errlen) {
+daoe_backend *daoe_backend_create(const char *name, const daoe_backend_options *o, char *err, size_t errlen) {
     if (!strcmp(name, "cpu")) {
-        return daoe_cpu_backend_create(threads, cpu_conv, prec, err, errlen);
+        return daoe_cpu_backend_create(o, err, errlen);
     }
     if (!strcmp(name, "cuda")) {
 #ifdef DAOE_HAVE_CUDA
-        return daoe_cuda_backend_create(prec, flags, err, errlen);
+        return daoe_cuda_backend_create(o, err, errlen);
 #else
-        (void)flags;
         daoe_errf(err, errlen, "--backend cuda: this build has no CUDA support (configure with nvcc present)");
         return NULL;
 #endif

@@ -5,7 +5,7 @@
  * --<name> of a single optimizer), --help, the range checks, the validation
  * of a run and the config.json record. */
 #include "daoe/config.h"
-#include "daoe/optimizers.h"
+#include "daoe/optimizer_list.h"
 #include "daoe/util.h"
 #include "rules.h"
 #include <cjson/cJSON.h>
@@ -90,6 +90,8 @@ static const choice CONTROLLERS[] = {{"fixed", DAOE_CTRL_FIXED}, {"hypergrad", D
 static const choice HYPERGRADS[] = {{"cos", 0}, {"raw", 1}, {NULL, 0}};
 static const choice CTRL_PASSES[] = {{"one", 0}, {"two", 1}, {NULL, 0}};
 static const choice WDMODES[] = {{"coupled", 0}, {"decoupled", 1}, {NULL, 0}};
+static const choice CUDNN_SEARCHES[] = {
+    {"timed", DAOE_CUDNN_SEARCH_TIMED}, {"heuristic", DAOE_CUDNN_SEARCH_HEURISTIC}, {NULL, 0}};
 
 enum {
     T_INT, T_DBL, T_U64, T_STR, T_FLAG, T_NOFLAG,
@@ -108,69 +110,87 @@ typedef struct {
     const char *json;     /* key in config.json; NULL: not recorded (does not change the result) */
     const char *arg;      /* placeholder in --help */
     const char *help;
+    /* the environment variable that sets the option where no flag does
+     * (daoe_config_environment); such an option changes how the backend
+     * computes, not what: config.json records it under backend_options (with
+     * json as its key), out of the settings and their fingerprint */
+    const char *env;
 } optdef;
 
 #define OFF(f) offsetof(daoe_config, f)
 /* Order = the order of config.json (then the options it does not record). */
 static const optdef OPTS[] = {
-    {"optimizer", T_OPTIMIZER, OFF(optimizer), 0, 0, 0, NULL, "optimizer", NULL, "optimizer alone, or the ensemble"},
-    {"seed", T_U64, OFF(seed), 0, 0, 0, NULL, "seed", "N", "seed of init, shuffling, augmentation"},
-    {"data", T_STR, OFF(data), 0, 0, 0, NULL, "data", "DIR", "CIFAR-10 binary folder (default $CIFAR10_DIR)"},
-    {"out", T_STR, OFF(out), 0, 0, 0, NULL, "out", "DIR", "run folder (created)"},
-    {"backend", T_NAME, OFF(backend), 0, 0, 0, BACKENDS, "backend", NULL, "compute backend"},
-    {"precision", T_CHOICE, OFF(precision), DAOE_FP32, 0, 0, PRECISIONS, "precision", NULL, "arithmetic (tf32: cuda; bf16: cuda, or cpu with --cpu-conv dnnl on a CPU with AVX-512 BF16 or AMX)"},
-    {"deterministic", T_FLAG, OFF(deterministic), 0, 0, 0, NULL, "deterministic", NULL, "deterministic GPU algorithms"},
-    {"epochs", T_INT, OFF(epochs), 100, 1, 100000, NULL, "epochs", "N", "training epochs"},
-    {"batch", T_INT, OFF(batch), 128, 2, 8192, NULL, "batch", "N", "batch size"},
-    {"width", T_INT, OFF(width), 64, 1, 1024, NULL, "width", "N", "ResNet-18 base width"},
+    {"optimizer", T_OPTIMIZER, OFF(optimizer), 0, 0, 0, NULL, "optimizer", NULL, "optimizer alone, or the ensemble", NULL},
+    {"seed", T_U64, OFF(seed), 0, 0, 0, NULL, "seed", "N", "seed of init, shuffling, augmentation", NULL},
+    {"data", T_STR, OFF(data), 0, 0, 0, NULL, "data", "DIR", "CIFAR-10 binary folder (default $CIFAR10_DIR)", NULL},
+    {"out", T_STR, OFF(out), 0, 0, 0, NULL, "out", "DIR", "run folder (created)", NULL},
+    {"backend", T_NAME, OFF(backend), 0, 0, 0, BACKENDS, "backend", NULL, "compute backend", NULL},
+    {"precision", T_CHOICE, OFF(precision), DAOE_FP32, 0, 0, PRECISIONS, "precision", NULL, "arithmetic (tf32: cuda; bf16: cuda, or cpu with --cpu-conv dnnl on a CPU with AVX-512 BF16 or AMX)", NULL},
+    {"deterministic", T_FLAG, OFF(deterministic), 0, 0, 0, NULL, "deterministic", NULL, "deterministic GPU algorithms", NULL},
+    {"epochs", T_INT, OFF(epochs), 100, 1, 100000, NULL, "epochs", "N", "training epochs", NULL},
+    {"batch", T_INT, OFF(batch), 128, 2, 8192, NULL, "batch", "N", "batch size", NULL},
+    {"width", T_INT, OFF(width), 64, 1, 1024, NULL, "width", "N", "ResNet-18 base width", NULL},
     {"schedule", T_CHOICE, OFF(schedule), DAOE_SCHED_COSINE, 0, 0, SCHEDULES, "schedule", NULL,
-     "learning-rate schedule, per iteration"},
-    {"warmup-epochs", T_DBL, OFF(warmup_epochs), 0, 0, 1000, NULL, "warmup_epochs", "X", "linear warm-up"},
+     "learning-rate schedule, per iteration", NULL},
+    {"warmup-epochs", T_DBL, OFF(warmup_epochs), 0, 0, 1000, NULL, "warmup_epochs", "X", "linear warm-up", NULL},
     {"train-subset", T_INT, OFF(train_subset), 0, 0, 50000, NULL, "train_subset", "N",
-     "first N images of the training split (0: all)"},
-    {"val", T_INT, OFF(val), 5000, 0, 49000, NULL, "val", "N", "held-out validation images"},
+     "first N images of the training split (0: all)", NULL},
+    {"val", T_INT, OFF(val), 5000, 0, 49000, NULL, "val", "N", "held-out validation images", NULL},
     {"test-subset", T_INT, OFF(test_subset), 0, 0, 10000, NULL, "test_subset", "N",
-     "evaluate on the first N test images only (0: all)"},
+     "evaluate on the first N test images only (0: all)", NULL},
     {"eval-every", T_INT, OFF(eval_every), 1, 0, 100000, NULL, "eval_every", "N",
      "evaluate val and test every N epochs and after the last (0: after the last only; the other rows of "
-     "epochs.csv get nan)"},
-    {"threads", T_INT, OFF(threads), 0, 0, 1024, NULL, "threads", "N", "CPU threads (0: all)"},
+     "epochs.csv get nan)", NULL},
+    {"threads", T_INT, OFF(threads), 0, 0, 1024, NULL, "threads", "N", "CPU threads (0: all)", NULL},
     {"cpu-conv", T_CHOICE, OFF(cpu_conv), DAOE_CPU_CONV_DEFAULT, 0, 0, CPU_CONVS, "cpu_conv", NULL,
      "CPU convolutions: im2col (the reference: im2col + OpenBLAS sgemm, CNHW) or dnnl (oneDNN direct, NHWC; "
-     "the default where the build has oneDNN)"},
-    {"no-augment", T_NOFLAG, OFF(augment), 0, 0, 0, NULL, "augment", NULL, "no crop/flip"},
-    {"no-shuffle", T_NOFLAG, OFF(shuffle), 0, 0, 0, NULL, "shuffle", NULL, "visit training images in file order"},
-    {"init-from", T_STR, OFF(init_from), 0, 0, 0, NULL, "init_from", "FILE", "start from a safetensors checkpoint"},
-    {"trace-every", T_INT, OFF(trace_every), 10, 1, 1000000, NULL, "trace_every", "N", "alpha.csv row every N steps"},
+     "the default where the build has oneDNN)", NULL},
+    {"no-augment", T_NOFLAG, OFF(augment), 0, 0, 0, NULL, "augment", NULL, "no crop/flip", NULL},
+    {"no-shuffle", T_NOFLAG, OFF(shuffle), 0, 0, 0, NULL, "shuffle", NULL, "visit training images in file order", NULL},
+    {"init-from", T_STR, OFF(init_from), 0, 0, 0, NULL, "init_from", "FILE", "start from a safetensors checkpoint", NULL},
+    {"trace-every", T_INT, OFF(trace_every), 10, 1, 1000000, NULL, "trace_every", "N", "alpha.csv row every N steps", NULL},
     /* config.json: members, member_settings and alpha_init together */
-    {"members", T_MEMBERS, OFF(members), 0, 0, 0, NULL, "members", "LIST", "DAO-E members"},
-    {"features", T_FEATURES, OFF(features), 0, 0, 0, NULL, "features", "LIST", "controller inputs, or all|none"},
+    {"members", T_MEMBERS, OFF(members), 0, 0, 0, NULL, "members", "LIST", "DAO-E members", NULL},
+    {"features", T_FEATURES, OFF(features), 0, 0, 0, NULL, "features", "LIST", "controller inputs, or all|none", NULL},
     {"controller", T_CHOICE, OFF(controller), DAOE_CTRL_HYPERGRAD, 0, 0, CONTROLLERS, "controller", NULL,
-     "DAO-E controller rule"},
-    {"hypergrad", T_CHOICE, OFF(hyper_raw), 0, 0, 0, HYPERGRADS, "hypergrad", NULL, "hypergradient signal"},
+     "DAO-E controller rule", NULL},
+    {"hypergrad", T_CHOICE, OFF(hyper_raw), 0, 0, 0, HYPERGRADS, "hypergrad", NULL, "hypergradient signal", NULL},
     /* SPEC 3.3: 4..40 sane in the prototype */
-    {"meta-lr", T_DBL, OFF(meta_lr), 10, 0, 1e9, NULL, "meta_lr", "C", "meta-step budget per run: step = C/T"},
-    {"tau", T_DBL, OFF(tau), 1, 1e-6, 1e6, NULL, "tau", "X", "softmax temperature"},
+    {"meta-lr", T_DBL, OFF(meta_lr), 10, 0, 1e9, NULL, "meta_lr", "C", "meta-step budget per run: step = C/T", NULL},
+    {"tau", T_DBL, OFF(tau), 1, 1e-6, 1e6, NULL, "tau", "X", "softmax temperature", NULL},
     {"meta-every", T_INT, OFF(meta_every), 1, 1, 1000000, NULL, "meta_every", "K",
-     "one meta step every K steps (at t = K+1, 2K+1, ...: the first hypergradient is at step 2), along the mean of the window's finite meta-gradients"},
+     "one meta step every K steps (at t = K+1, 2K+1, ...: the first hypergradient is at step 2), along the mean of the window's finite meta-gradients", NULL},
     {"alpha-ema", T_DBL, OFF(alpha_ema), 0, 0, 0.999999, NULL, "alpha_ema", "X",
-     "EMA on alpha: alpha = X alpha + (1-X) softmax (0: off); the meta-gradient includes the (1-X) factor"},
+     "EMA on alpha: alpha = X alpha + (1-X) softmax (0: off); the meta-gradient includes the (1-X) factor", NULL},
     {"ctrl-pass", T_CHOICE, OFF(ctrl_two_pass), 0, 0, 0, CTRL_PASSES, "ctrl_pass", NULL,
-     "one: one fused pass, the controller one step behind (its meta-gradient taken at the weights that produced the judged alpha); two: reductions, then the update with this step's alpha"},
+     "one: one fused pass, the controller one step behind (its meta-gradient taken at the weights that produced the judged alpha); two: reductions, then the update with this step's alpha", NULL},
     {"controller-hidden", T_INT, OFF(ctrl_hidden), 0, 0, DAOE_CTRL_MAXH, NULL, "controller_hidden", "H",
-     "hidden tanh layer of H units: z = W2 tanh(W1 f + b1) + b2 (0: linear, z = W f + b)"},
-    {"alpha-init", T_ALPHA_INIT, 0, 0, 0, 0, NULL, NULL, "LIST", "starting alpha per member (fixed: permanent)"},
-    {"save-init", T_FLAG, OFF(save_init), 0, 0, 0, NULL, NULL, NULL, "write init.safetensors before the first step"},
-    {"quiet", T_FLAG, OFF(quiet), 0, 0, 0, NULL, NULL, NULL, "no progress output"},
-    {"verify-data", T_FLAG, OFF(verify), 0, 0, 0, NULL, NULL, NULL, "check the official sha256 of each data file"},
-    {"resume", T_FLAG, OFF(resume), 0, 0, 0, NULL, NULL, NULL, "continue from --out's checkpoint if there is one"},
+     "hidden tanh layer of H units: z = W2 tanh(W1 f + b1) + b2 (0: linear, z = W f + b)", NULL},
+    {"alpha-init", T_ALPHA_INIT, 0, 0, 0, 0, NULL, NULL, "LIST", "starting alpha per member (fixed: permanent)", NULL},
+    {"save-init", T_FLAG, OFF(save_init), 0, 0, 0, NULL, NULL, NULL, "write init.safetensors before the first step", NULL},
+    {"quiet", T_FLAG, OFF(quiet), 0, 0, 0, NULL, NULL, NULL, "no progress output", NULL},
+    {"verify-data", T_FLAG, OFF(verify), 0, 0, 0, NULL, NULL, NULL, "check the official sha256 of each data file", NULL},
+    {"resume", T_FLAG, OFF(resume), 0, 0, 0, NULL, NULL, NULL, "continue from --out's checkpoint if there is one", NULL},
     {"checkpoint-minutes", T_DBL, OFF(checkpoint_minutes), 2, 0, 1e6, NULL, NULL, "M",
-     "checkpoint for --resume at most every M minutes (0: every epoch)"},
-    {"debug-sync", T_FLAG, OFF(debug_sync), 0, 0, 0, NULL, NULL, NULL, "synchronise after every GPU launch"},
-    {"help", T_HELP, 0, 0, 0, 0, NULL, NULL, NULL, "this text"},
+     "checkpoint for --resume at most every M minutes (0: every epoch)", NULL},
+    /* the backend's switches (order = config.json's environment) */
+    {"no-graph", T_FLAG, OFF(no_graph), 0, 0, 0, NULL, "no_graph", NULL,
+     "cuda: launch a step's kernels one by one (no CUDA graph capture and replay)", "DAOE_NO_GRAPH"},
+    {"opt-generic", T_FLAG, OFF(opt_generic), 0, 0, 0, NULL, "opt_generic", NULL,
+     "cpu: the generic fused optimizer loop instead of the specialised ones (to check them)",
+     "DAOE_OPT_GENERIC"},
+    {"cudnn-search", T_CHOICE, OFF(cudnn_search), DAOE_CUDNN_SEARCH_TIMED, 0, 0, CUDNN_SEARCHES, "cudnn_search",
+     NULL, "cuda: convolution algorithms by a timed search (cudnnFind) or cuDNN's heuristic", "DAOE_CUDNN_SEARCH"},
+    {"debug-sync", T_FLAG, OFF(debug_sync), 0, 0, 0, NULL, "debug_sync", NULL,
+     "cuda: synchronise after every launch (an error names its kernel)", "DAOE_DEBUG_SYNC"},
+    {"help", T_HELP, 0, 0, 0, 0, NULL, NULL, NULL, "this text", NULL},
 };
 #undef OFF
 #define NOPTS (sizeof OPTS / sizeof OPTS[0])
+_Static_assert(sizeof OPTS / sizeof OPTS[0] <= 64, "daoe_config_flags.opt_given has 64 bits");
+/* read before main by lib/cpu/blas.c (the BLAS kernels are chosen there): no
+ * flag can set them, config.json records them beside the options' variables */
+static const char *const ENV_BEFORE_MAIN[] = {"DAOE_BLAS_AUTO", "OPENBLAS_CORETYPE"};
 
 #define FIELD(c, o, type) ((type *)((char *)(c) + (o)->off))
 
@@ -280,8 +300,8 @@ void daoe_config_usage(FILE *f) {
         if (o->choices) a = choice_list(o->choices, arg, sizeof arg);
         if (o->type == T_OPTIMIZER) a = daoe_optimizer_choices();
         default_text(&d, o, def, sizeof def);
-        fprintf(f, "  --%-18s %-17s %s%s%s%s\n", o->name, a, o->help, def[0] ? " (default " : "", def,
-                def[0] ? ")" : "");
+        fprintf(f, "  --%-18s %-17s %s%s%s%s%s%s\n", o->name, a, o->help, def[0] ? " (default " : "", def,
+                def[0] ? ")" : "", o->env ? "; environment: " : "", o->env ? o->env : "");
     }
     fprintf(f, "\nper-member settings (DAO-E members, or the single optimizer):\n");
     for (int h = 0; h < daoe_n_hparams; h++) {
@@ -392,6 +412,7 @@ static void hp_store(daoe_config *c, const daoe_hparam *p, double v) { *hp_val(c
 static int set_run_option(daoe_config *c, const optdef *o, const char *name, const char *val, char *err,
                           size_t errlen) {
     daoe_config_flags *g = &c->given;
+    g->opt_given |= 1ull << (o - OPTS);
     double d;
     switch (o->type) {
     case T_INT:
@@ -539,6 +560,46 @@ int daoe_config_parse_flags(daoe_config *c, int argc, char **argv, char *err, si
         int rc = daoe_config_set(c, name, val, err, errlen);
         if (rc) return rc;
     }
+    return daoe_config_environment(c, err, errlen);
+}
+
+int daoe_config_environment(daoe_config *c, char *err, size_t errlen) {
+    for (size_t k = 0; k < NOPTS; k++) {
+        const optdef *o = &OPTS[k];
+        const char *v = o->env ? getenv(o->env) : NULL;
+        if (!v || ((c->given.opt_given >> k) & 1u)) continue;
+        if (o->type == T_FLAG) {
+            *FIELD(c, o, int) = v[0] && strcmp(v, "0") != 0;
+        } else if (parse_choice(o->env, v, o->choices, FIELD(c, o, int), err, errlen)) {
+            char m[512];
+            snprintf(m, sizeof m, "%s (environment; or --%s)", err, o->name);
+            daoe_errf(err, errlen, "%s", m + 2); /* parse_choice's message starts with "--" */
+            return -1;
+        }
+    }
+    return 0;
+}
+
+daoe_backend_options daoe_config_backend_options(const daoe_config *c) {
+    return (daoe_backend_options){.prec = c->precision,
+                                  .threads = c->threads,
+                                  .cpu_conv = (daoe_cpu_conv)c->cpu_conv,
+                                  .opt_generic = c->opt_generic,
+                                  .deterministic = c->deterministic,
+                                  .debug_sync = c->debug_sync,
+                                  .no_graph = c->no_graph,
+                                  .cudnn_search = c->cudnn_search};
+}
+
+int daoe_backend_options_env(daoe_backend_options *o, char *err, size_t errlen) {
+    daoe_config c;
+    daoe_config_defaults(&c);
+    if (daoe_config_environment(&c, err, errlen)) return -1;
+    const daoe_backend_options e = daoe_config_backend_options(&c);
+    o->opt_generic = e.opt_generic;
+    o->debug_sync = e.debug_sync;
+    o->no_graph = e.no_graph;
+    o->cudnn_search = e.cudnn_search;
     return 0;
 }
 
@@ -746,10 +807,23 @@ static void option_json(cJSON *o, const daoe_config *c, const optdef *d) {
     }
 }
 
+void daoe_config_environment_json(const daoe_config *c, cJSON *o) {
+    cJSON *b = cJSON_AddObjectToObject(o, "backend_options");
+    for (size_t k = 0; k < NOPTS; k++)
+        if (OPTS[k].env) option_json(b, c, &OPTS[k]);
+    cJSON *e = cJSON_AddObjectToObject(o, "environment");
+    for (size_t k = 0; k < NOPTS + sizeof ENV_BEFORE_MAIN / sizeof ENV_BEFORE_MAIN[0]; k++) {
+        const char *name = k < NOPTS ? OPTS[k].env : ENV_BEFORE_MAIN[k - NOPTS];
+        const char *v = name ? getenv(name) : NULL;
+        if (v) cJSON_AddStringToObject(e, name, v);
+        else if (name) cJSON_AddNullToObject(e, name);
+    }
+}
+
 char *daoe_config_json(const daoe_config *c, const char *extra) {
     cJSON *o = cJSON_CreateObject();
     for (size_t k = 0; k < NOPTS; k++)
-        if (OPTS[k].json) option_json(o, c, &OPTS[k]);
+        if (OPTS[k].json && !OPTS[k].env) option_json(o, c, &OPTS[k]);
     if (extra && extra[0]) {
         cJSON *x = cJSON_Parse(extra);
         if (x) {

@@ -51,6 +51,7 @@ static daoe_conv add_conv(daoe_net *net, const char *name, int cin, int cout, in
     cv.h = cv.w = h;
     cv.ho = cv.wo = (h + 2 * cv.pad - k) / stride + 1;
     cv.w_off = add_tensor(net, name, DAOE_T_PARAM, 4, cout, cin, k, k, 2, cout * k * k)->off;
+    if (net->nconv == DAOE_NET_CONVS) daoe_fatal("net: more than DAOE_NET_CONVS convolutions");
     net->convs[net->nconv++] = cv;
     return cv;
 }
@@ -76,13 +77,13 @@ static daoe_bnl add_bn(daoe_net *net, const char *prefix, int c) {
 void daoe_net_layout(daoe_net *net, int width) {
     memset(net, 0, sizeof *net);
     net->width = width;
-    net->nclass = 10;
-    net->stem = add_conv(net, "conv1.weight", 3, width, 3, 1, 32);
+    net->nclass = DAOE_NET_CLASSES;
+    net->stem = add_conv(net, "conv1.weight", DAOE_NET_IN_C, width, 3, 1, DAOE_NET_IN_HW);
     net->bn1 = add_bn(net, "bn1", width);
-    int cin = width, h = 32, bi = 0;
-    for (int L = 0; L < 4; L++) {
-        int cout = width << L;
-        for (int j = 0; j < 2; j++, bi++) {
+    int cin = width, h = DAOE_NET_IN_HW, bi = 0;
+    for (int L = 0; L < DAOE_NET_STAGES; L++) {
+        int cout = DAOE_NET_STAGE_WIDTH(width, L);
+        for (int j = 0; j < DAOE_NET_STAGE_BLOCKS; j++, bi++) {
             daoe_block *b = &net->blocks[bi];
             int stride = (L > 0 && j == 0) ? 2 : 1;
             char p[32], n[64];
@@ -110,9 +111,20 @@ void daoe_net_layout(daoe_net *net, int width) {
             h /= stride;
         }
     }
-    net->fc_w = add_tensor(net, "linear.weight", DAOE_T_PARAM, 2, 10, 8 * width, 0, 0, 3, 8 * width)->off;
-    net->fc_b = add_tensor(net, "linear.bias", DAOE_T_PARAM, 1, 10, 0, 0, 0, 3, 8 * width)->off;
+    const int C = DAOE_NET_FEATURES(width), K = net->nclass;
+    net->fc_w = add_tensor(net, "linear.weight", DAOE_T_PARAM, 2, K, C, 0, 0, 3, C)->off;
+    net->fc_b = add_tensor(net, "linear.bias", DAOE_T_PARAM, 1, K, 0, 0, 0, 3, C)->off;
     net->nparams = (net->nparams + ALIGN_ELEMS - 1) / ALIGN_ELEMS * ALIGN_ELEMS;
+}
+
+double daoe_net_train_flops(const daoe_net *net) {
+    double f = 0;
+    for (int i = 0; i < net->nconv; i++) {
+        const daoe_conv *c = &net->convs[i];
+        double fwd = 2.0 * c->cout * c->cin * c->k * c->k * c->ho * c->wo;
+        f += fwd * (i == 0 ? 2.0 : 3.0);
+    }
+    return f + 3.0 * 2.0 * net->nclass * DAOE_NET_FEATURES(net->width);
 }
 
 static void alloc_bn(daoe_net *net, daoe_bnl *b) {
@@ -128,12 +140,12 @@ void daoe_net_alloc(daoe_net *net, daoe_backend *be, int batch_cap) {
     net->params = be->alloc(be, sizeof(float) * net->nparams);
     net->grads = be->alloc(be, sizeof(float) * net->nparams);
     net->bufs = be->alloc(be, sizeof(float) * (net->nbufs ? net->nbufs : 1));
-    net->x = ACT(3, 32);
+    net->x = ACT(DAOE_NET_IN_C, DAOE_NET_IN_HW);
     net->y = be->alloc(be, sizeof(int32_t) * N);
-    net->h0 = ACT(net->width, 32);
-    net->a0 = ACT(net->width, 32);
+    net->h0 = ACT(net->width, DAOE_NET_IN_HW);
+    net->a0 = ACT(net->width, DAOE_NET_IN_HW);
     alloc_bn(net, &net->bn1);
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < DAOE_NET_BLOCKS; i++) {
         daoe_block *b = &net->blocks[i];
         b->h1 = ACT(b->cout, b->hout);
         b->a1 = ACT(b->cout, b->hout);
@@ -147,12 +159,12 @@ void daoe_net_alloc(daoe_net *net, daoe_backend *be, int batch_cap) {
             alloc_bn(net, &b->bsc);
         }
     }
-    const int C = 8 * net->width;
+    const int C = DAOE_NET_FEATURES(net->width);
     net->pool = be->alloc(be, sizeof(float) * N * C);
     net->dpool = be->alloc(be, sizeof(float) * N * C);
-    net->logits = be->alloc(be, sizeof(float) * N * 10);
-    net->dlogits = be->alloc(be, sizeof(float) * N * 10);
-    for (int i = 0; i < 5; i++) net->gbuf[i] = ACT(net->width, 32);
+    net->logits = be->alloc(be, sizeof(float) * N * net->nclass);
+    net->dlogits = be->alloc(be, sizeof(float) * N * net->nclass);
+    for (int i = 0; i < 5; i++) net->gbuf[i] = ACT(net->width, DAOE_NET_IN_HW);
 #undef ACT
     be->bind_params(be, net->params, net->grads, net->nparams, net->convs, net->nconv, batch_cap);
 }
@@ -170,7 +182,7 @@ void daoe_net_free(daoe_net *net) {
         for (size_t i = 0; i < sizeof ptrs / sizeof *ptrs; i++) be->free(be, ptrs[i]);
         for (int i = 0; i < 5; i++) be->free(be, net->gbuf[i]);
         free_bn(net, &net->bn1);
-        for (int i = 0; i < 8; i++) {
+        for (int i = 0; i < DAOE_NET_BLOCKS; i++) {
             daoe_block *b = &net->blocks[i];
             be->free(be, b->h1);
             be->free(be, b->a1);
@@ -233,9 +245,9 @@ void daoe_net_forward(daoe_net *net, int N, int training) {
     daoe_backend *be = net->be;
     float *P = net->params;
     be->conv_fwd(be, &net->stem, N, net->x, P + net->stem.w_off, net->h0);
-    bn_fwd(net, &net->bn1, N, 32 * 32, net->h0, NULL, net->a0, training, 1);
+    bn_fwd(net, &net->bn1, N, DAOE_NET_IN_HW * DAOE_NET_IN_HW, net->h0, NULL, net->a0, training, 1);
     const void *in = net->a0;
-    for (int i = 0; i < 8; i++) {
+    for (int i = 0; i < DAOE_NET_BLOCKS; i++) {
         daoe_block *b = &net->blocks[i];
         const int HW = b->hout * b->hout;
         be->conv_fwd(be, &b->c1, N, in, P + b->c1.w_off, b->h1);
@@ -250,9 +262,10 @@ void daoe_net_forward(daoe_net *net, int N, int training) {
         bn_fwd(net, &b->b2, N, HW, b->h2, res, b->y, training, 1);
         in = b->y;
     }
-    const int C = 8 * net->width, HW = net->blocks[7].hout * net->blocks[7].hout;
+    const daoe_block *last = &net->blocks[DAOE_NET_BLOCKS - 1];
+    const int C = DAOE_NET_FEATURES(net->width), HW = last->hout * last->hout;
     be->avgpool_fwd(be, N, C, HW, in, net->pool);
-    be->linear_fwd(be, N, C, 10, net->pool, P + net->fc_w, P + net->fc_b, net->logits);
+    be->linear_fwd(be, N, C, net->nclass, net->pool, P + net->fc_w, P + net->fc_b, net->logits);
 }
 
 /* ------------------------------------------------------------------ backward */
@@ -267,12 +280,13 @@ void daoe_net_backward(daoe_net *net, int N) {
     daoe_backend *be = net->be;
     float *P = net->params, *G = net->grads;
     void **gb = net->gbuf;
-    const int C = 8 * net->width, HW7 = net->blocks[7].hout * net->blocks[7].hout;
-    be->linear_bwd(be, N, C, 10, net->pool, P + net->fc_w, net->dlogits, net->dpool, G + net->fc_w,
+    const daoe_block *last = &net->blocks[DAOE_NET_BLOCKS - 1];
+    const int C = DAOE_NET_FEATURES(net->width), HW_last = last->hout * last->hout;
+    be->linear_bwd(be, N, C, net->nclass, net->pool, P + net->fc_w, net->dlogits, net->dpool, G + net->fc_w,
                    G + net->fc_b);
     void *dy = gb[0];
-    be->avgpool_bwd(be, N, C, HW7, net->dpool, dy);
-    for (int i = 7; i >= 0; i--) {
+    be->avgpool_bwd(be, N, C, HW_last, net->dpool, dy);
+    for (int i = DAOE_NET_BLOCKS - 1; i >= 0; i--) {
         daoe_block *b = &net->blocks[i];
         const void *in = i ? net->blocks[i - 1].y : net->a0;
         const int HW = b->hout * b->hout;
@@ -291,7 +305,7 @@ void daoe_net_backward(daoe_net *net, int N) {
         be->conv_bwd_data(be, &b->c1, N, gb[2], P + b->c1.w_off, dx, 1);
         dy = dx;
     }
-    bn_bwd(net, &net->bn1, N, 32 * 32, dy, net->a0, net->h0, gb[2], NULL, 1);
+    bn_bwd(net, &net->bn1, N, DAOE_NET_IN_HW * DAOE_NET_IN_HW, dy, net->a0, net->h0, gb[2], NULL, 1);
     be->conv_bwd_filter(be, &net->stem, N, net->x, gb[2], G + net->stem.w_off);
 }
 

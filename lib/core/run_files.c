@@ -141,18 +141,6 @@ static void machine_json(cJSON *o, daoe_backend *be) {
     cJSON_AddStringToObject(m, "device", be->desc);
 }
 
-/* The environment switches that change how a run computes (null: unset). */
-static void environment_json(cJSON *o) {
-    static const char *const names[] = {"DAOE_NO_GRAPH",  "DAOE_OPT_GENERIC", "DAOE_CUDNN_SEARCH",
-                                        "DAOE_DEBUG_SYNC", "DAOE_BLAS_AUTO",   "OPENBLAS_CORETYPE"};
-    cJSON *e = cJSON_AddObjectToObject(o, "environment");
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        const char *v = getenv(names[i]);
-        if (v) cJSON_AddStringToObject(e, names[i], v);
-        else cJSON_AddNullToObject(e, names[i]);
-    }
-}
-
 /* config.json's fields beside the settings */
 static char *extra_json(daoe_session *s) {
     const daoe_config *cfg = &s->cfg;
@@ -167,7 +155,7 @@ static char *extra_json(daoe_session *s) {
     cJSON_AddStringToObject(v, "git_commit", DAOE_GIT_COMMIT);
     cJSON_AddStringToObject(v, "compiler", __VERSION__);
     machine_json(o, s->be);
-    environment_json(o);
+    daoe_config_environment_json(cfg, o); /* backend_options, environment: from the option table */
     if (s->be->describe) s->be->describe(s->be, o);
     cJSON_AddNumberToObject(o, "parameters", (double)s->net.nparams_real);
     cJSON_AddNumberToObject(o, "steps_per_epoch", s->steps_per_epoch);

@@ -151,7 +151,7 @@ void daoe_run_clear(const char *dir) {
 char *daoe_run_settings(const daoe_config *cfg, char sha256[65]) {
     daoe_config c = *cfg;
     c.out[0] = c.data[0] = 0;
-    c.threads = c.quiet = c.resume = c.debug_sync = 0;
+    c.threads = c.quiet = c.resume = 0;
     c.verify = 0;
     char *fp = daoe_config_json(&c, NULL);
     if (sha256) {

@@ -12,7 +12,7 @@ void daoe_step_run(void *ctx) {
     daoe_step *s = ctx;
     daoe_backend *be = s->be;
     daoe_net_forward(s->net, s->batch, 1);
-    be->xent(be, s->batch, 10, s->net->logits, s->net->y, s->net->dlogits, s->opt->stats);
+    be->xent(be, s->batch, s->net->nclass, s->net->logits, s->net->y, s->net->dlogits, s->opt->stats);
     daoe_net_backward(s->net, s->batch);
     if (s->opt->ctrl.two_pass) {
         /* reductions, alpha of this step from them and this batch, then the update */
@@ -52,8 +52,8 @@ daoe_session *daoe_session_create(const daoe_config *cfg, const daoe_session_opt
     }
     s->be = o.be;
     if (!s->be) {
-        unsigned flags = (cfg->deterministic ? DAOE_BE_DETERMINISTIC : 0) | (cfg->debug_sync ? DAOE_BE_DEBUG_SYNC : 0);
-        s->be = daoe_backend_create(cfg->backend, cfg->precision, flags, cfg->threads, cfg->cpu_conv, err, errlen);
+        const daoe_backend_options bo = daoe_config_backend_options(cfg);
+        s->be = daoe_backend_create(cfg->backend, &bo, err, errlen);
         if (!s->be) goto fail;
         s->own_be = 1;
     }
@@ -147,7 +147,7 @@ void daoe_session_evaluate(daoe_session *s, int set, int start, int count, doubl
         for (int k = 0; k < n; k++) idx[k] = start + i + k;
         daoe_session_load_batch(s, set, idx, n, 0, 0);
         daoe_net_forward(&s->net, n, 0);
-        be->xent(be, n, 10, s->net.logits, s->net.y, NULL, s->eval_stats);
+        be->xent(be, n, s->net.nclass, s->net.logits, s->net.y, NULL, s->eval_stats);
         float st[DAOE_NSTAT];
         be->to_host(be, st, s->eval_stats, sizeof st);
         ls += (double)st[DAOE_ST_LOSS] * n;

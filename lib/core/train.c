@@ -14,7 +14,7 @@
  * is the run folder's (run_files.c). */
 #define _GNU_SOURCE
 #include "daoe/train.h"
-#include "daoe/data.h"
+#include "daoe/cifar10.h"
 #include "daoe/rng.h"
 #include "daoe/run_folder.h"
 #include "daoe/util.h"

@@ -1,8 +1,8 @@
 /* Private to the CPU backend (lib/cpu/): its state and every op of the
  * backend table, one function per entry, named cpu_<entry> (the CUDA backend
  * names the same ops cuda_<entry>). The table itself is filled in
- * cpu_backend.c; the ops live one family per file (mem.c, data.c, conv.c,
- * bn.c, head.c, opt.c). Not a public header: the rest of the library sees
+ * cpu_backend.c; the ops live one family per file (mem.c, load_batch.c, conv.c,
+ * bn.c, head.c, fused_update.c). Not a public header: the rest of the library sees
  * only daoe/backend.h.
  *
  * Layout: fp32 throughout. Two convolution engines (daoe_cpu_conv), each
@@ -27,6 +27,7 @@ struct cpu_dnnl;
 typedef struct {
     int threads;
     daoe_cpu_conv conv;  /* the engine; DNNL: activations NHWC, else CNHW */
+    int opt_generic;     /* the generic fused optimizer loop, not the specialised ones (--opt-generic) */
     struct cpu_dnnl *dn; /* dnnl.c's engine, stream and primitive cache */
     float *cols;       /* im2col scratch, one slice of cols_cap floats per thread */
     size_t cols_cap;
@@ -64,7 +65,7 @@ void cpu_bind_params(daoe_backend *be, float *params, float *grads, size_t n, co
                      int batch);
 void cpu_refresh_weights(daoe_backend *be);
 
-/* data.c */
+/* load_batch.c */
 void cpu_load_batch(daoe_backend *be, const uint8_t *images, const int32_t *labels, const int32_t *idx, int N,
                     int augment, uint64_t seed, int epoch, void *x, int32_t *y, float *stats);
 
@@ -104,7 +105,7 @@ void cpu_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, co
                     float *dx, float *dW, float *db);
 void cpu_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y, float *dlogits, float *stats);
 
-/* opt.c */
+/* fused_update.c */
 void cpu_opt_step(daoe_backend *be, daoe_opt *opt, int pass);
 void cpu_ctrl_step(daoe_backend *be, daoe_opt *opt, int phase);
 #endif

@@ -1,6 +1,6 @@
 /* The CPU backend's table: daoe_cpu_backend_create fills every entry with
  * the cpu_* op of the same name (declared in cpu.h, one family per file:
- * mem.c, data.c, conv.c, bn.c, head.c, opt.c; the convolutions from dnnl.c
+ * mem.c, load_batch.c, conv.c, bn.c, head.c, fused_update.c; the convolutions from dnnl.c
  * instead with --cpu-conv dnnl) and sets the thread counts of OpenMP and
  * OpenBLAS; describe records the BLAS kernels (blas.c) and the convolution
  * engine; destroy frees the scratch. No op is computed here.
@@ -50,8 +50,10 @@ static void cpu_describe(daoe_backend *be, cJSON *o) {
     cJSON_AddBoolToObject(b, "selfcheck_ok", bi->selfcheck_ok);
 }
 
-daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, daoe_precision prec, char *err,
-                                      size_t errlen) {
+daoe_backend *daoe_cpu_backend_create(const daoe_backend_options *o, char *err, size_t errlen) {
+    const daoe_cpu_conv conv = o->cpu_conv;
+    const daoe_precision prec = o->prec;
+    int threads = o->threads;
     if (prec != DAOE_FP32 && (conv != DAOE_CPU_CONV_DNNL || prec != DAOE_BF16)) {
         daoe_errf(err, errlen, "the CPU computes in fp32, or in bf16 with --cpu-conv dnnl (asked: %s with %s)",
                   prec == DAOE_BF16 ? "bf16" : "tf32", conv == DAOE_CPU_CONV_DNNL ? "dnnl" : "im2col");
@@ -59,6 +61,7 @@ daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, daoe_prec
     }
     cpu_impl *im = daoe_xcalloc(1, sizeof *im);
     im->conv = conv;
+    im->opt_generic = o->opt_generic;
     if (conv == DAOE_CPU_CONV_DNNL && cpu_dnnl_init(im, prec, err, errlen)) {
         free(im);
         return NULL;

@@ -1,8 +1,8 @@
 /* The CUDA backend's table: daoe_cuda_backend_create opens the device, the
  * stream and the cuDNN and cuBLAS handles, allocates the fixed scratch and
  * fills every entry with the cuda_* op of the same name (declared in
- * cuda_common.cuh, one family per file: mem.cu, data.cu, conv.cu, bn.cu,
- * head.cu, opt.cu, graph.cu); describe records the GPU, the library
+ * cuda_common.cuh, one family per file: mem.cu, load_batch.cu, conv.cu, bn.cu,
+ * head.cu, fused_update.cu, graph.cu); describe records the GPU, the library
  * versions and the convolution algorithms in config.json; destroy releases
  * it all. No op is computed here. Activations are NHWC, fp32 or bf16; every
  * op runs on one stream. */
@@ -78,7 +78,7 @@ static void cuda_describe(daoe_backend *be, cJSON *o) {
     cJSON_AddStringToObject(c, "precision", pn[im->prec]);
     cJSON_AddBoolToObject(c, "deterministic", im->deterministic);
     cJSON_AddBoolToObject(c, "debug_sync", im->debug_sync);
-    cJSON_AddBoolToObject(c, "graphs", !im->debug_sync && !getenv("DAOE_NO_GRAPH"));
+    cJSON_AddBoolToObject(c, "graphs", !im->debug_sync && !im->no_graph);
     cJSON_AddStringToObject(c, "cudnn_search",
                             im->deterministic    ? "v7 heuristics, deterministic algorithms only"
                             : im->timed_search ? "cudnnFind (timed)"
@@ -98,8 +98,9 @@ extern "C" int daoe_cuda_device_count(void) {
     return n;
 }
 
-extern "C" daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned flags, char *err, size_t errlen) {
-    int deterministic = (flags & DAOE_BE_DETERMINISTIC) != 0;
+extern "C" daoe_backend *daoe_cuda_backend_create(const daoe_backend_options *o, char *err, size_t errlen) {
+    const daoe_precision prec = o->prec;
+    const int deterministic = o->deterministic != 0;
     int count = 0;
     cudaError_t e = cudaGetDeviceCount(&count);
     if (e != cudaSuccess || count == 0) {
@@ -118,12 +119,11 @@ extern "C" daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned 
     im->prec = prec;
     im->bf16 = prec == DAOE_BF16;
     im->deterministic = deterministic;
-    const char *ds = getenv("DAOE_DEBUG_SYNC"); /* the environment switch still works beside --debug-sync */
-    im->debug_sync = (flags & DAOE_BE_DEBUG_SYNC) || (ds && ds[0] == '1');
-    const char *wm = getenv("DAOE_TEST_WS_MOVE");
+    im->debug_sync = o->debug_sync != 0;
+    im->no_graph = o->no_graph != 0;
+    im->timed_search = o->cudnn_search != DAOE_CUDNN_SEARCH_HEURISTIC;
+    const char *wm = getenv("DAOE_TEST_WS_MOVE"); /* a test hook, not a setting */
     im->test_ws_move = wm && wm[0] == '1';
-    const char *search = getenv("DAOE_CUDNN_SEARCH");
-    im->timed_search = !(search && !strcmp(search, "heuristic"));
     CUDA_CHECK(cudaStreamCreateWithFlags(&im->stream, cudaStreamNonBlocking));
     CUDNN_CHECK(cudnnCreate(&im->cudnn));
     CUDNN_CHECK(cudnnSetStream(im->cudnn, im->stream));

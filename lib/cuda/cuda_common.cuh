@@ -3,7 +3,7 @@
  * bf16) and warp reductions the kernels share; and every op of the backend
  * table, named cuda_<entry> (the CPU backend names the same ops cpu_<entry>).
  * The table is filled in cuda_backend.cu; the ops live one family per file
- * (mem.cu, data.cu, conv.cu, bn.cu, head.cu, opt.cu, graph.cu). Not a public
+ * (mem.cu, load_batch.cu, conv.cu, bn.cu, head.cu, fused_update.cu, graph.cu). Not a public
  * header: the rest of the library sees only daoe/backend.h. */
 #ifndef DAOE_CUDA_COMMON_CUH
 #define DAOE_CUDA_COMMON_CUH
@@ -73,8 +73,9 @@ typedef struct {
     daoe_precision prec;
     int bf16;             /* activations in bf16 */
     int deterministic;
-    int debug_sync;
-    int timed_search;     /* cudnnFind (timed) vs heuristics */
+    int debug_sync;       /* synchronise after every launch (--debug-sync) */
+    int no_graph;         /* launch a step's kernels one by one (--no-graph) */
+    int timed_search;     /* cudnnFind (timed) vs heuristics (--cudnn-search) */
     int sm_count;
     /* parameters */
     float *params, *grads;
@@ -142,7 +143,7 @@ void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, c
 void cuda_refresh_weights(daoe_backend *be);
 void cuda_krsc_to_oihw(cuda_impl *im, const daoe_conv *cv, const void *src, float *dst); /* for conv.cu */
 
-/* data.cu */
+/* load_batch.cu */
 void cuda_data_init(void);
 void cuda_load_batch(daoe_backend *be, const uint8_t *images, const int32_t *labels, const int32_t *idx, int N,
                      int augment, uint64_t seed, int epoch, void *x, int32_t *y, float *stats);
@@ -173,7 +174,7 @@ void cuda_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, c
                      float *dx, float *dW, float *db);
 void cuda_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y, float *dlogits, float *stats);
 
-/* opt.cu */
+/* fused_update.cu */
 void cuda_opt_step(daoe_backend *be, daoe_opt *opt, int pass);
 void cuda_ctrl_step(daoe_backend *be, daoe_opt *opt, int phase);
 

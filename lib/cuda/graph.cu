@@ -16,7 +16,7 @@ void cuda_drop_graphs(cuda_impl *im) {
 
 void cuda_run_step(daoe_backend *be, int key, void (*fn)(void *), void *ctx) {
     cuda_impl *im = cuda_impl_of(be);
-    if (im->debug_sync || getenv("DAOE_NO_GRAPH")) {
+    if (im->debug_sync || im->no_graph) {
         fn(ctx);
         return;
     }

@@ -1,7 +1,7 @@
 /* Fuzz target: the CIFAR-10 batch parser. The first byte picks how many
  * records the caller expects (0-3), the rest is the file's bytes. */
 #include "fuzz.h"
-#include "daoe/data.h"
+#include "daoe/cifar10.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;

@@ -12,14 +12,14 @@
  * with --precision). act_bytes() sizes them; act_to_host() /
  * act_from_host() convert to and from fp32 NCHW, for tests and debugging.
  *
- * Per-batch statistics (DAOE_ST_* in optim.h) are written to a float[8]
+ * Per-batch statistics (DAOE_ST_* in ensemble.h) are written to a float[8]
  * buffer in backend memory by load_batch and xent, where the controller
  * reads them without a host round trip. */
 #ifndef DAOE_BACKEND_H
 #define DAOE_BACKEND_H
 #include <stddef.h>
 #include <stdint.h>
-#include "optim.h"
+#include "ensemble.h"
 
 typedef enum { DAOE_FP32 = 0, DAOE_TF32 = 1, DAOE_BF16 = 2 } daoe_precision;
 
@@ -152,23 +152,36 @@ struct daoe_backend {
     void (*destroy)(daoe_backend *be);
 };
 
+/* How the cuDNN convolution algorithms are chosen (--cudnn-search). */
+enum { DAOE_CUDNN_SEARCH_TIMED = 0, DAOE_CUDNN_SEARCH_HEURISTIC = 1 };
+
+/* What a backend is made with: every backend's options in one struct, each
+ * backend reading its own; all zero is the default of each. A run's come from
+ * its configuration (daoe_config_backend_options in config.h), where each
+ * has its row, its flag and its environment variable; tests and benchmarks
+ * may fill it by hand. */
+typedef struct {
+    daoe_precision prec;
+    int threads;            /* cpu: OpenMP and OpenBLAS threads (0: all) */
+    daoe_cpu_conv cpu_conv; /* cpu: the convolution engine */
+    int opt_generic;        /* cpu: the generic fused optimizer loop, not the specialised ones */
+    int deterministic;      /* cuda: reproducible algorithms */
+    int debug_sync;         /* cuda: synchronise after every launch */
+    int no_graph;           /* cuda: launch the step's kernels one by one (no graph capture and replay) */
+    int cudnn_search;       /* cuda: DAOE_CUDNN_SEARCH_* */
+} daoe_backend_options;
+
 /* name: "cpu" or "cuda". Returns NULL and writes a message to err when the
  * backend is unavailable (no GPU, built without CUDA, bad precision). */
-/* daoe_backend_create flags (the CPU backend is deterministic and synchronous
- * anyway): reproducible GPU algorithms; a synchronise after every launch. */
-enum { DAOE_BE_DETERMINISTIC = 1, DAOE_BE_DEBUG_SYNC = 2 };
-daoe_backend *daoe_backend_create(const char *name, daoe_precision prec, unsigned flags,
-                                  int threads, daoe_cpu_conv cpu_conv, char *err, size_t errlen);
-/* prec: FP32, or BF16 with conv DNNL (bf16 convolution operands, fp32
- * accumulation; everything else fp32; needs a CPU where oneDNN runs bf16 in
- * hardware: AVX-512 BF16 or AMX). NULL with a message in err when conv is
- * DNNL and the build has no oneDNN, or prec cannot be had here. */
-daoe_backend *daoe_cpu_backend_create(int threads, daoe_cpu_conv conv, daoe_precision prec, char *err,
-                                      size_t errlen);
+daoe_backend *daoe_backend_create(const char *name, const daoe_backend_options *o, char *err, size_t errlen);
+/* o->prec: FP32, or BF16 with o->cpu_conv DNNL (bf16 convolution operands,
+ * fp32 accumulation; everything else fp32; needs a CPU where oneDNN runs bf16
+ * in hardware: AVX-512 BF16 or AMX). NULL with a message in err when the
+ * engine is DNNL and the build has no oneDNN, or the precision cannot be had
+ * here. */
+daoe_backend *daoe_cpu_backend_create(const daoe_backend_options *o, char *err, size_t errlen);
 #ifdef DAOE_HAVE_CUDA
-/* flags: DAOE_BE_* (1 alone is --deterministic, as older callers pass it) */
-daoe_backend *daoe_cuda_backend_create(daoe_precision prec, unsigned flags, char *err,
-                                       size_t errlen);
+daoe_backend *daoe_cuda_backend_create(const daoe_backend_options *o, char *err, size_t errlen);
 int daoe_cuda_device_count(void);
 #endif
 #endif

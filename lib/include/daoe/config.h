@@ -10,8 +10,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stddef.h>
-#include "optim.h"
-#include "optimizers.h"
+#include "ensemble.h"
+#include "optimizer_list.h"
 #include "backend.h"
 
 enum { DAOE_SCHED_COSINE = 0, DAOE_SCHED_CONSTANT = 1 };
@@ -43,6 +43,7 @@ typedef struct {
     int member_order[DAOE_K], nmember_order; /* --members as listed */
     double alpha_vals[DAOE_K];
     int alpha_n;
+    uint64_t opt_given;               /* bit k: the run option of row k given by its flag */
 } daoe_config_flags;
 
 typedef struct {
@@ -64,7 +65,9 @@ typedef struct {
     int augment, shuffle, save_init, quiet, verify, resume;
     int trace_every;
     double checkpoint_minutes;
-    int debug_sync;
+    /* how the backend computes, not what: out of the settings fingerprint,
+     * in config.json's backend_options (daoe_config_backend_options) */
+    int no_graph, opt_generic, cudnn_search, debug_sync;
     /* optimizer and controller */
     float hp[DAOE_K][DAOE_MEMBER_MAXHP]; /* member hyper-parameters (daoe_hparams; rates are base rates) */
     unsigned members;
@@ -87,8 +90,26 @@ void daoe_config_defaults(daoe_config *c);
  * Returns 0, 1 for "help", -1 on error (message in err). Range checks of
  * single values happen here; combinations are daoe_config_validate's. */
 int daoe_config_set(daoe_config *c, const char *name, const char *value, char *err, size_t errlen);
-/* Reads argv's flags only. Returns 0, 1 when --help was given, -1 on error. */
+/* Reads argv's flags, then the environment variables of the options no flag
+ * set (daoe_config_environment). Returns 0, 1 when --help was given, -1 on
+ * error. */
 int daoe_config_parse_flags(daoe_config *c, int argc, char **argv, char *err, size_t errlen);
+/* The options with an environment variable (DAOE_NO_GRAPH, ...) that no flag
+ * set, from the environment: a switch is on when its variable is set to
+ * anything but "" or "0"; a choice takes the variable's value, which must be
+ * one of its names. Returns 0 or -1 (err names the variable). */
+int daoe_config_environment(daoe_config *c, char *err, size_t errlen);
+/* The backend's options of the run (precision, threads, engines, switches). */
+daoe_backend_options daoe_config_backend_options(const daoe_config *c);
+/* For tests and benchmarks that make a backend without a run: o's switches
+ * (opt_generic, debug_sync, no_graph, cudnn_search) as daoe-train would take
+ * them from the environment alone. 0, or -1 with err naming the variable. */
+int daoe_backend_options_env(daoe_backend_options *o, char *err, size_t errlen);
+/* config.json's records of them into o: "backend_options" (each such
+ * option's value, whether its flag or its variable set it) and "environment"
+ * (each variable as it is, null when unset: the options' and those read
+ * before main, DAOE_BLAS_AUTO and OPENBLAS_CORETYPE). */
+void daoe_config_environment_json(const daoe_config *c, struct cJSON *o);
 /* Checks combinations and resolves the optimizer's members, the generic
  * flags and alpha_init. DAOE_VALIDATE_RUN also requires --out and a data
  * folder (a run of daoe-train). Returns 0 or -1 (err set). */

@@ -1,6 +1,8 @@
 /* ResNet-18, CIFAR variant (kuangliu/pytorch-cifar): 3x3 stem, four stages of
  * two BasicBlocks with widths w, 2w, 4w, 8w (w = 64 in the paper), batch norm,
- * ReLU, global average pool, linear to 10 classes.
+ * ReLU, global average pool, linear to 10 classes. The shape is the
+ * DAOE_NET_* constants below: net.c builds from them, and the benchmarks and
+ * tests read them (or the daoe_net built from them), never the numbers.
  *
  * Parameters live in ONE flat fp32 buffer (gradients in another of the same
  * layout), running statistics in a second flat buffer. Tensor names and
@@ -10,6 +12,21 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "backend.h"
+
+/* The shape. Stage L (0-based) has DAOE_NET_STAGE_WIDTH(w, L) channels and
+ * DAOE_NET_STAGE_BLOCKS BasicBlocks; the first block of every stage but the
+ * first strides 2 and has a 1x1 shortcut convolution. */
+#define DAOE_NET_STAGES 4
+#define DAOE_NET_STAGE_BLOCKS 2
+#define DAOE_NET_BLOCKS (DAOE_NET_STAGES * DAOE_NET_STAGE_BLOCKS)
+#define DAOE_NET_STAGE_WIDTH(w, L) ((w) << (L))
+/* channels of the last stage: the features the linear head reads */
+#define DAOE_NET_FEATURES(w) DAOE_NET_STAGE_WIDTH(w, DAOE_NET_STAGES - 1)
+#define DAOE_NET_CLASSES 10
+#define DAOE_NET_IN_C 3   /* input channels */
+#define DAOE_NET_IN_HW 32 /* input height and width */
+/* convolutions: the stem, two a block, the shortcuts */
+#define DAOE_NET_CONVS (1 + 2 * DAOE_NET_BLOCKS + DAOE_NET_STAGES - 1)
 
 enum { DAOE_T_PARAM = 0, DAOE_T_BUFFER = 1, DAOE_T_COUNTER = 2 };
 
@@ -49,9 +66,9 @@ typedef struct {
     size_t nbufs;
     daoe_conv stem;
     daoe_bnl bn1;
-    daoe_block blocks[8];
+    daoe_block blocks[DAOE_NET_BLOCKS];
     size_t fc_w, fc_b;
-    daoe_conv convs[21];
+    daoe_conv convs[DAOE_NET_CONVS];
     int nconv;
     int64_t num_batches_tracked;
     /* backend memory (after daoe_net_alloc) */
@@ -66,6 +83,10 @@ typedef struct {
 
 /* Layout only (no memory): tensor list, offsets, conv descriptors. */
 void daoe_net_layout(daoe_net *net, int width);
+/* FLOPs of one training image: forward 2*MACs of every convolution and the
+ * linear layer; backward twice that (data + filter), except the stem (no
+ * data gradient). The benchmarks' GFLOP/s. */
+double daoe_net_train_flops(const daoe_net *net);
 /* Allocate parameters and activations for batches up to batch_cap on be. */
 void daoe_net_alloc(daoe_net *net, daoe_backend *be, int batch_cap);
 void daoe_net_free(daoe_net *net);

@@ -1,9 +1,9 @@
 /* CPU backend, data: load_batch, the batch of images gathered by index,
  * augmented (crop with pad 4 and flip, from the same Philox draws as the
  * GPU), normalised into CNHW, with the batch's input statistics. Reading
- * the CIFAR files is lib/core/data.c, not here. */
+ * the CIFAR files is lib/core/cifar10.c, not here. */
 #include "cpu.h"
-#include "daoe/data.h"
+#include "daoe/cifar10.h"
 #include "daoe/rng.h"
 #include "daoe/util.h"
 #include <stdlib.h>

@@ -1,8 +1,8 @@
 /* CIFAR-10 in the official binary layout (cifar-10-batches-bin/):
  * data_batch_1..5.bin and test_batch.bin, 10,000 records of 1 label byte +
  * 3,072 pixel bytes (R, G, B planes of 32x32) each. */
-#ifndef DAOE_DATA_H
-#define DAOE_DATA_H
+#ifndef DAOE_CIFAR10_H
+#define DAOE_CIFAR10_H
 #include <stddef.h>
 #include <stdint.h>
 

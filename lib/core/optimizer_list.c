@@ -1,5 +1,5 @@
-/* The list of optimizers (see daoe/optimizers.h). */
-#include "daoe/optimizers.h"
+/* The list of optimizers (see daoe/optimizer_list.h). */
+#include "daoe/optimizer_list.h"
 #include "rules.h"
 #include <string.h>
 

@@ -16,8 +16,8 @@
  *   RED_DN+i    |d_i(t)|^2            (full precision, before rounding)
  * The controller then turns these into the hypergradient of alpha(t-1) and
  * the features of step t, and computes alpha(t+1). */
-#ifndef DAOE_OPTIM_H
-#define DAOE_OPTIM_H
+#ifndef DAOE_ENSEMBLE_H
+#define DAOE_ENSEMBLE_H
 #include <math.h>
 #include <stdint.h>
 #include <stddef.h>

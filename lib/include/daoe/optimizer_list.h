@@ -3,9 +3,9 @@
  * member it runs (-1: DAO-E, the ensemble itself). The trainer, the sweep, the
  * statistics and the figures all read it; adding an optimizer starts here.
  * Order = the order of tables and figures. */
-#ifndef DAOE_OPTIMIZERS_H
-#define DAOE_OPTIMIZERS_H
-#include "optim.h"
+#ifndef DAOE_OPTIMIZER_LIST_H
+#define DAOE_OPTIMIZER_LIST_H
+#include "ensemble.h"
 
 typedef struct {
     const char *name;     /* "sgd", ... as on the command line */

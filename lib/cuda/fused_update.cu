@@ -1,8 +1,8 @@
 /* CUDA backend, optimizer: the fused pass over the flat buffers
- * (daoe_fused_elem from optim.h, the same per-element code as the CPU) with
+ * (daoe_fused_elem from lib/core/rules.h, the same per-element code as the CPU) with
  * per-block partial reductions, and the controller (daoe_ctrl_update, one
  * thread after a deterministic reduction of the partials). The update rules
- * themselves are in baselines/ and lib/include/daoe/optim.h, not here. */
+ * themselves are in baselines/ (via lib/core/rules.h), not here. */
 #include "cuda_common.cuh"
 #include "rules.h"
 

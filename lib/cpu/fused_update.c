@@ -1,7 +1,7 @@
 /* CPU backend, optimizer: the fused pass over the flat buffers
- * (daoe_fused_elem_k from optim.h, specialised for the common member sets)
+ * (daoe_fused_elem_k from lib/core/rules.h, specialised for the common member sets)
  * with its reductions, and the controller step (daoe_ctrl_update). The update
- * rules themselves are in baselines/ and lib/include/daoe/optim.h, not here. */
+ * rules themselves are in baselines/ (via lib/core/rules.h), not here. */
 #include "cpu.h"
 #include "rules.h"
 #include "daoe/util.h"
@@ -90,7 +90,7 @@ static opt_block_fn pick_opt(const daoe_opt_cfg *c) {
 }
 
 void cpu_opt_step(daoe_backend *be, daoe_opt *o, int pass) {
-    (void)be;
+    const cpu_impl *im = be->impl;
     const size_t n = o->n, nblk = (n + OPT_BLOCK - 1) / OPT_BLOCK;
     double *part = daoe_xcalloc(nblk * DAOE_NRED, sizeof(double));
     const daoe_opt_cfg cfg = o->cfg;
@@ -99,7 +99,7 @@ void cpu_opt_step(daoe_backend *be, daoe_opt *o, int pass) {
     memcpy(alpha, o->state->alpha, sizeof alpha);
     const daoe_opt_bufs b = o->bufs;
     opt_block_fn f = pass == DAOE_PASS_REDUCE     ? opt_reduce
-                     : getenv("DAOE_OPT_GENERIC") ? opt_generic
+                     : im->opt_generic            ? opt_generic
                                                   : pick_opt(&cfg);
 #pragma omp parallel for schedule(static)
     for (size_t blk = 0; blk < nblk; blk++) {

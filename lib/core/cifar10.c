@@ -1,7 +1,7 @@
 /* CIFAR-10 binary reader with size, record and label checks and optional
  * sha256 verification (OpenSSL's EVP digest). It does not augment or
  * normalise: that is the backend's load_batch. */
-#include "daoe/data.h"
+#include "daoe/cifar10.h"
 #include "daoe/util.h"
 #include <errno.h>
 #include <openssl/evp.h>

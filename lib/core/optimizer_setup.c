@@ -1,6 +1,6 @@
 /* Optimizer setup on a backend: state buffers for the chosen members, the
  * controller, the learning-rate schedule and the per-step constants. The
- * update rules themselves are in baselines/ and optim.h. */
+ * update rules themselves are in baselines/ (via lib/core/rules.h). */
 #include "daoe/train.h"
 #include "daoe/util.h"
 #include "daoe/rng.h"

@@ -2,11 +2,11 @@
  * with the same Philox crop and flip draws as the CPU (daoe_aug_params) and
  * the batch's input statistics reduced in a fixed order. The normalisation
  * constants sit in constant memory, set once by cuda_data_init. Reading the
- * CIFAR files is lib/core/data.c, not here. */
+ * CIFAR files is lib/core/cifar10.c, not here. */
 #include "cuda_common.cuh"
 
 extern "C" {
-#include "daoe/data.h"
+#include "daoe/cifar10.h"
 #include "daoe/util.h"
 }
 
