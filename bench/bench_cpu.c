@@ -27,35 +27,13 @@ static int cmpd(const void *a, const void *b) {
     return x < y ? -1 : x > y;
 }
 
-/* The network's convolutions alone through the backend table, on random
- * data at the training batch: each conv's forward, data gradient (not the
- * stem's) and filter gradient, the best of reps. Returns seconds per step of
- * convolutions (what the step spends outside them is batch norm, pooling, the
- * head, the optimizer and the reorders). */
+/* The network's convolutions alone (bench_convs_alone, bench/bench_parts.c: each
+ * direction's best of reps): seconds per step of convolutions (what the step spends
+ * outside them is batch norm, pooling, the head, the optimizer and the reorders). */
 static double conv_seconds(daoe_backend *be, const daoe_net *net, int N, int reps) {
-    double total = 0;
-    for (int i = 0; i < net->nconv; i++) {
-        const daoe_conv *cv = &net->convs[i];
-        size_t nx = (size_t)N * cv->cin * cv->h * cv->w, ny = (size_t)N * cv->cout * cv->ho * cv->wo,
-               nw = (size_t)cv->cout * cv->cin * cv->k * cv->k;
-        float *x = be->alloc(be, be->act_bytes(be, nx)), *y = be->alloc(be, be->act_bytes(be, ny)),
-              *dx = be->alloc(be, be->act_bytes(be, nx)), *w = be->alloc(be, sizeof(float) * nw),
-              *dw = be->alloc(be, sizeof(float) * nw);
-        for (size_t j = 0; j < nx; j++) x[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
-        for (size_t j = 0; j < nw; j++) w[j] = (float)((j * 104729) % 1000) / 10000.0f - 0.05f;
-        double best = 1e30;
-        for (int r = 0; r < reps + 1; r++) {
-            double t = daoe_now();
-            be->conv_fwd(be, cv, N, x, w, y);
-            if (i > 0) be->conv_bwd_data(be, cv, N, y, w, dx, 0);
-            be->conv_bwd_filter(be, cv, N, x, y, dw);
-            t = daoe_now() - t;
-            if (r && t < best) best = t; /* the first run JIT-compiles and touches the memory */
-        }
-        total += best;
-        be->free(be, x); be->free(be, y); be->free(be, dx); be->free(be, w); be->free(be, dw);
-    }
-    return total;
+    double t[3];
+    bench_convs_alone(be, be, net, N, reps, t);
+    return t[0] + t[1] + t[2];
 }
 
 static double sgemm_peak(void) {

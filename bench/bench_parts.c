@@ -161,8 +161,11 @@ static double bw_time(double bytes) {
     return bytes / (bw_gbs[i] * 1e9);
 }
 
-/* the network's convolutions alone, hot, per direction: the best of reps of each call */
-static void convs_alone(daoe_backend *be, const daoe_net *net, int N, double out[3]) {
+/* The network's convolutions alone, hot, per direction, on random data at batch N: each
+ * conv's forward, data gradient (not the stem's) and filter gradient through ops' table
+ * (the backend's own, or the table a timing wrap saved), each the best of reps after a
+ * first run that JIT-compiles and touches the memory; out[3]: seconds per step. */
+void bench_convs_alone(daoe_backend *be, const daoe_backend *ops, const daoe_net *net, int N, int reps, double out[3]) {
     out[0] = out[1] = out[2] = 0;
     for (int i = 0; i < net->nconv; i++) {
         const daoe_conv *cv = &net->convs[i];
@@ -174,13 +177,13 @@ static void convs_alone(daoe_backend *be, const daoe_net *net, int N, double out
         for (size_t j = 0; j < nx; j++) x[j] = (float)((j * 7919) % 1000) / 1000.0f - 0.5f;
         for (size_t j = 0; j < nw; j++) w[j] = (float)((j * 104729) % 1000) / 10000.0f - 0.05f;
         double best[3] = {1e30, 1e30, 1e30};
-        for (int r = 0; r < 4; r++) {
+        for (int r = 0; r < reps + 1; r++) {
             double t = daoe_now();
-            orig.conv_fwd(be, cv, N, x, w, y);
+            ops->conv_fwd(be, cv, N, x, w, y);
             double t1 = daoe_now();
-            if (i > 0) orig.conv_bwd_data(be, cv, N, y, w, dx, 0);
+            if (i > 0) ops->conv_bwd_data(be, cv, N, y, w, dx, 0);
             double t2 = daoe_now();
-            orig.conv_bwd_filter(be, cv, N, x, y, dw);
+            ops->conv_bwd_filter(be, cv, N, x, y, dw);
             double t3 = daoe_now();
             if (r) { /* the first run JIT-compiles and touches the memory */
                 if (t1 - t < best[0]) best[0] = t1 - t;
@@ -236,7 +239,7 @@ int bench_parts(daoe_backend *be, const char *engine, int width, int batch, cons
     daoe_session_evaluate(s, DAOE_SET_TEST, 0, 1280, &loss, &acc);
     ev_t = daoe_now() - ev_t;
     double alone[3];
-    convs_alone(be, &s->net, batch, alone);
+    bench_convs_alone(be, &orig, &s->net, batch, 3, alone);
     const double per = 1.0 / steps;
     printf("parts of one training step: width %d, batch %d, %s, engine %s, %d steps (after 2 warm-up); "
            "of limit: the least time the hardware allows (FLOPs at the sgemm peak %.1f GFLOP/s; bytes at the copy "
