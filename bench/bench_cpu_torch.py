@@ -13,7 +13,7 @@ import time
 
 import torch
 
-from torch_resnet import ResNet18
+from torch_resnet import ResNet18, train_step
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--width", type=int, default=64)
@@ -43,18 +43,10 @@ if a.mode == "compile":
     warmup = max(warmup, 3)  # the first calls compile the forward and backward graphs
 
 
-def step():
-    opt.zero_grad(set_to_none=True)
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-        loss = torch.nn.functional.cross_entropy(fwd(x), y)
-    loss.backward()
-    opt.step()
-
-
 ts = []
 for i in range(warmup + a.steps):
     t = time.perf_counter()
-    step()
+    train_step(fwd, opt, x, y, "cpu", bf16)
     ts.append(time.perf_counter() - t)
 cap = torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "?"
 print("torch", torch.__version__, "threads", torch.get_num_threads(), "mode", a.mode if not a.bf16 else "bf16-nchw",

@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from torch_resnet import ResNet18
+from torch_resnet import ResNet18, train_step
 
 ap = argparse.ArgumentParser()
 ap.add_argument("--width", type=int, default=64)
@@ -42,11 +42,7 @@ def run(mode):
     y = torch.randint(0, 10, (a.batch,), device=dev)
 
     def step():
-        opt.zero_grad(set_to_none=True)
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
-            loss = torch.nn.functional.cross_entropy(fwd(x), y)
-        loss.backward()
-        opt.step()
+        train_step(fwd, opt, x, y, "cuda", amp)
 
     t0 = time.time()
     for _ in range(a.warmup):

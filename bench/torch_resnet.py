@@ -63,6 +63,16 @@ _DT_INV = {np.dtype(np.float32): "F32", np.dtype(np.float64): "F64", np.dtype(np
            np.dtype(np.int32): "I32", np.dtype(np.uint8): "U8"}
 
 
+def train_step(fwd, opt, x, y, device_type, bf16):
+    """one training step of the benchmarks (bench_cpu_torch.py, bench_gpu_torch.py): forward and
+    loss (under autocast bf16 on device_type when bf16), backward, the optimizer's step"""
+    opt.zero_grad(set_to_none=True)
+    with torch.autocast(device_type, dtype=torch.bfloat16, enabled=bf16):
+        loss = F.cross_entropy(fwd(x), y)
+    loss.backward()
+    opt.step()
+
+
 def load_safetensors(path):
     """dict name -> numpy array (metadata under '__metadata__')."""
     with open(path, "rb") as f:
