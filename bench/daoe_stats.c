@@ -102,7 +102,7 @@ static void report(const study_t *S) {
     int nfin = 0, ndiv = 0, ninc = 0;
     for (int k = 0; k < S->ng; k++) nfin += S->g[k].nfin, ndiv += S->g[k].ndiv, ninc += S->g[k].ninc;
     fprintf(stderr, "daoe-stats: %s: %d runs in %d groups (%d finished, %d diverged, %d incomplete) -> summary.{json,md,tex}, plotdata/%s\n",
-            S->dir, S->nruns, S->ng, nfin, ndiv, ninc, is_tune(S) ? ", tuned.json" : "");
+            S->dir, S->nruns, S->ng, nfin, ndiv, ninc, !is_tune(S) ? "" : tune_unfinished(S, NULL) ? ", tuned.partial.json" : ", tuned.json");
 }
 
 int main(int argc, char **argv) {

@@ -138,6 +138,7 @@ double epochs_to(const stats_run_t *r, double target, double *sec);
 /* both: what every part of daoe-stats starts from */
 void load_study(study_t *S, const char *dir, const char *compare_to, double target);
 int is_tune(const study_t *S);
+int tune_unfinished(const study_t *S, int *total);
 int is_ablation(const study_t *S);
 const group_t *find_group(const study_t *S, const char *name);
 const group_t *tune_winner(const study_t *S, const char *opt, int use_best);

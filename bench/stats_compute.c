@@ -244,6 +244,19 @@ void load_study(study_t *S, const char *dir, const char *compare_to, double targ
 }
 
 int is_tune(const study_t *S) { return !strcmp(S->kind, "tune"); }
+
+/* runs of the sweep (sweep.json's list, else the folders found) that have not ended
+ * (finished or diverged): a tuning with any is not complete, and names no winners for
+ * profiles to read (tuned.json is written only when it is complete) */
+int tune_unfinished(const study_t *S, int *total) {
+    int ended = 0;
+    for (int k = 0; k < S->ng; k++) ended += S->g[k].nfin + S->g[k].ndiv;
+    const cJSON *runs = S->sweep ? cJSON_GetObjectItemCaseSensitive(S->sweep, "runs") : NULL;
+    int n = cJSON_IsArray(runs) ? cJSON_GetArraySize(runs) : S->nruns;
+    if (n < S->nruns) n = S->nruns;
+    if (total) *total = n;
+    return n - ended;
+}
 int is_ablation(const study_t *S) { return !strcmp(S->kind, "ablation"); }
 
 /* The mean over a group's finished runs of member m's alpha (share = 0) or

@@ -8,6 +8,7 @@
 #include "daoe/util.h"
 #include "stats.h"
 #include "tool.h"
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -577,10 +578,18 @@ int summary_sections(const study_t *S, const tables_t *T, section_t *sec) {
     if (is_tune(S)) {
         x = add_section(sec, &n, "tuned", "tuned", &T->tuned, NULL, 0);
         title(x, "Tuned values (chosen on the validation split; the test set is not used)");
-        note(x, "Written to tuned.json (read by profiles with lr_from). Rule: per optimizer, the grid point with the "
-                "highest mean %s validation accuracy over seeds among those with no diverged run (ties: the first in "
-                "grid order).",
-             T->use_best ? "best" : "final");
+        int total, left = tune_unfinished(S, &total);
+        if (left)
+            note(x, "The tuning is not complete: %d of its %d runs have not ended, so this is the choice so far, written "
+                    "to tuned.partial.json (no profile reads it); tuned.json is written when every run has ended. Rule: "
+                    "per optimizer, the grid point with the highest mean %s validation accuracy over seeds among those "
+                    "with no diverged run (ties: the first in grid order).",
+                 left, total, T->use_best ? "best" : "final");
+        else
+            note(x, "Written to tuned.json (read by profiles with lr_from). Rule: per optimizer, the grid point with the "
+                    "highest mean %s validation accuracy over seeds among those with no diverged run (ties: the first in "
+                    "grid order).",
+                 T->use_best ? "best" : "final");
     }
     x = add_section(sec, &n, "runs", "runs", &T->runs, NULL, 0);
     title(x, "Runs");
@@ -740,8 +749,21 @@ void write_tuned(const study_t *S) {
     cJSON_AddStringToObject(o, "rule", "per optimizer, the grid point with the highest mean final validation accuracy "
                                        "over seeds, among grid points with at least one finished run and no diverged "
                                        "run; the test set is not used");
+    int total, left = tune_unfinished(S, &total);
+    cJSON_AddBoolToObject(o, "complete", left == 0);
+    cJSON_AddNumberToObject(o, "runs", total);
+    cJSON_AddNumberToObject(o, "runs_not_ended", left);
     cJSON_AddItemToObject(o, "winners", winners_json(S, use_best));
     cJSON_AddItemToObject(o, "grid", grid_json(S, use_best));
-    tool_write_json(S->dir, "tuned.json", o);
+    /* an incomplete tuning names no winners for the profiles (lr_from reads tuned.json):
+     * its choice so far goes to tuned.partial.json, and a tuned.json left from before is removed */
+    char stale[PATH_MAX];
+    snprintf(stale, sizeof stale, "%s/%s", S->dir, left ? "tuned.json" : "tuned.partial.json");
+    if (remove(stale) == 0) fprintf(stderr, "daoe-stats: removed %s (the tuning is %scomplete)\n", stale, left ? "not " : "");
+    if (left)
+        fprintf(stderr, "daoe-stats: the tuning is not complete (%d of %d runs have not ended): its choice so far is in "
+                        "tuned.partial.json; tuned.json, which profiles read, is written when every run has ended\n",
+                left, total);
+    tool_write_json(S->dir, left ? "tuned.partial.json" : "tuned.json", o);
     cJSON_Delete(o);
 }

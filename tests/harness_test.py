@@ -792,6 +792,16 @@ def test_sweep(bindir, work, src, data):
     json.dump(dict(json.load(open(uprof)), lr_from=os.path.join(work, "missing.json")), open(uprof, "w"))
     rc, out, err = run([sweep, uprof, "--results", os.path.join(res, "tinyuse")], env=env)
     ok(rc == 2 and "tune" in err, f"missing lr_from explained: {err}")
+    # a tuning with a run that has not ended names no winners for the profiles: its choice so
+    # far goes to tuned.partial.json, and the tuned.json of before is removed
+    shutil.rmtree(os.path.join(T, "sgd-lr0.1-s100"))
+    rc, out, err = run([stats, T])
+    ok(rc == 0 and not os.path.exists(tuned_p) and os.path.exists(os.path.join(T, "tuned.partial.json")) and
+       json.load(open(os.path.join(T, "tuned.partial.json")))["complete"] is False,
+       f"an incomplete tuning writes tuned.partial.json, not tuned.json: {err}")
+    json.dump(dict(json.load(open(uprof)), lr_from=tuned_p), open(uprof, "w"))
+    rc, out, err = run([sweep, uprof, "--results", os.path.join(res, "tinyuse")], env=env)
+    ok(rc == 2 and "--untuned" in err, f"a profile refuses the incomplete tuning's rates: {err}")
     return 0
 
 
