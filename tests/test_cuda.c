@@ -578,15 +578,22 @@ static void seq_free(seq_result *r) { free(r->rows); free(r->params); free(r->bu
  * implementations (CPU im2col and oneDNN convolutions) part by 5e-2 in h
  * within 11 steps; at these rates by 2e-3. sp->flags may override them. */
 static void gentle_rates(const char *flags, char *out, size_t n) {
-    static const char *rate[DAOE_K] = {"0.01", "1e-4", "1e-5", "1e-5"}; /* SGD, Adam, RMSProp, Lion */
+    /* by name: a rule of the list without a gentle rate here keeps its default */
+    static const struct { const char *member, *rate; } gentle[] = {
+        {"sgd", "0.01"}, {"adam", "1e-4"}, {"rmsprop", "1e-5"}, {"lion", "1e-5"}, {"radam", "1e-4"}};
     const char *members = strstr(flags, "--members");
     out[0] = 0;
     for (int i = 0; i < DAOE_K; i++) {
         const char *m = daoe_member_names[i];
-        size_t l = strlen(out);
+        size_t l = strlen(out), g = 0;
+        while (g < sizeof gentle / sizeof gentle[0] && strcmp(gentle[g].member, m)) g++;
+        if (g == sizeof gentle / sizeof gentle[0]) continue;
+        const char *const rate_i = gentle[g].rate;
         if (strstr(flags, "=daoe")) {
-            if (!members || strstr(members, m)) snprintf(out + l, n - l, "--%s-lr=%s ", m, rate[i]);
-        } else if (strstr(flags, m) && !strstr(flags, "=adamw")) snprintf(out, n, "--lr=%s ", rate[i]);
+            /* the members' own flags only (the configuration refuses a non-member's) */
+            if (members ? strstr(members, m) != NULL : ((DAOE_DEFAULT_MEMBERS >> i) & 1u) != 0)
+                snprintf(out + l, n - l, "--%s-lr=%s ", m, rate_i);
+        } else if (strstr(flags, m) && !strstr(flags, "=adamw")) snprintf(out, n, "--lr=%s ", rate_i);
     }
 }
 static daoe_session *seq_session(daoe_backend *be, const seq_spec *sp, const uint8_t *img, const int32_t *lab) {
