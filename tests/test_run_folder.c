@@ -127,7 +127,13 @@ static void states(void) {
     /* damaged ends: redone, or resumed from a sound checkpoint */
     make_run("noweights", NULL, 3, 0, 1, DAOE_STATUS_FINISHED);
     remove_file("noweights", DAOE_RUN_FINAL);
-    expect("finished without final.safetensors", "noweights", &plan, DAOE_RUN_EMPTY, "final.safetensors");
+    /* committed results keep no weights: finished, not run again (a clean clone resumes the sweep) */
+    expect("finished, final.safetensors not kept", "noweights", &plan, DAOE_RUN_FINISHED, "");
+    daoe_run_info nw;
+    daoe_run_probe(dir_of("noweights"), &plan, &nw);
+    CHECK(nw.no_weights == 1, "final.safetensors not kept: no_weights %d", nw.no_weights);
+    daoe_run_probe(dir_of("finished"), &plan, &nw);
+    CHECK(nw.no_weights == 0, "final.safetensors there: no_weights %d", nw.no_weights);
     expect("... read as results (no weights kept)", "noweights", &stats, DAOE_RUN_FINISHED, "");
     make_run("nontensors", NULL, 3, 1, 0, DAOE_STATUS_FINISHED);
     write_file(dir_of("nontensors"), DAOE_RUN_FINAL, "junk");

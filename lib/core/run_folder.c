@@ -51,10 +51,19 @@ static void __attribute__((format(printf, 2, 3))) add_problem(daoe_run_info *inf
     va_end(ap);
 }
 
-/* final.safetensors opens and holds tensors */
-static void check_weights(const char *dir, daoe_run_info *info) {
+/* final.safetensors opens and holds tensors. Absent, it was not kept (committed
+ * results keep no weights: daoe-train writes it before summary.json says
+ * "finished", so only a removal leaves a finished run without it): the results
+ * stand, info->no_weights says so; absent when the trainer has just exited 0,
+ * the trainer failed to write it. */
+static void check_weights(const char *dir, const daoe_run_query *q, daoe_run_info *info) {
     char p[2300], err[1024];
-    daoe_st_file *f = daoe_st_open(daoe_run_path(p, sizeof p, dir, DAOE_RUN_FINAL), err, sizeof err);
+    daoe_run_path(p, sizeof p, dir, DAOE_RUN_FINAL);
+    if (!q->exited && !daoe_file_exists(p)) {
+        info->no_weights = 1;
+        return;
+    }
+    daoe_st_file *f = daoe_st_open(p, err, sizeof err);
     if (!f || daoe_st_count(f) == 0) add_problem(info, "%s", f ? DAOE_RUN_FINAL " has no tensors" : err);
     daoe_st_close(f);
 }
@@ -91,7 +100,7 @@ static daoe_run_state probe_end(const char *dir, const daoe_run_query *q, daoe_r
     } else if (q->planned_epochs > 0 && info->epochs_done != q->planned_epochs) {
         add_problem(info, DAOE_RUN_EPOCHS " has %d rows for %d epochs", info->epochs_done, q->planned_epochs);
     } else {
-        if (!q->results_only) check_weights(dir, info);
+        if (!q->results_only) check_weights(dir, q, info);
         if (!info->problem[0]) r = DAOE_RUN_FINISHED;
     }
     cJSON_Delete(s);

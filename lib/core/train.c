@@ -103,7 +103,9 @@ static int resume(trainer *tr, int *start_over) {
     case DAOE_RUN_DIVERGED:
         fprintf(stderr, "daoe-train: %s already %s (%s); nothing to do\n", cfg->out,
                 st == DAOE_RUN_FINISHED ? "finished" : "ended: diverged",
-                st == DAOE_RUN_FINISHED ? DAOE_RUN_SUMMARY ", " DAOE_RUN_FINAL : DAOE_RUN_SUMMARY);
+                st == DAOE_RUN_DIVERGED ? DAOE_RUN_SUMMARY
+                : info.no_weights       ? DAOE_RUN_SUMMARY "; " DAOE_RUN_FINAL " not kept"
+                                        : DAOE_RUN_SUMMARY ", " DAOE_RUN_FINAL);
         /* a kill after summary.json and before the checkpoint's removal leaves one behind */
         unlink(ckpt);
         tr->already_done = 1;

@@ -39,7 +39,7 @@ typedef enum {
     DAOE_RUN_RESUMABLE,      /* a checkpoint that checks out (interrupted or killed): --resume goes on from it;
                                 with an exit status: the trainer was interrupted (exit 4) */
     DAOE_RUN_FINISHED,       /* summary.json "finished", epochs.csv rows = its epochs_completed = the planned
-                                epochs, final.safetensors opens */
+                                epochs, final.safetensors opens or is absent (not kept: committed results; info->no_weights) */
     DAOE_RUN_DIVERGED,       /* summary.json "diverged", epochs.csv rows = its epochs_completed */
     DAOE_RUN_DAMAGED,        /* a checkpoint that does not check out, and no sound end: daoe-train refuses it,
                                 daoe-sweep starts the run over */
@@ -61,12 +61,14 @@ typedef struct {
 typedef struct {
     int epochs_done;             /* epochs.csv rows */
     char problem[1600];          /* what did not check out, each part naming its file ("" when nothing) */
+    int no_weights;              /* FINISHED without final.safetensors (not kept, as in committed results) */
 } daoe_run_info;
 
 /* The one rule for a run folder's state; q NULL: nothing known beyond the folder. In order:
  *  - summary.json "finished"/"diverged" with other settings (q->settings_sha256): OTHER_SETTINGS;
  *  - a sound end (see the states) is FINISHED or DIVERGED; a damaged one (summary.json not JSON or
- *    without a status, epochs.csv rows off, final.safetensors broken) goes in info->problem;
+ *    without a status, epochs.csv rows off, final.safetensors there but broken, or absent although the
+ *    trainer has just exited 0) goes in info->problem;
  *  - q->exited: exit 4 is RESUMABLE; a sound end with its exit status (0, 3; -1 unknown) is that end;
  *    anything else FAILED;
  *  - else checkpoint.safetensors: none EMPTY; bytes that differ from their digest DAMAGED; other
