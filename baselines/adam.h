@@ -11,10 +11,7 @@
 #define DAOE_RULE_ADAM_H
 #include "rule.h"
 
-/* Reference cases: tests/optim_ref_torch.py runs every "torch-case" line of every rule
- * (name | daoe-train flags | Python building the reference optimizer on parameter p;
- * f32() rounds a setting to float32 as our configuration stores it). Every flag the
- * rule reads appears with a non-default value somewhere.
+/* Reference cases (tests/optim_ref_torch.py; the format: lib/core/rule.h)
  * torch-case adam_plain | --optimizer adam --lr 0.01 --wd 0 | torch.optim.Adam([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8))
  * torch-case adam_l2 | --optimizer adam --lr 0.01 --wd 0.05 | torch.optim.Adam([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8), weight_decay=f32(0.05))
  * torch-case adam_betas_eps | --optimizer adam --lr 0.02 --beta1 0.8 --beta2 0.95 --eps 0.001 --wd 0.01 | torch.optim.Adam([p], lr=f32(0.02), betas=(f32(0.8), f32(0.95)), eps=f32(1e-3), weight_decay=f32(0.01))
@@ -25,19 +22,18 @@
 #define DAOE_RULE_adam_DISPLAY "Adam"
 /* torch.optim.Adam defaults (Kingma & Ba), with the same L2 5e-4 as SGD */
 #define DAOE_RULE_adam_HPARAMS(HP)                                       \
-    HP(adam, lr, FLOAT, 1e-3f, 0, 1e3, "learning rate")                  \
-    HP(adam, beta1, FLOAT, 0.9f, 0, 0.999999, "beta1")                   \
-    HP(adam, beta2, FLOAT, 0.999f, 0, 0.999999999, "beta2")              \
-    HP(adam, eps, FLOAT, 1e-8f, 1e-30, 1, "epsilon")                     \
-    HP(adam, wd, FLOAT, 5e-4f, 0, 1e3, "weight decay")                   \
-    HP(adam, wd_mode, WDMODE, 0, 0, 0, "weight decay mode")
+    DAOE_HP_LR(HP, adam, 1e-3f)                                          \
+    DAOE_HP_BETAS(HP, adam, 0.9f, 0.999f)                                \
+    DAOE_HP_EPS(HP, adam, 1e-8f)                                         \
+    DAOE_HP_WD(HP, adam, 5e-4f)                                          \
+    DAOE_HP_WD_MODE(HP, adam, 0)
 #define DAOE_RULE_adam_STATE(S) S(adam, 0, exp_avg, 1, 1) S(adam, 1, exp_avg_sq, 1, 1)
 /* AdamW: lr*wd = 5e-5, as SGD's 0.1 x 5e-4 */
 #define DAOE_RULE_adam_VARIANTS(V) V(adam, adamw, "AdamW", 0.05f)
 #define DAOE_RULE_adam_NCONST 2
 DAOE_RULE_HP_STRUCT(adam);
 
-static inline int daoe_adam_check(const daoe_adam_hp *hp, char *err, size_t n) { (void)hp, (void)err, (void)n; return 0; }
+DAOE_RULE_NO_CHECK(adam)
 
 /* c[0] = 1 - beta1^t, c[1] = sqrt(1 - beta2^t) */
 static inline void daoe_adam_consts(const daoe_adam_hp *hp, long t, float *c) {
@@ -47,14 +43,13 @@ static inline void daoe_adam_consts(const daoe_adam_hp *hp, long t, float *c) {
 
 DAOE_HD static DAOE_INLINE float daoe_adam_delta(const daoe_adam_hp *hp, float lr, const float *c, int t, unsigned sm,
                                                  float g, float p, float *s) {
-    float u = hp->wd_mode != 0.0f ? g : g + hp->wd * p;
+    float u = daoe_wd_grad(hp->wd_mode, hp->wd, g, p);
     float mm = s[0] + (1.0f - hp->beta1) * (u - s[0]);
     float vv = hp->beta2 * s[1] + (1.0f - hp->beta2) * (u * u);
     s[0] = mm;
     s[1] = vv;
     float denom = sqrtf(vv) / c[1] + hp->eps;
-    float d = -(lr / c[0]) * (mm / denom);
-    if (hp->wd_mode != 0.0f) d -= lr * hp->wd * p;
+    float d = daoe_wd_step(hp->wd_mode, hp->wd, lr, p, -(lr / c[0]) * (mm / denom));
     (void)t, (void)sm;
     return d;
 }

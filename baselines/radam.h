@@ -18,7 +18,8 @@
 #define DAOE_RULE_RADAM_H
 #include "rule.h"
 
-/* Reference cases (see baselines/adam.h); beta2 0.999 switches branch at step 6, 0.9 at step 2
+/* Reference cases (tests/optim_ref_torch.py; the format: lib/core/rule.h); beta2 0.999
+ * switches branch at step 6, 0.9 at step 2
  * torch-case radam_plain | --optimizer radam --lr 0.01 --wd 0 | torch.optim.RAdam([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8))
  * torch-case radam_l2 | --optimizer radam --lr 0.01 --wd 0.05 | torch.optim.RAdam([p], lr=f32(0.01), betas=(f32(0.9), f32(0.999)), eps=f32(1e-8), weight_decay=f32(0.05))
  * torch-case radam_betas_eps | --optimizer radam --lr 0.02 --beta1 0.8 --beta2 0.9 --eps 0.001 --wd 0.01 | torch.optim.RAdam([p], lr=f32(0.02), betas=(f32(0.8), f32(0.9)), eps=f32(1e-3), weight_decay=f32(0.01))
@@ -27,18 +28,17 @@
 #define DAOE_RULE_radam_DISPLAY "RAdam"
 /* torch.optim.RAdam defaults (lr 1e-3, betas, eps), with the same L2 5e-4 as Adam */
 #define DAOE_RULE_radam_HPARAMS(HP)                                      \
-    HP(radam, lr, FLOAT, 1e-3f, 0, 1e3, "learning rate")                 \
-    HP(radam, beta1, FLOAT, 0.9f, 0, 0.999999, "beta1")                  \
-    HP(radam, beta2, FLOAT, 0.999f, 0, 0.999999999, "beta2")             \
-    HP(radam, eps, FLOAT, 1e-8f, 1e-30, 1, "epsilon")                    \
-    HP(radam, wd, FLOAT, 5e-4f, 0, 1e3, "weight decay")                  \
-    HP(radam, wd_mode, WDMODE, 0, 0, 0, "weight decay mode")
+    DAOE_HP_LR(HP, radam, 1e-3f)                                         \
+    DAOE_HP_BETAS(HP, radam, 0.9f, 0.999f)                               \
+    DAOE_HP_EPS(HP, radam, 1e-8f)                                        \
+    DAOE_HP_WD(HP, radam, 5e-4f)                                         \
+    DAOE_HP_WD_MODE(HP, radam, 0)
 #define DAOE_RULE_radam_STATE(S) S(radam, 0, exp_avg, 1, 1) S(radam, 1, exp_avg_sq, 1, 1)
 #define DAOE_RULE_radam_VARIANTS(V)
 #define DAOE_RULE_radam_NCONST 3
 DAOE_RULE_HP_STRUCT(radam);
 
-static inline int daoe_radam_check(const daoe_radam_hp *hp, char *err, size_t n) { (void)hp, (void)err, (void)n; return 0; }
+DAOE_RULE_NO_CHECK(radam)
 
 /* c[0] = 1 - beta1^t, c[1] = sqrt(1 - beta2^t), c[2] = r_t when rho_t > 5, else 0 */
 static inline void daoe_radam_consts(const daoe_radam_hp *hp, long t, float *c) {
@@ -53,14 +53,14 @@ static inline void daoe_radam_consts(const daoe_radam_hp *hp, long t, float *c) 
 
 DAOE_HD static DAOE_INLINE float daoe_radam_delta(const daoe_radam_hp *hp, float lr, const float *c, int t, unsigned sm,
                                                   float g, float p, float *s) {
-    float u = hp->wd_mode != 0.0f ? g : g + hp->wd * p;
+    float u = daoe_wd_grad(hp->wd_mode, hp->wd, g, p);
     float mm = hp->beta1 * s[0] + (1.0f - hp->beta1) * u;
     float vv = hp->beta2 * s[1] + (1.0f - hp->beta2) * (u * u);
     s[0] = mm;
     s[1] = vv;
     float mhat = mm / c[0];
-    float d = c[2] > 0.0f ? -(mhat * lr * (c[1] / (sqrtf(vv) + hp->eps)) * c[2]) : -(mhat * lr);
-    if (hp->wd_mode != 0.0f) d -= lr * hp->wd * p;
+    float step = c[2] > 0.0f ? -(mhat * lr * (c[1] / (sqrtf(vv) + hp->eps)) * c[2]) : -(mhat * lr);
+    float d = daoe_wd_step(hp->wd_mode, hp->wd, lr, p, step);
     (void)t, (void)sm;
     return d;
 }

@@ -11,10 +11,7 @@
 #define DAOE_RULE_RMSPROP_H
 #include "rule.h"
 
-/* Reference cases: tests/optim_ref_torch.py runs every "torch-case" line of every rule
- * (name | daoe-train flags | Python building the reference optimizer on parameter p;
- * f32() rounds a setting to float32 as our configuration stores it). Every flag the
- * rule reads appears with a non-default value somewhere.
+/* Reference cases (tests/optim_ref_torch.py; the format: lib/core/rule.h)
  * torch-case rmsprop_plain | --optimizer rmsprop --lr 0.001 --wd 0 | rmsprop(p, f32(0.001), alpha=f32(0.99), eps=f32(1e-8))
  * torch-case rmsprop_alpha_eps_wd | --optimizer rmsprop --lr 0.002 --alpha 0.9 --eps 0.01 --wd 0.05 | rmsprop(p, f32(0.002), alpha=f32(0.9), eps=f32(0.01), wd=f32(0.05))
  * torch-case rmsprop_centered | --optimizer rmsprop --lr 0.001 --centered --wd 0 | rmsprop(p, f32(0.001), centered=True)
@@ -25,13 +22,13 @@
 #define DAOE_RULE_rmsprop_DISPLAY "RMSProp"
 /* torch.optim.RMSprop defaults (alpha 0.99, eps 1e-8) at lr 1e-3 (SPEC 3.4), L2 5e-4 */
 #define DAOE_RULE_rmsprop_HPARAMS(HP)                                    \
-    HP(rmsprop, lr, FLOAT, 1e-3f, 0, 1e3, "learning rate")               \
+    DAOE_HP_LR(HP, rmsprop, 1e-3f)                                       \
     HP(rmsprop, alpha, FLOAT, 0.99f, 0, 0.999999999, "smoothing constant") \
-    HP(rmsprop, eps, FLOAT, 1e-8f, 1e-30, 1, "epsilon")                  \
-    HP(rmsprop, wd, FLOAT, 5e-4f, 0, 1e3, "weight decay")                \
+    DAOE_HP_EPS(HP, rmsprop, 1e-8f)                                      \
+    DAOE_HP_WD(HP, rmsprop, 5e-4f)                                       \
     HP(rmsprop, momentum, FLOAT, 0.0f, 0, 0.999999, "momentum")          \
     HP(rmsprop, centered, FLAG, 0, 0, 0, "centred variant")              \
-    HP(rmsprop, wd_mode, WDMODE, 0, 0, 0, "weight decay mode")
+    DAOE_HP_WD_MODE(HP, rmsprop, 0)
 #define DAOE_RULE_rmsprop_STATE(S)                                       \
     S(rmsprop, 0, square_avg, 1, 1)                                      \
     S(rmsprop, 1, grad_avg, hp->centered != 0.0f, 0)                     \
@@ -40,12 +37,12 @@
 #define DAOE_RULE_rmsprop_NCONST 0
 DAOE_RULE_HP_STRUCT(rmsprop);
 
-static inline int daoe_rmsprop_check(const daoe_rmsprop_hp *hp, char *err, size_t n) { (void)hp, (void)err, (void)n; return 0; }
-static inline void daoe_rmsprop_consts(const daoe_rmsprop_hp *hp, long t, float *c) { (void)hp, (void)t, (void)c; }
+DAOE_RULE_NO_CHECK(rmsprop)
+DAOE_RULE_NO_CONSTS(rmsprop)
 
 DAOE_HD static DAOE_INLINE float daoe_rmsprop_delta(const daoe_rmsprop_hp *hp, float lr, const float *c, int t,
                                                     unsigned sm, float g, float p, float *s) {
-    float u = hp->wd_mode != 0.0f ? g : g + hp->wd * p;
+    float u = daoe_wd_grad(hp->wd_mode, hp->wd, g, p);
     float vv = hp->alpha * s[0] + (1.0f - hp->alpha) * (u * u);
     s[0] = vv;
     float den;
@@ -64,8 +61,7 @@ DAOE_HD static DAOE_INLINE float daoe_rmsprop_delta(const daoe_rmsprop_hp *hp, f
     } else {
         sv = u / den;
     }
-    float d = -lr * sv;
-    if (hp->wd_mode != 0.0f) d -= lr * hp->wd * p;
+    float d = daoe_wd_step(hp->wd_mode, hp->wd, lr, p, -lr * sv);
     (void)c, (void)t, (void)sm;
     return d;
 }

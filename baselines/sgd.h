@@ -12,10 +12,7 @@
 #define DAOE_RULE_SGD_H
 #include "rule.h"
 
-/* Reference cases: tests/optim_ref_torch.py runs every "torch-case" line of every rule
- * (name | daoe-train flags | Python building the reference optimizer on parameter p;
- * f32() rounds a setting to float32 as our configuration stores it). Every flag the
- * rule reads appears with a non-default value somewhere.
+/* Reference cases (tests/optim_ref_torch.py; the format: lib/core/rule.h)
  * torch-case sgd_plain | --optimizer sgd --lr 0.1 --momentum 0 --wd 0 | sgd(p, f32(0.1))
  * torch-case sgd_wd_nomomentum | --optimizer sgd --lr 0.1 --momentum 0 --wd 0.01 | sgd(p, f32(0.1), wd=f32(0.01))
  * torch-case sgd_momentum | --optimizer sgd --lr 0.05 --momentum 0.9 --wd 0 | sgd(p, f32(0.05), momentum=f32(0.9))
@@ -29,12 +26,12 @@
 #define DAOE_RULE_sgd_DISPLAY "SGD"
 /* kuangliu/pytorch-cifar main.py (lr 0.1, momentum 0.9, wd 5e-4); dampening, nesterov: torch.optim.SGD */
 #define DAOE_RULE_sgd_HPARAMS(HP)                                        \
-    HP(sgd, lr, FLOAT, 0.1f, 0, 1e3, "learning rate")                    \
+    DAOE_HP_LR(HP, sgd, 0.1f)                                            \
     HP(sgd, momentum, FLOAT, 0.9f, 0, 0.999999, "momentum")              \
     HP(sgd, dampening, FLOAT, 0.0f, 0, 1, "dampening")                   \
-    HP(sgd, wd, FLOAT, 5e-4f, 0, 1e3, "weight decay")                    \
+    DAOE_HP_WD(HP, sgd, 5e-4f)                                           \
     HP(sgd, nesterov, FLAG, 0, 0, 0, "Nesterov momentum")                \
-    HP(sgd, wd_mode, WDMODE, 0, 0, 0, "weight decay mode")
+    DAOE_HP_WD_MODE(HP, sgd, 0)
 #define DAOE_RULE_sgd_STATE(S) S(sgd, 0, momentum_buffer, hp->momentum != 0.0f, 1)
 #define DAOE_RULE_sgd_VARIANTS(V)
 #define DAOE_RULE_sgd_NCONST 0
@@ -48,19 +45,18 @@ static inline int daoe_sgd_check(const daoe_sgd_hp *hp, char *err, size_t n) {
     return 0;
 }
 
-static inline void daoe_sgd_consts(const daoe_sgd_hp *hp, long t, float *c) { (void)hp, (void)t, (void)c; }
+DAOE_RULE_NO_CONSTS(sgd)
 
 DAOE_HD static DAOE_INLINE float daoe_sgd_delta(const daoe_sgd_hp *hp, float lr, const float *c, int t, unsigned sm,
                                                 float g, float p, float *s) {
-    float u = hp->wd_mode != 0.0f ? g : g + hp->wd * p;
+    float u = daoe_wd_grad(hp->wd_mode, hp->wd, g, p);
     /* sm bit 0: momentum != 0 (the buffer is kept exactly then; passed so that a caller can make
      * it a constant). Selects, not branches. */
     const int has_buf = sm & 1u;
     float b = t == 1 ? u : hp->momentum * s[0] + (1.0f - hp->dampening) * u;
     s[0] = has_buf ? b : s[0];
     float sv = has_buf ? (hp->nesterov != 0.0f ? u + hp->momentum * b : b) : u;
-    float d = -lr * sv;
-    if (hp->wd_mode != 0.0f) d -= lr * hp->wd * p;
+    float d = daoe_wd_step(hp->wd_mode, hp->wd, lr, p, -lr * sv);
     (void)c;
     return d;
 }
