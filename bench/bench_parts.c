@@ -58,65 +58,64 @@ static double conv_flops(const daoe_conv *cv, int N) {
     return 2.0 * N * cv->cout * cv->cin * cv->k * cv->k * cv->ho * cv->wo;
 }
 
-static void s_load(daoe_backend *be, const uint8_t *im, const int32_t *lab, const int32_t *idx, int N, int aug,
-                   uint64_t seed, int epoch, void *x, int32_t *y, float *st) {
+static void timed_load_batch(daoe_backend *be, const uint8_t *im, const int32_t *lab, const int32_t *idx, int N,
+                             int aug, uint64_t seed, int epoch, void *x, int32_t *y, float *st) {
     TIMED(P_LOAD, 0, (double)N * 3072 * (1 + 4) + 8.0 * N, orig.load_batch(be, im, lab, idx, N, aug, seed, epoch, x, y, st));
 }
-static void s_cfwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y) {
+static void timed_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y) {
     TIMED(P_CFWD, conv_flops(cv, N), 0, orig.conv_fwd(be, cv, N, x, w, y));
 }
-static void s_cbd(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx, int acc) {
+static void timed_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w,
+                                void *dx, int acc) {
     TIMED(P_CBWD_DATA, conv_flops(cv, N), 0, orig.conv_bwd_data(be, cv, N, dy, w, dx, acc));
 }
-static void s_cbf(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy, float *dw) {
+static void timed_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy,
+                                  float *dw) {
     TIMED(P_CBWD_FILTER, conv_flops(cv, N), 0, orig.conv_bwd_filter(be, cv, N, x, dy, dw));
 }
-static void s_bnf(daoe_backend *be, int N, int C, int HW, const void *x, const void *res, void *y, const float *g,
-                  const float *b, float *rm, float *rv, float *sm, float *si, int tr, int relu, float mom, float eps) {
+static void timed_bn_fwd(daoe_backend *be, int N, int C, int HW, const void *x, const void *res, void *y,
+                         const float *g, const float *b, float *rm, float *rv, float *sm, float *si, int tr, int relu,
+                         float mom, float eps) {
     double e = 4.0 * N * C * HW; /* x read, res read, y written (fp32) */
     TIMED(P_BN_FWD, 0, e * (2 + (res != NULL)), orig.bn_fwd(be, N, C, HW, x, res, y, g, b, rm, rv, sm, si, tr, relu, mom, eps));
 }
-static void s_bnb(daoe_backend *be, int N, int C, int HW, const void *dy, const void *y, const void *x, const float *g,
-                  const float *sm, const float *si, void *dx, void *dres, float *dg, float *db, int relu) {
+static void timed_bn_bwd(daoe_backend *be, int N, int C, int HW, const void *dy, const void *y, const void *x,
+                         const float *g, const float *sm, const float *si, void *dx, void *dres, float *dg, float *db,
+                         int relu) {
     double e = 4.0 * N * C * HW; /* dy, y, x read; dx (and dres) written */
     TIMED(P_BN_BWD, 0, e * (4 + (dres != NULL)), orig.bn_bwd(be, N, C, HW, dy, y, x, g, sm, si, dx, dres, dg, db, relu));
 }
-static void s_apf(daoe_backend *be, int N, int C, int HW, const void *x, float *y) {
+static void timed_avgpool_fwd(daoe_backend *be, int N, int C, int HW, const void *x, float *y) {
     TIMED(P_HEAD, 0, 0, orig.avgpool_fwd(be, N, C, HW, x, y));
 }
-static void s_apb(daoe_backend *be, int N, int C, int HW, const float *dy, void *dx) {
+static void timed_avgpool_bwd(daoe_backend *be, int N, int C, int HW, const float *dy, void *dx) {
     TIMED(P_HEAD, 0, 0, orig.avgpool_bwd(be, N, C, HW, dy, dx));
 }
-static void s_lf(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *b, float *y) {
+static void timed_linear_fwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *b,
+                             float *y) {
     TIMED(P_HEAD, 0, 0, orig.linear_fwd(be, N, in, out, x, W, b, y));
 }
-static void s_lb(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *dy, float *dx,
-                 float *dW, float *db) {
+static void timed_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W,
+                             const float *dy, float *dx, float *dW, float *db) {
     TIMED(P_HEAD, 0, 0, orig.linear_bwd(be, N, in, out, x, W, dy, dx, dW, db));
 }
-static void s_xent(daoe_backend *be, int N, int K, const float *l, const int32_t *y, float *dl, float *st) {
+static void timed_xent(daoe_backend *be, int N, int K, const float *l, const int32_t *y, float *dl, float *st) {
     TIMED(P_HEAD, 0, 0, orig.xent(be, N, K, l, y, dl, st));
 }
-static void s_opt(daoe_backend *be, daoe_opt *o, int pass) {
+static void timed_opt_step(daoe_backend *be, daoe_opt *o, int pass) {
     TIMED(P_OPT, 0, daoe_opt_bytes_per_elem(o) * (double)o->n, orig.opt_step(be, o, pass));
 }
-static void s_ctrl(daoe_backend *be, daoe_opt *o, int phase) { TIMED(P_CTRL, 0, 0, orig.ctrl_step(be, o, phase)); }
+static void timed_ctrl_step(daoe_backend *be, daoe_opt *o, int phase) { TIMED(P_CTRL, 0, 0, orig.ctrl_step(be, o,
+                            phase)); }
 
+/* the ops timed: each replaced by its timed_<op>, which calls the original */
 static void wrap(daoe_backend *be) {
+#define WRAP_(op) be->op = timed_##op;
     orig = *be;
-    be->load_batch = s_load;
-    be->conv_fwd = s_cfwd;
-    be->conv_bwd_data = s_cbd;
-    be->conv_bwd_filter = s_cbf;
-    be->bn_fwd = s_bnf;
-    be->bn_bwd = s_bnb;
-    be->avgpool_fwd = s_apf;
-    be->avgpool_bwd = s_apb;
-    be->linear_fwd = s_lf;
-    be->linear_bwd = s_lb;
-    be->xent = s_xent;
-    be->opt_step = s_opt;
-    be->ctrl_step = s_ctrl;
+    WRAP_(load_batch) WRAP_(conv_fwd) WRAP_(conv_bwd_data) WRAP_(conv_bwd_filter) WRAP_(bn_fwd) WRAP_(bn_bwd)
+    WRAP_(avgpool_fwd) WRAP_(avgpool_bwd) WRAP_(linear_fwd) WRAP_(linear_bwd) WRAP_(xent) WRAP_(opt_step)
+    WRAP_(ctrl_step)
+#undef WRAP_
 }
 
 /* copy bandwidth by working set: sizes 256 KiB .. 256 MiB (each way) in powers of 4,

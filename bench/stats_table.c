@@ -104,18 +104,27 @@ static void tex_escape(daoe_strbuf *b, const char *s) {
     }
 }
 
-static void tex_cell(daoe_strbuf *b, const cell_t *c, int emph) {
-    if (!c->text) {
-        daoe_sb_printf(b, "--");
-        return;
-    }
-    if (emph) daoe_sb_printf(b, "\\emph{");
-    tex_escape(b, c->text);
+/* How a format writes a cell's text: its escape, the emphasis around a reference row's
+ * name, and the minus between the two sides of a difference. */
+typedef struct {
+    void (*escape)(daoe_strbuf *, const char *);
+    const char *emph_open, *emph_close, *minus;
+} markup_t;
+
+static void cell_text(daoe_strbuf *b, const markup_t *m, const cell_t *c, int emph) {
+    daoe_sb_printf(b, "%s", emph ? m->emph_open : "");
+    m->escape(b, c->text);
     if (c->minus) {
-        daoe_sb_printf(b, " $-$ ");
-        tex_escape(b, c->minus);
+        daoe_sb_printf(b, "%s", m->minus);
+        m->escape(b, c->minus);
     }
-    if (emph) daoe_sb_printf(b, "}");
+    daoe_sb_printf(b, "%s", emph ? m->emph_close : "");
+}
+
+static void tex_cell(daoe_strbuf *b, const cell_t *c, int emph) {
+    static const markup_t tex = {tex_escape, "\\emph{", "}", " $-$ "};
+    if (!c->text) daoe_sb_printf(b, "--");
+    else cell_text(b, &tex, c, emph);
 }
 
 void tex_table(daoe_strbuf *b, const char *caption, const char *name, const table_t *t, const int *cols, int ncols) {
@@ -166,13 +175,8 @@ static void html_cell(daoe_strbuf *b, const column_t *col, const cell_t *c, int 
     if (!c->text) daoe_sb_printf(b, "–");
     else if (links) html_files(b, c->text);
     else {
-        if (emph) daoe_sb_printf(b, "<em>");
-        html_escape(b, c->text);
-        if (c->minus) {
-            daoe_sb_printf(b, " − ");
-            html_escape(b, c->minus);
-        }
-        if (emph) daoe_sb_printf(b, "</em>");
+        static const markup_t html = {html_escape, "<em>", "</em>", " − "};
+        cell_text(b, &html, c, emph);
     }
     daoe_sb_printf(b, "</td>");
 }

@@ -16,6 +16,7 @@
 #include "daoe/session.h"
 #include "daoe/util.h"
 #include "testutil.h"
+#include "session_util.h"
 
 #define GW 4
 #define GN 8
@@ -37,12 +38,7 @@ int main(int argc, char **argv) {
     char err[1024], path[2048];
     /* SGD at constant rate through the library's session and training step */
     daoe_config cfg;
-    daoe_config_defaults(&cfg);
-    cfg.width = GW;
-    cfg.batch = GN;
-    cfg.seed = 1234;
-    cfg.threads = 2;
-    cfg.schedule = DAOE_SCHED_CONSTANT;
+    ts_tool_config(&cfg, GW, GN, 1234);
     if (daoe_config_validate(&cfg, 0, err, sizeof err)) {
         fprintf(stderr, "golden_tool: %s\n", err);
         return 1;

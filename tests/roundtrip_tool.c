@@ -15,18 +15,14 @@
 #include "daoe/session.h"
 #include "daoe/util.h"
 #include "testutil.h"
+#include "session_util.h"
 
 #define RW 4
 #define RN 16
 
 static daoe_session *make_session(const char *init_from, char *err, size_t errlen) {
     daoe_config cfg;
-    daoe_config_defaults(&cfg);
-    cfg.width = RW;
-    cfg.batch = RN;
-    cfg.seed = 4321;
-    cfg.threads = 2;
-    cfg.schedule = DAOE_SCHED_CONSTANT;
+    ts_tool_config(&cfg, RW, RN, 4321);
     if (init_from) snprintf(cfg.init_from, sizeof cfg.init_from, "%s", init_from);
     if (daoe_config_validate(&cfg, 0, err, errlen)) return NULL;
     daoe_session_opts so = {.total_steps = 3, .trace_cap = 8};

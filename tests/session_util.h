@@ -25,6 +25,17 @@ static inline void ts_batch_idx(int t, int B, int nimg, int32_t *idx) {
     for (int i = 0; i < B; i++) idx[i] = ((t - 1) * B + i * 7) % nimg;
 }
 
+/* The configuration of the small CPU tools (golden_tool, roundtrip_tool): the
+ * defaults at width and batch, seed, 2 threads, a constant rate. */
+static inline void ts_tool_config(daoe_config *cfg, int width, int batch, uint64_t seed) {
+    daoe_config_defaults(cfg);
+    cfg->width = width;
+    cfg->batch = batch;
+    cfg->seed = seed;
+    cfg->threads = 2;
+    cfg->schedule = DAOE_SCHED_CONSTANT;
+}
+
 /* A session on be for flags (daoe-train's syntax) at width and batch,
  * initialised from seed, for T steps (schedule and controller), with a trace
  * ring of trace_cap rows. NULL, and a failed CHECK naming flags, on error. */

@@ -91,32 +91,11 @@ daoe_backend *daoe_cpu_backend_create(const daoe_backend_options *o, char *err, 
         snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, convolutions im2col + OpenBLAS %s", model, threads,
                  daoe_blas_get_info()->config);
     be->impl = im;
-    be->alloc = cpu_alloc;
-    be->free = cpu_free;
-    be->to_device = cpu_to_device;
-    be->to_host = cpu_to_host;
-    be->sync = cpu_sync;
-    be->act_bytes = cpu_act_bytes;
-    be->act_to_host = cpu_act_to_host;
-    be->act_from_host = cpu_act_from_host;
-    be->bind_params = cpu_bind_params;
-    be->refresh_weights = cpu_refresh_weights;
-    be->load_batch = cpu_load_batch;
-    const int dn = conv == DAOE_CPU_CONV_DNNL;
-    be->conv_fwd = dn ? cpu_dnnl_conv_fwd : cpu_conv_fwd;
-    be->conv_bwd_data = dn ? cpu_dnnl_conv_bwd_data : cpu_conv_bwd_data;
-    be->conv_bwd_filter = dn ? cpu_dnnl_conv_bwd_filter : cpu_conv_bwd_filter;
-    be->bn_fwd = cpu_bn_fwd;
-    be->bn_bwd = cpu_bn_bwd;
-    be->avgpool_fwd = cpu_avgpool_fwd;
-    be->avgpool_bwd = cpu_avgpool_bwd;
-    be->linear_fwd = cpu_linear_fwd;
-    be->linear_bwd = cpu_linear_bwd;
-    be->xent = cpu_xent;
-    be->opt_step = cpu_opt_step;
-    be->ctrl_step = cpu_ctrl_step;
-    be->run_step = cpu_run_step;
-    be->describe = cpu_describe;
-    be->destroy = cpu_destroy;
+    DAOE_BACKEND_SET_OPS(be, cpu);
+    if (conv == DAOE_CPU_CONV_DNNL) {
+        be->conv_fwd = cpu_dnnl_conv_fwd;
+        be->conv_bwd_data = cpu_dnnl_conv_bwd_data;
+        be->conv_bwd_filter = cpu_dnnl_conv_bwd_filter;
+    }
     return be;
 }

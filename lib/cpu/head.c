@@ -2,6 +2,7 @@
  * (OpenBLAS sgemm) and softmax cross-entropy with the batch's loss, accuracy
  * and entropy statistics. Convolutions and batch norm are elsewhere. */
 #include "cpu.h"
+#include "xent_row.h"
 #include <cblas.h>
 #include <math.h>
 #include <string.h>
@@ -53,29 +54,10 @@ void cpu_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, co
 void cpu_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y,
               float *dlogits, float *stats) {
     (void)be;
-    double loss = 0.0, ent = 0.0;
-    int correct = 0;
-    for (int n = 0; n < N; n++) {
-        const float *l = logits + (size_t)n * K;
-        int am = 0;
-        float mx = l[0];
-        for (int k = 1; k < K; k++)
-            if (l[k] > mx) { mx = l[k]; am = k; }
-        double se = 0.0;
-        for (int k = 0; k < K; k++) se += exp((double)l[k] - mx);
-        double lse = mx + log(se);
-        loss += lse - l[y[n]];
-        correct += am == y[n];
-        double h = 0.0;
-        for (int k = 0; k < K; k++) {
-            double p = exp((double)l[k] - lse);
-            if (p > 0.0) h -= p * ((double)l[k] - lse);
-            if (dlogits) dlogits[(size_t)n * K + k] = (float)((p - (k == y[n])) / N);
-        }
-        ent += h;
-    }
-    stats[DAOE_ST_LOSS] = (float)(loss / N);
-    stats[DAOE_ST_CORRECT] = (float)correct;
-    stats[DAOE_ST_ENTROPY] = (float)(ent / N / log((double)K));
+    double sums[3] = {0.0, 0.0, 0.0}; /* loss, correct, entropy */
+    daoe_xent_rows(logits, y, N, K, dlogits, 0, 1, sums);
+    stats[DAOE_ST_LOSS] = (float)(sums[0] / N);
+    stats[DAOE_ST_CORRECT] = (float)sums[1];
+    stats[DAOE_ST_ENTROPY] = (float)(sums[2] / N / log((double)K));
 }
 

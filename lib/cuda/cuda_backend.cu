@@ -146,31 +146,6 @@ extern "C" daoe_backend *daoe_cuda_backend_create(const daoe_backend_options *o,
              prop.name, prop.major, prop.minor, prop.multiProcessorCount, prop.totalGlobalMem / 1073741824.0,
              drv / 1000, (drv % 1000) / 10, rt / 1000, (rt % 1000) / 10, cudnnGetVersion(), pn[prec],
              deterministic ? ", deterministic" : "");
-    be->alloc = cuda_alloc;
-    be->free = cuda_free;
-    be->to_device = cuda_to_device;
-    be->to_host = cuda_to_host;
-    be->sync = cuda_sync;
-    be->act_bytes = cuda_act_bytes;
-    be->act_to_host = cuda_act_to_host;
-    be->act_from_host = cuda_act_from_host;
-    be->bind_params = cuda_bind_params;
-    be->refresh_weights = cuda_refresh_weights;
-    be->load_batch = cuda_load_batch;
-    be->conv_fwd = cuda_conv_fwd;
-    be->conv_bwd_data = cuda_conv_bwd_data;
-    be->conv_bwd_filter = cuda_conv_bwd_filter;
-    be->bn_fwd = cuda_bn_fwd;
-    be->bn_bwd = cuda_bn_bwd;
-    be->avgpool_fwd = cuda_avgpool_fwd;
-    be->avgpool_bwd = cuda_avgpool_bwd;
-    be->linear_fwd = cuda_linear_fwd;
-    be->linear_bwd = cuda_linear_bwd;
-    be->xent = cuda_xent;
-    be->opt_step = cuda_opt_step;
-    be->ctrl_step = cuda_ctrl_step;
-    be->run_step = cuda_run_step;
-    be->describe = cuda_describe;
-    be->destroy = cuda_destroy;
+    DAOE_BACKEND_SET_OPS(be, cuda);
     return be;
 }

@@ -3,6 +3,7 @@
  * loss, accuracy and entropy statistics (one block, fixed-order sums).
  * Convolutions and batch norm are elsewhere. */
 #include "cuda_common.cuh"
+#include "xent_row.h"
 
 template <typename T>
 __global__ void k_pool_fwd(const T *__restrict__ x, float *__restrict__ y, int N, int C, int HW) {
@@ -75,26 +76,9 @@ void cuda_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, c
 
 __global__ void k_xent(const float *__restrict__ logits, const int32_t *__restrict__ y, float *dlogits, float *stats,
                        int N, int K) {
-    double loss = 0, ent = 0, correct = 0;
-    for (int n = threadIdx.x; n < N; n += blockDim.x) {
-        const float *l = logits + (size_t)n * K;
-        int am = 0;
-        float mx = l[0];
-        for (int k = 1; k < K; k++)
-            if (l[k] > mx) mx = l[k], am = k;
-        double se = 0;
-        for (int k = 0; k < K; k++) se += exp((double)l[k] - mx);
-        double lse = mx + log(se);
-        loss += lse - l[y[n]];
-        correct += am == y[n];
-        double h = 0;
-        for (int k = 0; k < K; k++) {
-            double p = exp((double)l[k] - lse);
-            if (p > 0.0) h -= p * ((double)l[k] - lse);
-            if (dlogits) dlogits[(size_t)n * K + k] = (float)((p - (k == y[n])) / N);
-        }
-        ent += h;
-    }
+    double sums[3] = {0, 0, 0}; /* loss, correct, entropy */
+    daoe_xent_rows(logits, y, N, K, dlogits, threadIdx.x, blockDim.x, sums);
+    double loss = sums[0], correct = sums[1], ent = sums[2];
     __shared__ double sh[3][TPB / 32];
     loss = warp_sum_d(loss);
     ent = warp_sum_d(ent);

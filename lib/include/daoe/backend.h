@@ -152,6 +152,21 @@ struct daoe_backend {
     void (*destroy)(daoe_backend *be);
 };
 
+/* Every op of the table, once. A backend whose functions are named <prefix>_<op>
+ * fills its table with DAOE_BACKEND_SET_OPS(be, prefix) (and may set an op again
+ * after it, as the CPU backend does for its convolution engine). A new op: its field
+ * above, its name here, and the function in each backend (a missing one fails to
+ * compile). */
+#define DAOE_BACKEND_OPS(X, be, P) \
+    X(be, P, alloc) X(be, P, free) X(be, P, to_device) X(be, P, to_host) X(be, P, sync) \
+    X(be, P, act_bytes) X(be, P, act_to_host) X(be, P, act_from_host) X(be, P, bind_params) \
+    X(be, P, refresh_weights) X(be, P, load_batch) X(be, P, conv_fwd) X(be, P, conv_bwd_data) \
+    X(be, P, conv_bwd_filter) X(be, P, bn_fwd) X(be, P, bn_bwd) X(be, P, avgpool_fwd) \
+    X(be, P, avgpool_bwd) X(be, P, linear_fwd) X(be, P, linear_bwd) X(be, P, xent) \
+    X(be, P, opt_step) X(be, P, ctrl_step) X(be, P, run_step) X(be, P, describe) X(be, P, destroy)
+#define DAOE_BACKEND_SET_OP_(be, P, op) (be)->op = P##_##op;
+#define DAOE_BACKEND_SET_OPS(be, P) DAOE_BACKEND_OPS(DAOE_BACKEND_SET_OP_, be, P)
+
 /* How the cuDNN convolution algorithms are chosen (--cudnn-search). */
 enum { DAOE_CUDNN_SEARCH_TIMED = 0, DAOE_CUDNN_SEARCH_HEURISTIC = 1 };
 
