@@ -4,7 +4,7 @@
 # kernel when the sweep dies), then started again, it resumes the stopped run,
 # does not redo the finished ones, and every run ends with the bytes of an
 # uninterrupted sweep. A damaged run folder (summary.json cut short,
-# epochs.csv short, final.safetensors missing, a checkpoint with bad bytes)
+# epochs.csv short, final.safetensors broken, a checkpoint with bad bytes)
 # is reported and resumed or redone, never trusted; daoe-stats counts a
 # damaged end as incomplete; a run whose trainer exits 0 without a sound end
 # has failed (one rule for all: daoe_run_probe).
@@ -66,8 +66,16 @@ f="$R/sgd-s0/epochs.csv"; head -n 3 "$f" > "$W/t"; cp "$W/t" "$f"
 damage "epochs.csv short" sgd-s0
 rm "$R/sgd-s0/epochs.csv"
 damage "epochs.csv missing" sgd-s0
+# final.safetensors removed (committed results keep no weights): finished, not run again
 rm "$R/daoe-s0/final.safetensors"
-damage "final.safetensors missing" daoe-s0
+m0=$(stat -c %Y.%s "$R/daoe-s0/summary.json")
+out=$(sweep "$R" 2>&1)
+rc=$?
+[ $rc = 0 ] && echo "$out" | grep -q "0 to run, 2 finished" && ! echo "$out" | grep -q damaged &&
+    [ "$m0" = "$(stat -c %Y.%s "$R/daoe-s0/summary.json")" ] && [ ! -f "$R/daoe-s0/final.safetensors" ] &&
+    ok "final.safetensors not kept: finished, not redone" || bad "final.safetensors not kept: exit $rc: $out"
+echo "not weights" > "$R/daoe-s0/final.safetensors"
+damage "final.safetensors broken" daoe-s0
 # a stopped run whose checkpoint has bad bytes: started over, not resumed
 rm -rf "$R/daoe-s0"
 DAOE_TEST_KILL=step@12:15 "$B/daoe-sweep" "$P" --data "$D" -j 1 --threads 2 --results "$R" > /dev/null 2>&1
@@ -103,7 +111,9 @@ out=$("$B/daoe-sweep" "$P" --data "$D" -j 1 --only sgd --train "$F" --results "$
 rc=$?
 [ $rc != 0 ] && echo "$out" | grep -q "sgd-s0  FAILED exit 0: damaged: .*final.safetensors" &&
     ok "exit 0 without final weights: failed, said why" || bad "exit 0 without final weights: exit $rc: $out"
-out=$(FAKE_WEIGHTS=1 "$B/daoe-sweep" "$P" --data "$D" -j 1 --only sgd --train "$F" --results "$W/fake" 2>&1)
+# (the folder it left is then a finished run whose weights were not kept: the next sweep keeps it,
+# so the sound end is shown in a folder of its own)
+out=$(FAKE_WEIGHTS=1 "$B/daoe-sweep" "$P" --data "$D" -j 1 --only sgd --train "$F" --results "$W/fake2" 2>&1)
 rc=$?
 [ $rc = 0 ] && echo "$out" | grep -q "sgd-s0  finished" && ok "exit 0 with a sound end: finished" ||
     bad "exit 0 with a sound end: exit $rc: $out"
