@@ -35,67 +35,77 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: daoe-stats [options] DIR\n"
-            "       daoe-stats --report [options] DIR\n"
-            "       daoe-stats --check NEW --reference REF [--alpha A] [--margin M] [--groups LIST] [--one-sided]\n"
-            "       daoe-stats --power REF [--n-new N] [--alpha A] [--margin M] [--one-sided]\n"
-            "Reads the run folders under DIR (results/<profile>) and writes DIR/summary.{json,md,tex},\n"
-            "DIR/plotdata/ (for plots/*.gp) and, for a tune sweep, DIR/tuned.json.\n\n"
-            "  --report          write DIR/report.html only (the page to open; after the figures step, whose\n"
-            "                    SVGs in DIR/figures/ it shows)\n"
-            "  --target X        test accuracy (fraction) for 'epochs/time to target'\n"
-            "                    (default: sweep.json's target_acc, else 90 %% of the weakest group's mean)\n"
-            "  --targets LIST    the targets of the time-to-target table (comma-separated fractions; default:\n"
-            "                    the target and 50, 75, 90, 100 %% of the best group's mean)\n"
-            "  --compare-to G    reference group of the Welch tests (default: sweep.json's, else daoe)\n"
-            "  --resamples B     bootstrap resamples (default %d)\n"
-            "  --boot-seed S     seed of the bootstrap's generator (default %lu)\n"
-            "  --check NEW       regression check of NEW against --reference REF: exit 1 and name the group\n"
-            "                    when its mean final test accuracy falls below, or rises above, what REF's\n"
-            "                    spread allows\n"
-            "  --one-sided       the check fails on drops only (rises are reported as ok-ROSE)\n"
-            "  --alpha A         level of the check per group (default 0.01; two-sided: A/2 each way)\n"
-            "  --margin M        smallest change (fraction) the check reports (default 0.01 = 1 point)\n"
-            "  --groups LIST     check only these groups (comma-separated), e.g. after a sweep with --only\n"
-            "  --power REF       the check's allowed and minimum detectable drops (80 %% power) from REF's\n"
-            "                    spread, as Markdown on stdout (REPRODUCE.md quotes it)\n"
-            "  --n-new N         --power: seeds per group of the runs to be checked (default: the reference's)\n",
-            BOOT_B, BOOT_SEED);
-}
-
 typedef struct {
     const char *dir, *check_new, *ref, *compare_to, *power, *targets;
     double target;
-    int report;
+    int report, twin_check;
     boot_opts boot;
     check_opts co;
 } stats_opts_t;
 
-/* the command line into o; exits on --help and on a bad command line */
-static void parse_flags(int argc, char **argv, stats_opts_t *o) {
-    *o = (stats_opts_t){NULL, NULL, NULL, NULL, NULL, NULL, NAN, 0, {BOOT_B, BOOT_SEED}, {0.01, 0.01, NULL, 0, 0}};
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-#define NEXT() tool_next_arg(argc, argv, &i)
-        if (!strcmp(a, "--target")) o->target = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
-        else if (!strcmp(a, "--compare-to")) o->compare_to = NEXT();
-        else if (!strcmp(a, "--targets")) o->targets = NEXT();
-        else if (!strcmp(a, "--report")) o->report = 1;
-        else if (!strcmp(a, "--resamples")) o->boot.B = tool_parse_int(a, NEXT(), 100, 10000000);
-        else if (!strcmp(a, "--boot-seed")) o->boot.seed = (unsigned long)tool_parse_int(a, NEXT(), 0, 2147483647);
-        else if (!strcmp(a, "--one-sided")) o->co.one_sided = 1;
-        else if (!strcmp(a, "--check")) o->check_new = NEXT();
-        else if (!strcmp(a, "--reference")) o->ref = NEXT();
-        else if (!strcmp(a, "--power")) o->power = NEXT();
-        else if (!strcmp(a, "--groups")) o->co.groups = NEXT();
-        else if (!strcmp(a, "--n-new")) o->co.n_new = tool_parse_int(a, NEXT(), 1, 10000);
-        else if (!strcmp(a, "--alpha")) o->co.alpha = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
-        else if (!strcmp(a, "--margin")) o->co.margin = tool_parse_double(a, NEXT(), -HUGE_VAL, HUGE_VAL);
-        else tool_other_arg(a, usage, &o->dir, "folder");
-#undef NEXT
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+/* the command line into o; exits on --help and on a bad command line; 0, or 2 with the
+ * usage on stderr when no folder was given */
+static int parse_flags(int argc, char **argv, stats_opts_t *o) {
+    *o = (stats_opts_t){NULL, NULL, NULL, NULL, NULL, NULL, NAN, 0, 0, {BOOT_B, BOOT_SEED}, {0.01, 0.01, NULL, 0, 0}};
+    int boot_seed = (int)BOOT_SEED;
+    const tool_flag flags[] = {
+        {"--report", TOOL_FLAG_SWITCH, &o->report, 0, 0, NULL,
+         "write DIR/report.html only (the page to open; after the figures step, whose\n"
+         "SVGs in DIR/figures/ it shows)"},
+        {"--twin-check", TOOL_FLAG_SWITCH, &o->twin_check, 0, 0, NULL,
+         "compare DIR's SGD runs with its PyTorch twin (DIR/twin/, bench/run_twin.py) and write\n"
+         "nothing: exit 0 when they agree within the seeds' spread (Welch p >= 0.05), 1 when\n"
+         "they do not, 2 when either has fewer than 2 runs"},
+        {"--target", TOOL_FLAG_DOUBLE, &o->target, -HUGE_VAL, HUGE_VAL, "X",
+         "test accuracy (fraction) for 'epochs/time to target'\n"
+         "(default: sweep.json's target_acc, else 90 % of the weakest group's mean)"},
+        {"--targets", TOOL_FLAG_STR, &o->targets, 0, 0, "LIST",
+         "the targets of the time-to-target table (comma-separated fractions; default:\n"
+         "the target and 50, 75, 90, 100 % of the best group's mean)"},
+        {"--compare-to", TOOL_FLAG_STR, &o->compare_to, 0, 0, "G",
+         "reference group of the Welch tests (default: sweep.json's, else daoe)"},
+        {"--resamples", TOOL_FLAG_INT, &o->boot.B, 100, 10000000, "B", "bootstrap resamples (default " STR(BOOT_B) ")"},
+        {"--boot-seed", TOOL_FLAG_INT, &boot_seed, 0, 2147483647, "S",
+         "seed of the bootstrap's generator (default " STR(BOOT_SEED) ")"},
+        {"--check", TOOL_FLAG_STR, &o->check_new, 0, 0, "NEW",
+         "regression check of NEW against --reference REF: exit 1 and name the group\n"
+         "when its mean final test accuracy falls below, or rises above, what REF's\n"
+         "spread allows"},
+        {"--reference", TOOL_FLAG_STR, &o->ref, 0, 0, "REF", "the reference runs of --check"},
+        {"--one-sided", TOOL_FLAG_SWITCH, &o->co.one_sided, 0, 0, NULL,
+         "the check fails on drops only (rises are reported as ok-ROSE)"},
+        {"--alpha", TOOL_FLAG_DOUBLE, &o->co.alpha, -HUGE_VAL, HUGE_VAL, "A",
+         "level of the check per group (default 0.01; two-sided: A/2 each way)"},
+        {"--margin", TOOL_FLAG_DOUBLE, &o->co.margin, -HUGE_VAL, HUGE_VAL, "M",
+         "smallest change (fraction) the check reports (default 0.01 = 1 point)"},
+        {"--groups", TOOL_FLAG_STR, &o->co.groups, 0, 0, "LIST",
+         "check only these groups (comma-separated), e.g. after a sweep with --only"},
+        {"--power", TOOL_FLAG_STR, &o->power, 0, 0, "REF",
+         "the check's allowed and minimum detectable drops (80 % power) from REF's\n"
+         "spread, as Markdown on stdout (REPRODUCE.md quotes it)"},
+        {"--n-new", TOOL_FLAG_INT, &o->co.n_new, 1, 10000, "N",
+         "--power: seeds per group of the runs to be checked (default: the reference's)"},
+    };
+    const tool_cmdline c = {
+        .head = "usage: daoe-stats [options] DIR\n"
+                "       daoe-stats --report [options] DIR\n"
+                "       daoe-stats --check NEW --reference REF [--alpha A] [--margin M] [--groups LIST] [--one-sided]\n"
+                "       daoe-stats --power REF [--n-new N] [--alpha A] [--margin M] [--one-sided]\n"
+                "Reads the run folders under DIR (results/<profile>) and writes DIR/summary.{json,md,tex},\n"
+                "DIR/plotdata/ (for plots/*.gp) and, for a tune sweep, DIR/tuned.json.\n\n",
+        .positional = &o->dir,
+        .what = "folder"};
+    const int nflags = (int)(sizeof flags / sizeof flags[0]);
+    tool_parse(argc, argv, flags, nflags, &c);
+    o->boot.seed = (unsigned long)boot_seed;
+    if (!o->dir && !o->power && !o->check_new && !o->ref) {
+        tool_usage(stderr, flags, nflags, &c);
+        return 2;
     }
+    return 0;
 }
 
 static void report(const study_t *S) {
@@ -105,10 +115,30 @@ static void report(const study_t *S) {
             S->dir, S->nruns, S->ng, nfin, ndiv, ninc, !is_tune(S) ? "" : tune_unfinished(S, NULL) ? ", tuned.partial.json" : ", tuned.json");
 }
 
+/* --twin-check: our SGD against the PyTorch twin, a line on stderr; the exit status */
+static int twin_check(const study_t *S) {
+    const twin_t *tw = &S->twin;
+    const welch_t *w = &tw->vs;
+    const group_t *sgd = find_group(S, "sgd");
+    if (tw->n < 2 || !sgd || sgd->test.n < 2) {
+        fprintf(stderr, "daoe-stats: %s: twin check: %d twin run(s), %d finished SGD run(s): at least 2 of each needed\n",
+                S->dir, tw->n, sgd ? sgd->test.n : 0);
+        return 2;
+    }
+    int agree = !(w->p < 0.05);
+    fprintf(stderr,
+            "daoe-stats: %s: twin check: our SGD %.2f %% (n %d) vs PyTorch %s %.2f %% (n %d): %+.2f points, 95 %% CI "
+            "[%+.2f, %+.2f], Welch p = %.3g: %s\n",
+            S->dir, 100 * sgd->test.mean, w->na, tw->torch, 100 * tw->test.mean, w->nb,
+            100 * w->diff, 100 * w->lo, 100 * w->hi, w->p,
+            agree ? "within the seeds' spread" : "MORE than the seeds' spread explains: find out why before the table");
+    return agree ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     stats_opts_t o;
     gsl_set_error_handler_off();
-    parse_flags(argc, argv, &o);
+    if (parse_flags(argc, argv, &o)) return 2;
     if (!(o.co.alpha > 0 && o.co.alpha < 0.5) || !(o.co.margin >= 0)) tool_die("--alpha in (0, 0.5), --margin >= 0");
     if (o.power) {
         if (o.check_new || o.ref || o.dir) tool_die("--power REF takes no other folder");
@@ -119,15 +149,13 @@ int main(int argc, char **argv) {
         return check(o.check_new, o.ref, &o.co);
     }
     if (o.co.groups || o.co.one_sided) tool_die("--groups and --one-sided are for --check");
-    if (!o.dir) {
-        usage(stderr);
-        return 2;
-    }
+    if (!o.dir) tool_die("no folder given (daoe-stats DIR)");
     if (isfinite(o.target) && !(o.target > 0 && o.target <= 1)) tool_die("--target is a fraction in (0, 1]");
     study_t S;
     study_read(&S, o.dir);
     if (!S.nruns) tool_die("%s: no run folders (folders with a config.json)", o.dir);
     study_compute(&S, o.compare_to, o.target);
+    if (o.twin_check) return twin_check(&S);
     S.boot = o.boot;
     robust_compute(&S, o.targets);
     if (o.report) {

@@ -34,91 +34,73 @@
 #include <string.h>
 #include <unistd.h>
 
-static void usage(FILE *f) {
-    fprintf(f,
-            "usage: daoe-sweep [options] PROFILE.json\n"
-            "Runs every run of a benchmark profile with daoe-train into RESULTS/<run-id>/,\n"
-            "skipping finished (and diverged) runs and resuming killed ones.\n\n"
-            "  -j, --jobs N        runs at a time (default: profile \"jobs\", else 1 on the CPU;\n"
-            "                      with the cuda backend profile \"runs_per_gpu\" (default 1) per GPU)\n"
-            "  --threads N         CPU threads in all, split between the jobs (default: all cores)\n"
-            "  --results DIR       results folder (default results/<profile name>)\n"
-            "  --data DIR          CIFAR-10 folder (default $CIFAR10_DIR)\n"
-            "  --train PATH        daoe-train binary (default: beside daoe-sweep)\n"
-            "  --base NAME         use another base profile (ablation, tune); results then go to\n"
-            "                      results/<profile>-<base> unless --results is given\n"
-            "  --lr-from FILE      tuned arguments to use instead of the profile's lr_from\n"
-            "  --untuned           run a profile that names tuned rates (lr_from) with the trainer's\n"
-            "                      default rates instead (recorded in sweep.json and each sweep_run.json);\n"
-            "                      without it a missing lr_from file is refused (--no-lr-from: the same)\n"
-            "  --only SUBSTR       only runs whose id contains SUBSTR\n"
-            "  --retry-diverged    re-run runs recorded as diverged\n"
-            "  --rerun-stale       re-run runs whose recorded arguments differ from the profile's\n"
-            "  --dry-run           list the runs, their state and arguments; run nothing\n"
-            "  --show              print the resolved profile (bases merged) and exit\n"
-            "  --get KEY           print one key of the resolved profile (e.g. lr_from) and exit\n"
-            "  --engine local|slurm  run here (default) or submit one Slurm job array and follow it\n\n"
-            "with --engine slurm (-j K: at most K tasks at a time; --threads N: each task's threads\n"
-            "and --cpus-per-task; --dry-run prints the batch script and the sbatch line):\n"
-            "  --partition P, --account A, --qos Q   passed to sbatch\n"
-            "  --sbatch-arg ARG    one more sbatch option (repeatable; also $DAOE_SBATCH_ARGS, split on spaces)\n"
-            "  --mem M, --time T   memory and time limit per task (sbatch syntax; default: estimated\n"
-            "                      from the profile's size)\n"
-            "  --requeue-max N     times a task requeues itself after the time-limit warning (default 3)\n"
-            "  --poll SECONDS      how often to ask Slurm for the tasks' states (default 10)\n"
-            "exit status: 0 every run finished or diverged, 1 some run failed or is stale,\n"
-            "2 bad command line or profile, 130 interrupted (re-run to resume; with slurm the tasks go on).\n");
-}
-
 /* the command line into o; exits on --help and on a bad command line */
 static void parse_flags(int argc, char **argv, sweep_opts_t *o) {
     memset(o, 0, sizeof *o);
-    o->requeue_max = -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-#define NEXT() tool_next_arg(argc, argv, &i)
-        if (!strcmp(a, "-j") || !strcmp(a, "--jobs")) o->jobs = tool_parse_int(a, NEXT(), 0, 4096);
-        else if (!strncmp(a, "-j", 2) && a[2]) o->jobs = tool_parse_int("-j", a + 2, 0, 4096);
-        else if (!strcmp(a, "--threads")) o->threads = tool_parse_int(a, NEXT(), 0, 1 << 16);
-        else if (!strcmp(a, "--results")) o->results = NEXT();
-        else if (!strcmp(a, "--data")) o->data = NEXT();
-        else if (!strcmp(a, "--train")) o->train = NEXT();
-        else if (!strcmp(a, "--base")) o->base = NEXT();
-        else if (!strcmp(a, "--lr-from")) o->lr_from = NEXT();
-        else if (!strcmp(a, "--untuned") || !strcmp(a, "--no-lr-from")) o->no_lr_from = 1;
-        else if (!strcmp(a, "--only")) o->only = NEXT();
-        else if (!strcmp(a, "--retry-diverged")) o->retry_diverged = 1;
-        else if (!strcmp(a, "--rerun-stale")) o->rerun_stale = 1;
-        else if (!strcmp(a, "--dry-run") || !strcmp(a, "-n")) o->dry_run = 1;
-        else if (!strcmp(a, "--show")) o->show = 1;
-        else if (!strcmp(a, "--get")) o->get = NEXT();
-        else if (!strcmp(a, "--engine")) o->engine = NEXT();
-        else if (!strcmp(a, "--partition")) o->partition = NEXT();
-        else if (!strcmp(a, "--account")) o->account = NEXT();
-        else if (!strcmp(a, "--qos")) o->qos = NEXT();
-        else if (!strcmp(a, "--mem")) o->mem = NEXT();
-        else if (!strcmp(a, "--time")) o->time = NEXT();
-        else if (!strcmp(a, "--requeue-max")) o->requeue_max = tool_parse_int(a, NEXT(), 0, 1000);
-        else if (!strcmp(a, "--poll")) o->poll = tool_parse_double(a, NEXT(), 0.1, 3600);
-        else if (!strcmp(a, "--sbatch-arg")) {
-            if (o->nsbatch_args >= 32) tool_die("too many --sbatch-arg");
-            o->sbatch_args[o->nsbatch_args++] = NEXT();
-        }
-        else tool_other_arg(a, usage, &o->profile_path, "profile");
-#undef NEXT
-    }
+    o->requeue_max = 3;
+    o->poll = 10;
+    const tool_flag flags[] = {
+        {"-j|--jobs", TOOL_FLAG_INT, &o->jobs, 0, 4096, "N",
+         "runs at a time (default: profile \"jobs\", else 1 on the CPU;\n"
+         "with the cuda backend profile \"runs_per_gpu\" (default 1) per GPU)"},
+        {"--threads", TOOL_FLAG_INT, &o->threads, 0, 1 << 16, "N",
+         "CPU threads in all, split between the jobs (default: all cores)"},
+        {"--results", TOOL_FLAG_STR, &o->results, 0, 0, "DIR", "results folder (default results/<profile name>)"},
+        {"--data", TOOL_FLAG_STR, &o->data, 0, 0, "DIR", "CIFAR-10 folder (default $CIFAR10_DIR)"},
+        {"--train", TOOL_FLAG_STR, &o->train, 0, 0, "PATH", "daoe-train binary (default: beside daoe-sweep)"},
+        {"--base", TOOL_FLAG_STR, &o->base, 0, 0, "NAME",
+         "use another base profile (ablation, tune); results then go to\n"
+         "results/<profile>-<base> unless --results is given"},
+        {"--lr-from", TOOL_FLAG_STR, &o->lr_from, 0, 0, "FILE", "tuned arguments to use instead of the profile's lr_from"},
+        {"--untuned|--no-lr-from", TOOL_FLAG_SWITCH, &o->no_lr_from, 0, 0, NULL,
+         "run a profile that names tuned rates (lr_from) with the trainer's\n"
+         "default rates instead (recorded in sweep.json and each sweep_run.json);\n"
+         "without it a missing lr_from file is refused"},
+        {"--only", TOOL_FLAG_STR, &o->only, 0, 0, "SUBSTR", "only runs whose id contains SUBSTR"},
+        {"--retry-diverged", TOOL_FLAG_SWITCH, &o->retry_diverged, 0, 0, NULL, "re-run runs recorded as diverged"},
+        {"--rerun-stale", TOOL_FLAG_SWITCH, &o->rerun_stale, 0, 0, NULL,
+         "re-run runs whose recorded arguments differ from the profile's"},
+        {"-n|--dry-run", TOOL_FLAG_SWITCH, &o->dry_run, 0, 0, NULL, "list the runs, their state and arguments; run nothing"},
+        {"--show", TOOL_FLAG_SWITCH, &o->show, 0, 0, NULL, "print the resolved profile (bases merged) and exit"},
+        {"--get", TOOL_FLAG_STR, &o->get, 0, 0, "KEY", "print one key of the resolved profile (e.g. lr_from) and exit"},
+        {"--engine", TOOL_FLAG_STR, &o->engine, 0, 0, "local|slurm",
+         "run here (default) or submit one Slurm job array and follow it"},
+        {NULL, TOOL_FLAG_TEXT, NULL, 0, 0, NULL,
+         "\nwith --engine slurm (-j K: at most K tasks at a time; --threads N: each task's threads\n"
+         "and --cpus-per-task; --dry-run prints the batch script and the sbatch line):"},
+        {"--partition", TOOL_FLAG_STR, &o->partition, 0, 0, "P", "passed to sbatch"},
+        {"--account", TOOL_FLAG_STR, &o->account, 0, 0, "A", "passed to sbatch"},
+        {"--qos", TOOL_FLAG_STR, &o->qos, 0, 0, "Q", "passed to sbatch"},
+        {"--sbatch-arg", TOOL_FLAG_LIST, &o->sbatch, 0, 0, "ARG",
+         "one more sbatch option (repeatable; also $DAOE_SBATCH_ARGS, split on spaces)"},
+        {"--mem", TOOL_FLAG_STR, &o->mem, 0, 0, "M", "memory per task (sbatch syntax; default: estimated)"},
+        {"--time", TOOL_FLAG_STR, &o->time, 0, 0, "T", "time limit per task (sbatch syntax; default: estimated\n"
+                                                       "from the profile's size)"},
+        {"--requeue-max", TOOL_FLAG_INT, &o->requeue_max, 0, 1000, "N",
+         "times a task requeues itself after the time-limit warning (default 3)"},
+        {"--poll", TOOL_FLAG_DOUBLE, &o->poll, 0.1, 3600, "SECONDS",
+         "how often to ask Slurm for the tasks' states (default 10)"},
+    };
+    const tool_cmdline c = {
+        .head = "usage: daoe-sweep [options] PROFILE.json\n"
+                "Runs every run of a benchmark profile with daoe-train into RESULTS/<run-id>/,\n"
+                "skipping finished (and diverged) runs and resuming killed ones.\n\n",
+        .notes = "exit status: 0 every run finished or diverged, 1 some run failed or is stale,\n"
+                 "2 bad command line or profile, 130 interrupted (re-run to resume; with slurm the tasks go on).\n",
+        .positional = &o->profile_path,
+        .what = "profile"};
+    const int nflags = (int)(sizeof flags / sizeof flags[0]);
+    tool_parse(argc, argv, flags, nflags, &c);
     if (!o->profile_path) {
-        usage(stderr);
+        tool_usage(stderr, flags, nflags, &c);
         exit(2);
     }
     if (!o->engine) o->engine = "local";
     if (strcmp(o->engine, "local") && strcmp(o->engine, "slurm"))
         tool_die("--engine: '%s' is neither local nor slurm", o->engine);
     int slurm = !strcmp(o->engine, "slurm");
-    if (!slurm && (o->partition || o->account || o->qos || o->mem || o->time || o->nsbatch_args))
+    if (!slurm && (o->partition || o->account || o->qos || o->mem || o->time || o->sbatch.n))
         tool_die("--partition, --account, --qos, --mem, --time and --sbatch-arg need --engine slurm");
-    if (o->requeue_max < 0) o->requeue_max = 3;
-    if (!o->poll) o->poll = 10;
 }
 
 /* --get KEY (for scripts such as Makefile.artifact: strings raw, other values

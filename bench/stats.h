@@ -102,7 +102,20 @@ typedef struct {
     unsigned long seed;
 } boot_opts;
 #define BOOT_B 10000
-#define BOOT_SEED 20261203UL
+#define BOOT_SEED 20261203
+
+/* The PyTorch twin (bench/run_twin.py): DIR/twin/<seed>.json files, bench/torch_train.py training SGD
+ * on the same recipe with PyTorch's own random numbers. Not a run of this suite: a row
+ * apart in the final-accuracy table and a Welch test against our SGD. */
+#define TWIN_MAX 64
+#define TWIN_LABEL "SGD, PyTorch twin"
+typedef struct {
+    int n;                 /* runs read */
+    double acc[TWIN_MAX];  /* their final test accuracy */
+    char torch[64], device[64], lr[32];
+    desc_t test;
+    welch_t vs;            /* our SGD (a) against the twin (b); vs.na 0: no SGD group */
+} twin_t;
 
 typedef struct {
     const char *dir;
@@ -121,6 +134,7 @@ typedef struct {
     int nw;
     boot_opts boot;
     unsigned members;               /* the members with alpha columns in some run's epochs.csv */
+    twin_t twin;
 } study_t;
 
 /* stats_read.c */
@@ -139,6 +153,8 @@ double epochs_to(const stats_run_t *r, double target, double *sec);
 void load_study(study_t *S, const char *dir, const char *compare_to, double target);
 int is_tune(const study_t *S);
 int tune_unfinished(const study_t *S, int *total);
+/* the same for one optimizer's grid (opt NULL: every run) */
+int tune_unfinished_of(const study_t *S, const char *opt, int *total);
 int is_ablation(const study_t *S);
 const group_t *find_group(const study_t *S, const char *name);
 const group_t *tune_winner(const study_t *S, const char *opt, int use_best);

@@ -218,6 +218,12 @@ static void compute(study_t *S) {
         g->sec_target = describe_field(S, g, offsetof(stats_run_t, sec_target));
     }
     compare_groups(S);
+    twin_t *tw = &S->twin;
+    if (tw->n) {
+        tw->test = describe(tw->acc, tw->n);
+        const group_t *sgd = find_group(S, "sgd");
+        if (sgd) tw->vs = welch(sgd->name, &sgd->test, TWIN_LABEL, &tw->test);
+    }
 }
 
 /* Groups and statistics of what study_read read; compare_to and target
@@ -248,15 +254,20 @@ int is_tune(const study_t *S) { return !strcmp(S->kind, "tune"); }
 /* runs of the sweep (sweep.json's list, else the folders found) that have not ended
  * (finished or diverged): a tuning with any is not complete, and names no winners for
  * profiles to read (tuned.json is written only when it is complete) */
-int tune_unfinished(const study_t *S, int *total) {
-    int ended = 0;
-    for (int k = 0; k < S->ng; k++) ended += S->g[k].nfin + S->g[k].ndiv;
+int tune_unfinished_of(const study_t *S, const char *opt, int *total) {
+    int ended = 0, nfolders = 0;
+    for (int k = 0; k < S->ng; k++)
+        if (!opt || !strcmp(S->g[k].optimizer, opt)) ended += S->g[k].nfin + S->g[k].ndiv, nfolders += S->g[k].nruns;
+    /* the runs planned: sweep.json's list (runs not started have no folder) */
     const cJSON *runs = S->sweep ? cJSON_GetObjectItemCaseSensitive(S->sweep, "runs") : NULL;
-    int n = cJSON_IsArray(runs) ? cJSON_GetArraySize(runs) : S->nruns;
-    if (n < S->nruns) n = S->nruns;
+    int n = 0;
+    for (const cJSON *r = cJSON_IsArray(runs) ? runs->child : NULL; r; r = r->next)
+        n += !opt || !strcmp(jstr(r, "optimizer", ""), opt);
+    if (n < nfolders) n = nfolders;
     if (total) *total = n;
     return n - ended;
 }
+int tune_unfinished(const study_t *S, int *total) { return tune_unfinished_of(S, NULL, total); }
 int is_ablation(const study_t *S) { return !strcmp(S->kind, "ablation"); }
 
 /* The mean over a group's finished runs of member m's alpha (share = 0) or

@@ -256,6 +256,36 @@ static stats_run_t *load_runs(const char *dir, int *nruns) {
     return runs;
 }
 
+/* the dir/twin/ JSON files of kind torch_train (bench/run_twin.py), in name order */
+static void read_twin(study_t *S, const char *dir) {
+    char p[2300];
+    snprintf(p, sizeof p, "%.1500s/twin", dir);
+    struct dirent **names = NULL;
+    int n = scandir(p, &names, NULL, alphasort);
+    twin_t *tw = &S->twin;
+    for (int i = 0; i < n; i++) {
+        const char *nm = names[i]->d_name;
+        size_t len = strlen(nm);
+        if (len > 5 && !strcmp(nm + len - 5, ".json") && tw->n < TWIN_MAX) {
+            char f[2600];
+            snprintf(f, sizeof f, "%s/%s", p, nm);
+            cJSON *j = tool_read_json(f, TOOL_JSON_WARN);
+            double acc = jnum(j, "final_test_acc");
+            if (!strcmp(jstr(j, "kind", ""), "torch_train") && isfinite(acc)) {
+                tw->acc[tw->n++] = acc;
+                snprintf(tw->torch, sizeof tw->torch, "%s", jstr(j, "torch", "?"));
+                snprintf(tw->device, sizeof tw->device, "%s", jstr(j, "device", "?"));
+                snprintf(tw->lr, sizeof tw->lr, "%g", jnum(j, "lr"));
+            } else if (j) {
+                fprintf(stderr, "daoe-stats: warning: %s: not a finished torch_train result; left out\n", f);
+            }
+            cJSON_Delete(j);
+        }
+        free(names[i]);
+    }
+    free(names);
+}
+
 /* The runs under dir and its sweep.json (profile, kind, compare_to, target_acc, run order). */
 void study_read(study_t *S, const char *dir) {
     memset(S, 0, sizeof *S);
@@ -270,6 +300,7 @@ void study_read(study_t *S, const char *dir) {
         for (int m = 0; m < DAOE_K; m++)
             for (int e = 0; e < S->runs[i].ep.n && !((S->members >> m) & 1u); e++)
                 if (isfinite(S->runs[i].ep.alpha[m][e])) S->members |= 1u << m;
+    read_twin(S, dir);
     S->kind = jstr(S->sweep, "kind", NULL);
     S->profile = jstr(S->sweep, "profile", NULL);
     if (!S->profile) {

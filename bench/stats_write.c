@@ -172,6 +172,20 @@ static cJSON *summary_json(const study_t *S) {
     for (int k = 0; k < S->ng; k++) cJSON_AddItemToArray(gs, group_json(S, &S->g[k]));
     cJSON *cs = cJSON_AddArrayToObject(o, "comparisons");
     for (int i = 0; i < S->nw; i++) cJSON_AddItemToArray(cs, welch_json(&S->w[i]));
+    if (S->twin.n) {
+        const twin_t *tw = &S->twin;
+        cJSON *tj = cJSON_AddObjectToObject(o, "torch_twin");
+        cJSON_AddStringToObject(tj, "label", TWIN_LABEL);
+        cJSON_AddStringToObject(tj, "source", "twin/*.json (bench/run_twin.py: bench/torch_train.py, SGD, the same recipe)");
+        cJSON_AddStringToObject(tj, "torch", tw->torch);
+        cJSON_AddStringToObject(tj, "device", tw->device);
+        cJSON_AddStringToObject(tj, "lr", tw->lr);
+        cJSON *acc = cJSON_AddArrayToObject(tj, "final_test_acc");
+        for (int i = 0; i < tw->n; i++) cJSON_AddItemToArray(acc, cJSON_CreateNumber(tw->acc[i]));
+        jput(tj, "mean", tw->test.mean);
+        jput(tj, "sd", tw->test.sd);
+        if (tw->vs.na) cJSON_AddItemToObject(tj, "sgd_minus_twin", welch_json(&tw->vs));
+    }
     cJSON *pr = cJSON_AddObjectToObject(o, "paper_reference");
     cJSON_AddStringToObject(pr, "label", PAPER_LABEL);
     cJSON_AddStringToObject(pr, "optimizer", "daoe");
@@ -202,6 +216,19 @@ static void desc_table(table_t *t, const study_t *S, size_t off, double scale, i
         cell_printf(&c[D_FIN], "%d", g->nfin);
         cell_printf(&c[D_DIV], "%d", g->ndiv);
         cell_printf(&c[D_INC], "%d", g->ninc);
+        cell_printf(&c[D_N], "%d", d->n);
+        cell_num(&c[D_MEAN], d->mean * scale, dec);
+        cell_num(&c[D_SD], d->sd * scale, dec);
+        cell_interval(&c[D_CI], d->lo * scale, d->hi * scale, dec);
+        cell_num(&c[D_MIN], d->min * scale, dec);
+        cell_num(&c[D_MAX], d->max * scale, dec);
+    }
+    if (paper_row && S->twin.n) {
+        const desc_t *d = &S->twin.test;
+        cell_t *c = table_row(t, 1);
+        cell_printf(&c[D_GROUP], "%s (torch %s)", TWIN_LABEL, S->twin.torch);
+        cell_printf(&c[D_RUNS], "%d", S->twin.n);
+        cell_printf(&c[D_FIN], "%d", S->twin.n);
         cell_printf(&c[D_N], "%d", d->n);
         cell_num(&c[D_MEAN], d->mean * scale, dec);
         cell_num(&c[D_SD], d->sd * scale, dec);
@@ -487,6 +514,7 @@ static void note(section_t *x, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     size_t len = strlen(x->note);
+    if (len && len + 1 < sizeof x->note) x->note[len++] = ' ', x->note[len] = 0; /* a second note: a new sentence */
     vsnprintf(x->note + len, sizeof x->note - len, fmt, ap);
     va_end(ap);
 }
@@ -515,6 +543,22 @@ static void accuracy_sections(const study_t *S, const tables_t *T, section_t *se
     note(x, "The last row is the paper's reported DAO-E accuracy (%s), not a run of this suite; %s", PAPER_SETTING,
          paper_comparable(S) ? "these runs use the paper's setting (with a 5,000-image validation split held out)."
                              : "these runs use a smaller setting, so it is NOT comparable with them.");
+    if (S->twin.n) {
+        const twin_t *tw = &S->twin;
+        const welch_t *w = &tw->vs;
+        char cmp[400] = "there is no SGD group to compare it with.";
+        if (w->na)
+            snprintf(cmp, sizeof cmp,
+                     "our SGD minus the twin: %+.2f points (95 %% CI [%+.2f, %+.2f]), Welch t = %.2f, df = %.1f, "
+                     "p = %.3g (n = %d, %d)%s",
+                     100 * w->diff, 100 * w->lo, 100 * w->hi, w->t, w->df, w->p, w->na, w->nb,
+                     !(w->p < 0.05) ? ": within what the seeds' spread explains."
+                                    : ": MORE than the seeds' spread explains (p < 0.05); find the reason before "
+                                      "trusting the table.");
+        note(x, "The row \"%s\" is the same recipe trained by PyTorch (bench/torch_train.py via bench/run_twin.py: "
+                "torch %s on %s, SGD at lr %s, its own random numbers, %d runs), not a run of this suite; %s",
+             TWIN_LABEL, tw->torch, tw->device, tw->lr, tw->n, cmp);
+    }
     boot_section(S, T, sec, n);
     title(add_section(sec, n, "val", "validation", &T->val, DESC_MD_NOCOUNTS, nc), "Final validation accuracy (%%)");
     title(add_section(sec, n, "epochs-to-target", "epochs to target", &T->ep_target, DESC_MD_NOCOUNTS, nc),
@@ -728,6 +772,11 @@ static cJSON *winners_json(const study_t *S, int use_best) {
         const desc_t *d = use_best ? &best->best_val : &best->val;
         jput(j, "val_acc_mean", d->mean);
         cJSON_AddNumberToObject(j, "n", d->n);
+        /* settled: every run of this optimizer's grid has ended, so its choice is final even while
+         * other optimizers' runs go on (bench/run_twin.py may then use tuned.partial.json) */
+        int left = tune_unfinished_of(S, g->optimizer, NULL);
+        cJSON_AddBoolToObject(j, "settled", left == 0);
+        if (left) cJSON_AddNumberToObject(j, "runs_not_ended", left);
         cJSON_AddItemToObject(win, g->optimizer, j);
     }
     return win;

@@ -9,6 +9,7 @@
 #include <signal.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include "tool.h"
 
 #define MAXARGS 256
 
@@ -41,8 +42,8 @@ typedef struct {
     int jobs, threads, dry_run, retry_diverged, rerun_stale, no_lr_from, show;
     /* --engine slurm */
     const char *engine, *partition, *account, *qos, *mem, *time;
-    const char *sbatch_args[32];
-    int nsbatch_args, requeue_max;
+    tool_list sbatch;      /* --sbatch-arg */
+    int requeue_max;
     double poll;
 } sweep_opts_t;
 

@@ -52,7 +52,7 @@ static cJSON *load_profile(const char *path, const char *base_override, int dept
     }
     cJSON *b = load_profile(bpath, NULL, depth + 1);
     /* the base's own identity does not carry over */
-    const char *drop[] = {"name", "description", "settings", "grid", "compare_to", "kind", NULL};
+    const char *drop[] = {"name", "description", "settings", "grid", "compare_to", "kind", "twin", NULL};
     for (int i = 0; drop[i]; i++) cJSON_DeleteItemFromObjectCaseSensitive(b, drop[i]);
     cJSON_DeleteItemFromObjectCaseSensitive(p, "base");
     merge_into(b, p);
@@ -64,12 +64,12 @@ static cJSON *load_profile(const char *path, const char *base_override, int dept
 static void check_keys(const cJSON *P, const char *path) {
     static const char *known_keys[] = {"name", "description", "notes", "base", "kind", "train", "optimizers", "seeds",
                                        "optimizer_args", "settings", "grid", "lr_from", "compare_to", "target_acc",
-                                       "jobs", "select_on", "runs_per_gpu", NULL};
+                                       "jobs", "select_on", "runs_per_gpu", "twin", NULL};
     for (const cJSON *e = P->child; e; e = e->next) {
         int ok = e->string[0] == '_';
         for (int k = 0; known_keys[k] && !ok; k++) ok = !strcmp(e->string, known_keys[k]);
         if (!ok) tool_die("%s: unknown profile key \"%s\" (known: name description notes base kind train optimizers seeds "
-                          "optimizer_args settings grid lr_from compare_to target_acc jobs select_on runs_per_gpu)", path, e->string);
+                          "optimizer_args settings grid lr_from compare_to target_acc jobs select_on runs_per_gpu twin)", path, e->string);
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(P, "runs_per_gpu");
     if (v && (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 64 || v->valuedouble != (double)v->valueint))

@@ -237,7 +237,7 @@ static int sbatch_argv(const sweep_opts_t *o, const char *script, char **argv, c
     if (o->partition) snprintf(part, sizeof part, "--partition=%s", o->partition), argv[n++] = part;
     if (o->account) snprintf(acct, sizeof acct, "--account=%s", o->account), argv[n++] = acct;
     if (o->qos) snprintf(qos, sizeof qos, "--qos=%s", o->qos), argv[n++] = qos;
-    for (int i = 0; i < o->nsbatch_args; i++) argv[n++] = (char *)o->sbatch_args[i];
+    for (int i = 0; i < o->sbatch.n; i++) argv[n++] = (char *)o->sbatch.v[i];
     argv[n++] = (char *)script;
     argv[n] = NULL;
     return n;
@@ -594,10 +594,6 @@ static void on_task_signal(int s) {
     if (s == SIGUSR1) g_warned = 1;
 }
 
-static void task_usage(FILE *f) {
-    fprintf(f, "usage: daoe-sweep --slurm-task RUN_DIR --commit C [--requeue-max N] [--retry-diverged] -- TRAINER ARGS...\n"
-               "(run by the batch script daoe-sweep --engine slurm writes)\n");
-}
 
 /* scontrol requeue of this array task when warned and restarts are left; 0 when requeued */
 static int requeue_self(int requeue_max) {
@@ -629,16 +625,23 @@ static int requeue_self(int requeue_max) {
 int sweep_slurm_task(int argc, char **argv) {
     sweep_opts_t o = {0};
     const char *dir = NULL, *commit = NULL;
-    int i = 2, requeue_max = 3;
-    for (; i < argc && strcmp(argv[i], "--"); i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "--commit")) commit = tool_next_arg(argc, argv, &i);
-        else if (!strcmp(a, "--requeue-max")) requeue_max = tool_parse_int(a, tool_next_arg(argc, argv, &i), 0, 1000);
-        else if (!strcmp(a, "--retry-diverged")) o.retry_diverged = 1;
-        else tool_other_arg(a, task_usage, &dir, "run folder");
-    }
+    int requeue_max = 3;
+    const tool_flag flags[] = {
+        {"--slurm-task", TOOL_FLAG_SWITCH, &(int){0}, 0, 0, NULL, NULL},
+        {"--commit", TOOL_FLAG_STR, &commit, 0, 0, "C", "the commit the sweep was submitted from"},
+        {"--requeue-max", TOOL_FLAG_INT, &requeue_max, 0, 1000, "N", "restarts after a time-limit warning"},
+        {"--retry-diverged", TOOL_FLAG_SWITCH, &o.retry_diverged, 0, 0, NULL, "run a diverged run again"},
+    };
+    const tool_cmdline c = {
+        .head = "usage: daoe-sweep --slurm-task RUN_DIR --commit C [--requeue-max N] [--retry-diverged] -- TRAINER ARGS...\n"
+                "(run by the batch script daoe-sweep --engine slurm writes)\n",
+        .positional = &dir,
+        .what = "run folder",
+        .until_dashdash = 1};
+    const int nflags = (int)(sizeof flags / sizeof flags[0]);
+    int i = tool_parse(argc, argv, flags, nflags, &c) - 1;
     if (!dir || !commit || i + 1 >= argc) {
-        task_usage(stderr);
+        tool_usage(stderr, flags, nflags, &c);
         return 2;
     }
     char **targv = argv + i + 1;

@@ -21,52 +21,100 @@ void tool_die(const char *fmt, ...) {
     exit(2);
 }
 
-void tool_other_arg(const char *a, void (*usage)(FILE *), const char **positional, const char *what) {
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-        usage(stdout);
-        exit(0);
+/* the row whose name (or one of its '|' aliases) is a; *attached: a short flag's value
+ * written on it ("-j4"), else NULL */
+static const tool_flag *find_flag(const char *a, const tool_flag *flags, int n, const char **attached) {
+    *attached = NULL;
+    for (int k = 0; k < n; k++) {
+        for (const char *p = flags[k].name; p && *p;) {
+            size_t len = strcspn(p, "|");
+            if (strlen(a) == len && !strncmp(a, p, len)) return &flags[k];
+            /* "-j4": a one-letter flag that takes a value */
+            if (len == 2 && p[0] == '-' && p[1] != '-' && flags[k].arg && !strncmp(a, p, 2) && a[2]) {
+                *attached = a + 2;
+                return &flags[k];
+            }
+            p += len + (p[len] == '|');
+        }
     }
-    if (a[0] == '-') {
-        fprintf(stderr, "%s: error: unknown option %s\n", program_invocation_short_name, a);
-        usage(stderr);
-        exit(2);
-    }
-    if (*positional) tool_die("more than one %s given (%s)", what, a);
-    *positional = a;
+    return NULL;
 }
 
-static void flags_usage(FILE *f, const tool_flag *flags, int n, const char *notes) {
-    fprintf(f, "usage: %s", program_invocation_short_name);
-    for (int k = 0; k < n; k++)
-        fprintf(f, " [%s%s%s]", flags[k].name, flags[k].arg ? " " : "", flags[k].arg ? flags[k].arg : "");
-    fprintf(f, "\n");
-    for (int k = 0; k < n; k++)
-        if (flags[k].help) fprintf(f, "  %s: %s\n", flags[k].name, flags[k].help);
-    if (notes) fprintf(f, "%s", notes);
+void tool_usage(FILE *f, const tool_flag *flags, int n, const tool_cmdline *c) {
+    if (c && c->head) {
+        fprintf(f, "%s", c->head);
+    } else {
+        fprintf(f, "usage: %s", program_invocation_short_name);
+        for (int k = 0; k < n; k++)
+            if (flags[k].name)
+                fprintf(f, " [%.*s%s%s]", (int)strcspn(flags[k].name, "|"), flags[k].name, flags[k].arg ? " " : "",
+                        flags[k].arg ? flags[k].arg : "");
+        fprintf(f, "\n");
+    }
+    for (int k = 0; k < n; k++) {
+        const tool_flag *t = &flags[k];
+        if (t->kind == TOOL_FLAG_TEXT) {
+            fprintf(f, "%s\n", t->help);
+            continue;
+        }
+        if (!t->help) continue;
+        char left[128] = "";
+        size_t len = 0;
+        for (const char *p = t->name; *p && len < sizeof left - 8;) {
+            size_t w = strcspn(p, "|");
+            len += (size_t)snprintf(left + len, sizeof left - len, "%s%.*s", len ? ", " : "", (int)w, p);
+            p += w + (p[w] == '|');
+        }
+        if (t->arg) snprintf(left + len, sizeof left - len, " %s", t->arg);
+        const char *h = t->help;
+        fprintf(f, "  %-20s%s%.*s\n", left, strlen(left) >= 20 ? "  " : "", (int)strcspn(h, "\n"), h);
+        while ((h = strchr(h, '\n'))) {
+            h++;
+            fprintf(f, "  %-20s%.*s\n", "", (int)strcspn(h, "\n"), h);
+        }
+    }
+    if (c && c->notes) fprintf(f, "%s", c->notes);
 }
 
-void tool_flags(int argc, char **argv, const tool_flag *flags, int n, const char *notes) {
+int tool_parse(int argc, char **argv, const tool_flag *flags, int n, const tool_cmdline *c) {
     for (int i = 1; i < argc; i++) {
-        const tool_flag *t = NULL;
-        for (int k = 0; k < n && !t; k++)
-            if (!strcmp(argv[i], flags[k].name)) t = &flags[k];
+        const char *a = argv[i], *v;
+        if (c && c->until_dashdash && !strcmp(a, "--")) return i + 1;
+        const tool_flag *t = find_flag(a, flags, n, &v);
         if (!t) {
-            int help = !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
-            if (!help) fprintf(stderr, "%s: error: unknown argument %s\n", program_invocation_short_name, argv[i]);
-            flags_usage(help ? stdout : stderr, flags, n, notes);
-            exit(help ? 0 : 2);
+            int help = !strcmp(a, "-h") || !strcmp(a, "--help");
+            if (help || a[0] == '-' || !c || !c->positional) {
+                if (!help) fprintf(stderr, "%s: error: unknown argument %s\n", program_invocation_short_name, a);
+                tool_usage(help ? stdout : stderr, flags, n, c);
+                exit(help ? 0 : 2);
+            }
+            if (*c->positional) tool_die("more than one %s given (%s)", c->what, a);
+            *c->positional = a;
+            continue;
         }
         if (t->kind == TOOL_FLAG_SWITCH) {
             *(int *)t->dst = 1;
             continue;
         }
-        const char *v = tool_next_arg(argc, argv, &i);
+        if (!v) v = tool_next_arg(argc, argv, &i);
         switch (t->kind) {
-        case TOOL_FLAG_INT: *(int *)t->dst = tool_parse_int(t->name, v, (int)t->lo, (int)t->hi); break;
-        case TOOL_FLAG_DOUBLE: *(double *)t->dst = tool_parse_double(t->name, v, t->lo, t->hi); break;
+        case TOOL_FLAG_INT: *(int *)t->dst = tool_parse_int(a, v, (int)t->lo, (int)t->hi); break;
+        case TOOL_FLAG_DOUBLE: *(double *)t->dst = tool_parse_double(a, v, t->lo, t->hi); break;
+        case TOOL_FLAG_LIST: {
+            tool_list *l = t->dst;
+            if (l->n >= (int)(sizeof l->v / sizeof l->v[0])) tool_die("%s given more than %d times", a, l->n);
+            l->v[l->n++] = v;
+            break;
+        }
         default: *(const char **)t->dst = v; break;
         }
     }
+    return argc;
+}
+
+void tool_flags(int argc, char **argv, const tool_flag *flags, int n, const char *notes) {
+    const tool_cmdline c = {.notes = notes};
+    tool_parse(argc, argv, flags, n, &c);
 }
 
 const char *tool_next_arg(int argc, char **argv, int *i) {

@@ -12,24 +12,44 @@
 /* "<program>: error: <message>" on stderr, exit 2 */
 void tool_die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 
-/* The end of a flag loop, for an argument a that no flag took: -h/--help
- * (usage on stdout, exit 0), an unknown option (usage on stderr, exit 2),
- * else the one positional argument (what: "profile"; a second one is an error). */
-void tool_other_arg(const char *a, void (*usage)(FILE *), const char **positional, const char *what);
-/* A program's flags as one table: tool_flags walks argv by it (a value flag
- * takes the next argument, a number parsed strictly into [lo, hi]), and makes
- * the usage from it: on -h/--help on stdout (exit 0), on an unknown option
- * or any other argument on stderr (exit 2). */
-typedef enum { TOOL_FLAG_INT, TOOL_FLAG_DOUBLE, TOOL_FLAG_STR, TOOL_FLAG_SWITCH } tool_flag_kind;
+/* A program's flags as one table: tool_parse walks argv by it and makes the usage
+ * from it (on -h/--help on stdout, exit 0; on an unknown option on stderr, exit 2).
+ * A row's name may list aliases ("-j|--jobs"); a short one ("-j") also takes its
+ * value attached ("-j4"). A value flag takes the next argument, a number parsed
+ * strictly into [lo, hi]; a LIST flag may be given again (each value appended); a
+ * TEXT row (name NULL) is a line of the usage between the rows. */
+typedef enum {
+    TOOL_FLAG_INT,
+    TOOL_FLAG_DOUBLE,
+    TOOL_FLAG_STR,
+    TOOL_FLAG_SWITCH,
+    TOOL_FLAG_LIST,
+    TOOL_FLAG_TEXT
+} tool_flag_kind;
 typedef struct {
-    const char *name;   /* "--threads" */
+    const char *name;   /* "--threads", or aliases "-j|--jobs" */
     tool_flag_kind kind;
-    void *dst;          /* int (INT; SWITCH: set to 1), double, const char * (STR) */
+    void *dst;          /* int (INT; SWITCH: set to 1), double, const char * (STR), tool_list (LIST) */
     double lo, hi;      /* INT, DOUBLE */
     const char *arg;    /* the value's placeholder in the usage ("N"); NULL for a switch */
-    const char *help;   /* a line of its own in the usage; NULL: none */
+    const char *help;   /* its text in the usage ('\n' starts a continuation line); NULL: none */
 } tool_flag;
-/* flags: n rows; notes: printed after the rows (NULL: none) */
+typedef struct {
+    const char *v[32];
+    int n;
+} tool_list;
+typedef struct {
+    const char *head;         /* the usage's first lines (NULL: "usage: PROG [flag ...]" from the table) */
+    const char *notes;        /* lines after the rows (NULL: none) */
+    const char **positional;  /* where the one positional argument goes (NULL: none taken) */
+    const char *what;         /* its name in messages ("profile") */
+    int until_dashdash;       /* stop at "--" (what follows is another program's command line) */
+} tool_cmdline;
+/* argv by the n rows of flags; returns the index after "--" (until_dashdash), else argc */
+int tool_parse(int argc, char **argv, const tool_flag *flags, int n, const tool_cmdline *c);
+/* the usage tool_parse prints */
+void tool_usage(FILE *f, const tool_flag *flags, int n, const tool_cmdline *c);
+/* tool_parse with no positional argument, notes after the rows (NULL: none) */
 void tool_flags(int argc, char **argv, const tool_flag *flags, int n, const char *notes);
 /* The value of the flag argv[*i] (advancing *i), or die "<flag> needs a value". */
 const char *tool_next_arg(int argc, char **argv, int *i);

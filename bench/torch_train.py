@@ -68,11 +68,15 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="cuda")
     ap.add_argument("--no-amp", action="store_true", help="fp32 instead of AMP bf16")
+    ap.add_argument("--threads", type=int, default=0, help="CPU threads (torch.set_num_threads; 0: torch's default)")
+    ap.add_argument("--no-channels-last", action="store_true", help="NCHW tensors instead of channels_last")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     if not a.data:
         sys.exit("torch_train.py: no data folder: pass --data or set CIFAR10_DIR")
     t_start = time.time()
+    if a.threads:
+        torch.set_num_threads(a.threads)
     dev = torch.device(a.device)
     cuda = dev.type == "cuda"
     torch.manual_seed(a.seed)
@@ -91,7 +95,7 @@ def main():
     xte, yte = to(x_test), to(y_test)
     mean = torch.tensor(MEAN, device=dev).view(1, 3, 1, 1)
     std = torch.tensor(STD, device=dev).view(1, 3, 1, 1)
-    cl = torch.channels_last
+    cl = torch.contiguous_format if a.no_channels_last else torch.channels_last
 
     def prep(xb):
         return ((xb.float() * (1.0 / 255.0) - mean) / std).contiguous(memory_format=cl)
@@ -122,7 +126,8 @@ def main():
 
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     print(f"torch {torch.__version__} on {torch.cuda.get_device_name() if cuda else 'cpu'}: "
-          f"{ntrain} training images, {spe} steps/epoch, {a.epochs} epochs, amp bf16 {amp}", flush=True)
+          f"{ntrain} training images, {spe} steps/epoch, {a.epochs} epochs, amp bf16 {amp}, "
+          f"{torch.get_num_threads()} threads", flush=True)
     epochs, train_s = [], 0.0
     setup_s = time.time() - t_start
     for ep in range(a.epochs):
@@ -156,7 +161,8 @@ def main():
     val_loss, val_acc = evaluate(xva, yva) if nval else (float("nan"), float("nan"))
     wall = time.time() - t_start
     res = {"kind": "torch_train", "torch": torch.__version__,
-           "device": torch.cuda.get_device_name() if cuda else "cpu", "amp_bf16": amp, "channels_last": True,
+           "device": torch.cuda.get_device_name() if cuda else "cpu", "amp_bf16": amp, "channels_last": not a.no_channels_last,
+           "threads": torch.get_num_threads(), "train": "bench/torch_train.py",
            "width": a.width, "batch": a.batch, "epochs": a.epochs, "lr": a.lr, "momentum": a.momentum, "wd": a.wd,
            "seed": a.seed, "train_images": ntrain, "steps_per_epoch": spe, "final_test_acc": epochs[-1]["test_acc"],
            "final_val_acc": val_acc, "train_seconds": train_s, "setup_seconds": setup_s, "wall_seconds": wall,

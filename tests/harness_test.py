@@ -325,6 +325,47 @@ def check_robust(S, raw, groups, samples, root):
     ok('band_note = "band: 95 % bootstrap CI of the mean (5+ runs), else min-max"' in meta, "meta.gp's band note")
 
 
+def check_twin(bindir, root, sgd, rng):
+    """the PyTorch twin (DIR/twin/*.json, bench/run_twin.py): its row, summary.json's block and
+    the Welch test of our SGD against it (scipy), and --twin-check's exit status both ways"""
+    os.makedirs(os.path.join(root, "twin"), exist_ok=True)
+    tw = {}
+
+    def put(accs):
+        for i, a in enumerate(accs):
+            tw[i] = a
+            with open(os.path.join(root, "twin", f"torch-sgd-s{i}.json"), "w") as f:
+                json.dump({"kind": "torch_train", "torch": "1.13.1", "device": "cpu", "lr": 0.1,
+                           "final_test_acc": a}, f)
+    near = [float(x) for x in rng.normal(0.42, 0.015, 3)]
+    put(near)
+    with open(os.path.join(root, "twin", "notes.json"), "w") as f:
+        json.dump({"kind": "something else"}, f)  # not a twin result: left out
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), root])
+    ok(rc == 0, f"daoe-stats with a twin: exit {rc}: {err}")
+    S = json.load(open(os.path.join(root, "summary.json")))
+    T = S.get("torch_twin", {})
+    ok(T.get("final_test_acc") == near and T.get("torch") == "1.13.1", f"twin block {T}")
+    r = ref_welch(sgd, near)
+    c = T.get("sgd_minus_twin", {})
+    for k in ("t", "df", "diff"):
+        close(c.get(k), r[k], f"twin Welch {k}")
+    close(c.get("p"), r["p"], "twin Welch p", rel=1e-7, abs_=1e-12)
+    md = open(os.path.join(root, "summary.md")).read()
+    ok(f"*SGD, PyTorch twin (torch 1.13.1)* | 3 | 3 |" in md and "our SGD minus the twin" in md, "twin row and note")
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), "--twin-check", root])
+    ok(rc == (0 if r["p"] >= 0.05 else 1) and "twin check" in err, f"--twin-check agrees: exit {rc}: {err}")
+    far = [a + 0.10 for a in near]  # ten points above: more than the spread explains
+    put(far)
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), "--twin-check", root])
+    ok(rc == 1 and "MORE than the seeds' spread" in err, f"--twin-check disagrees: exit {rc}: {err}")
+    import shutil
+    shutil.rmtree(os.path.join(root, "twin"))
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), "--twin-check", root])
+    ok(rc == 2 and "0 twin run(s)" in err, f"--twin-check without a twin: exit {rc}: {err}")
+    run([os.path.join(bindir, "daoe-stats"), root])  # the summaries as they were
+
+
 def test_stats(bindir, work):
     try:
         import numpy as np
@@ -389,6 +430,7 @@ def test_stats(bindir, work):
     tex = open(os.path.join(root, "summary.tex")).read()
     ok("\\toprule" in tex and "91.60" in tex and "–" not in tex, "summary.tex")
     check_robust(S, raw, groups, samples, root)
+    check_twin(bindir, root, samples["sgd"], rng)
     # n = 1 and n = 0 groups: no interval, no test, no crash
     root1 = os.path.join(work, "synth1")
     make_synthetic(root1, rng, {"sgd": ("sgd", 0.4, 0.01, "", []), "daoe": ("daoe", 0.4, 0.01, "", [])}, seeds=(0,),
