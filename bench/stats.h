@@ -159,6 +159,9 @@ int is_ablation(const study_t *S);
 const group_t *find_group(const study_t *S, const char *name);
 const group_t *tune_winner(const study_t *S, const char *opt, int use_best);
 const char *select_on(const study_t *S);
+/* where group stands in opt's tuning grid (sweep.json's run order, ascending in
+ * bench/profiles/tune.json): -1 its lowest point, 1 its highest, 0 inside (or a grid of one) */
+int tune_edge(const study_t *S, const char *opt, const char *group);
 double mixing_mean(const study_t *S, const group_t *g, int trace, int share, int m, int t);
 int paper_comparable(const study_t *S);
 void setting_words(const study_t *S, char *buf, size_t n);

@@ -302,6 +302,22 @@ const group_t *tune_winner(const study_t *S, const char *opt, int use_best) {
     return best;
 }
 
+int tune_edge(const study_t *S, const char *opt, const char *group) {
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(S->sweep, "runs");
+    const char *first = NULL, *last = NULL;
+    int npoints = 0;
+    for (const cJSON *e = runs ? runs->child : NULL; e; e = e->next) {
+        if (strcmp(jstr(e, "optimizer", ""), opt)) continue;
+        const char *gname = jstr(e, "group", "");
+        if (last && !strcmp(last, gname)) continue; /* the seeds of one point stand together */
+        if (!first) first = gname;
+        last = gname;
+        npoints++;
+    }
+    if (npoints < 2) return 0;
+    return !strcmp(group, first) ? -1 : !strcmp(group, last) ? 1 : 0;
+}
+
 const char *select_on(const study_t *S) {
     const cJSON *rp = cJSON_GetObjectItemCaseSensitive(S->sweep, "resolved_profile");
     return jstr(rp, "select_on", "final_val_acc");

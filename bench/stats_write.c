@@ -530,12 +530,36 @@ static void boot_section(const study_t *S, const tables_t *T, section_t *sec, in
          S->boot.B, S->boot.seed);
 }
 
+/* the tuning's winners at an edge of their grid: the optimum may lie beyond it */
+static void tune_edge_note(const study_t *S, section_t *x) {
+    const int use_best = !strcmp(select_on(S), "best_val_acc");
+    char list[1600] = "";
+    size_t len = 0;
+    for (int k = 0; k < S->ng; k++) {
+        const group_t *g = &S->g[k];
+        if (k && !strcmp(S->g[k - 1].optimizer, g->optimizer)) continue;
+        const group_t *best = tune_winner(S, g->optimizer, use_best);
+        int edge = best ? tune_edge(S, g->optimizer, best->name) : 0;
+        if (edge && len < sizeof list)
+            len += (size_t)snprintf(list + len, sizeof list - len, "%s%s (%s, its %s point%s)", len ? "; " : "",
+                                    label(g->optimizer), best->name, edge < 0 ? "lowest" : "highest",
+                                    tune_unfinished_of(S, g->optimizer, NULL) ? ", so far" : "");
+    }
+    if (len)
+        note(x, "At an edge of its grid, so the best rate may lie beyond it (extend the grid one point on that side "
+                "when time allows): %s.", list);
+    else
+        note(x, "No optimizer's best point so far is at an edge of its grid.");
+}
+
 /* the final, validation, target and throughput tables */
 static void accuracy_sections(const study_t *S, const tables_t *T, section_t *sec, int *n) {
     const int nc = sizeof DESC_MD_NOCOUNTS / sizeof DESC_MD_NOCOUNTS[0];
     section_t *x;
     if (is_tune(S)) {
-        title(add_section(sec, n, "final", "final", &T->acc, NULL, 0), "Final validation accuracy (%%)");
+        x = add_section(sec, n, "final", "final", &T->acc, NULL, 0);
+        title(x, "Final validation accuracy (%%)");
+        tune_edge_note(S, x);
         return;
     }
     x = add_section(sec, n, "final", "final", &T->acc, NULL, 0);
@@ -776,6 +800,8 @@ static cJSON *winners_json(const study_t *S, int use_best) {
          * other optimizers' runs go on (bench/run_twin.py may then use tuned.partial.json) */
         int left = tune_unfinished_of(S, g->optimizer, NULL);
         cJSON_AddBoolToObject(j, "settled", left == 0);
+        int edge = tune_edge(S, g->optimizer, best->name);
+        if (edge) cJSON_AddStringToObject(j, "edge", edge < 0 ? "lowest grid point" : "highest grid point");
         if (left) cJSON_AddNumberToObject(j, "runs_not_ended", left);
         cJSON_AddItemToObject(win, g->optimizer, j);
     }

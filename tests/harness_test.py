@@ -825,6 +825,13 @@ def test_sweep(bindir, work, src, data):
     best = max(val, key=lambda k: (val[k], k == "0.01"))  # ties: the first grid point
     ok(tuned["winners"]["sgd"]["args"] == ["--lr", best], f"sgd winner by validation accuracy: {tuned['winners']} {val}")
     ok(tuned["winners"]["daoe"]["args"] == ["--sgd-lr", "0.1"], "daoe winner args")
+    # a two-point grid's winner is at one of its edges, said in tuned.json and summary.md; a grid
+    # of one point has none; every grid has ended, so every winner is settled
+    edge = "lowest grid point" if best == "0.01" else "highest grid point"
+    ok(tuned["winners"]["sgd"].get("edge") == edge and "edge" not in tuned["winners"]["daoe"] and
+       all(w["settled"] for w in tuned["winners"].values()), f"edges and settled: {tuned['winners']}")
+    md = open(os.path.join(T, "summary.md")).read()
+    ok(f"SGD (sgd-lr{best}, its {edge.split()[0]} point)" in md, "the edge said in summary.md")
     uprof = os.path.join(work, "tinyuse.json")
     json.dump({"name": "tinyuse", "train": TINY, "optimizers": ["sgd", "daoe"], "seeds": [0], "lr_from": tuned_p},
               open(uprof, "w"))
@@ -841,6 +848,9 @@ def test_sweep(bindir, work, src, data):
     ok(rc == 0 and not os.path.exists(tuned_p) and os.path.exists(os.path.join(T, "tuned.partial.json")) and
        json.load(open(os.path.join(T, "tuned.partial.json")))["complete"] is False,
        f"an incomplete tuning writes tuned.partial.json, not tuned.json: {err}")
+    part = json.load(open(os.path.join(T, "tuned.partial.json")))["winners"]
+    ok(part["sgd"]["settled"] is False and part["sgd"]["runs_not_ended"] == 1 and part["daoe"]["settled"] is True,
+       f"settled per optimizer: {part}")
     json.dump(dict(json.load(open(uprof)), lr_from=tuned_p), open(uprof, "w"))
     rc, out, err = run([sweep, uprof, "--results", os.path.join(res, "tinyuse")], env=env)
     ok(rc == 2 and "--untuned" in err, f"a profile refuses the incomplete tuning's rates: {err}")
