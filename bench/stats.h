@@ -226,6 +226,8 @@ typedef struct {
     table_t val, ep_target, sec_target, ips; /* not in a tune sweep */
     table_t welch, mixing, tuned, runs;
     table_t boot, robust, paired, ttt;       /* the robust statistics (not in a tune sweep) */
+    table_t claims;                          /* the paper's two claims answered (a compare sweep with DAO-E) */
+    char claims_text[1600];                  /* the same in a paragraph */
     int use_best;                            /* tune: chosen on the best, not the final, validation accuracy */
 } tables_t;
 enum { RUN_FILES_COL = 8 };                 /* the runs table's column of raw files (HTML only) */

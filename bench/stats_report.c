@@ -23,7 +23,7 @@ static const char *STYLE =
     "vertical-align:top}th{background:#f2f2f2;text-align:left}td.r{text-align:right;font-variant-numeric:tabular-nums}"
     "tr.ref td{color:#666}p.note{font-size:.85em;color:#444;max-width:60em}nav a{margin-right:.8em}"
     "figure{margin:1em 0}figure img{max-width:100%;height:auto;border:1px solid #eee}figcaption{font-size:.85em;"
-    "color:#444}table.kv th{width:14em}table:not(.kv) td{white-space:nowrap}"
+    "color:#444}table.kv th{width:14em}table:not(.kv) td{white-space:nowrap}h3#claims+table td{white-space:normal}"
     ".figs{display:grid;grid-template-columns:1fr 1fr;gap:1em}";
 
 /* a row of the setting table: name and (escaped) value */

@@ -291,6 +291,134 @@ static void mixing_table(table_t *t, const study_t *S) {
     }
 }
 
+/* DAO-E's mean update share per member over the traced steps in [lo, hi) of the run's length
+ * (fractions of its last traced step), averaged over its finished runs; 0 when no run has a trace */
+static int share_window(const study_t *S, const group_t *g, double lo, double hi, double share[DAOE_K]) {
+    int runs = 0;
+    for (int m = 0; m < DAOE_K; m++) share[m] = 0;
+    for (int i = 0; i < g->nfin; i++) {
+        stats_run_t *r = &S->runs[g->fin[i]];
+        load_trace(r);
+        if (r->tr.n < 2) continue;
+        double last = r->tr.step[r->tr.n - 1], sum[DAOE_K] = {0};
+        int n[DAOE_K] = {0};
+        for (int k = 0; k < r->tr.n; k++) {
+            double f = r->tr.step[k] / last;
+            if (f < lo || f >= hi) continue;
+            for (int m = 0; m < DAOE_K; m++)
+                if (isfinite(r->tr.share[m][k])) sum[m] += r->tr.share[m][k], n[m]++;
+        }
+        for (int m = 0; m < DAOE_K; m++) share[m] += n[m] ? sum[m] / n[m] : 0;
+        runs++;
+    }
+    for (int m = 0; m < DAOE_K; m++) share[m] = runs ? share[m] / runs : NAN;
+    return runs;
+}
+
+/* the member with the largest share (-1: none), every member's share in words, and *lead: how
+ * far it is ahead of the next (in share) */
+static int share_words(const study_t *S, const double share[DAOE_K], char *buf, size_t n, double *lead) {
+    int top = -1;
+    size_t len = 0;
+    buf[0] = 0;
+    for (int m = 0; m < DAOE_K; m++) {
+        if (!((S->members >> m) & 1u) || !isfinite(share[m])) continue;
+        if (top < 0 || share[m] > share[top]) top = m;
+        if (len < n) len += (size_t)snprintf(buf + len, n - len, "%s%s %.0f %%", len ? ", " : "",
+                                             label(daoe_member_names[m]), 100 * share[m]);
+    }
+    double next = 0;
+    for (int m = 0; m < DAOE_K; m++)
+        if (m != top && ((S->members >> m) & 1u) && isfinite(share[m]) && share[m] > next) next = share[m];
+    *lead = top >= 0 ? share[top] - next : 0;
+    return top;
+}
+
+/* the answer cell: the leading member, or that none leads by 5 points */
+static void lead_answer(cell_t *c, int top, double lead) {
+    if (lead >= 0.05) cell_printf(c, "%s", label(daoe_member_names[top]));
+    else cell_printf(c, "none clearly: %s by %.1f points", label(daoe_member_names[top]), 100 * lead);
+}
+
+/* The paper's two claims at this scale, from the numbers above: does DAO-E beat each baseline
+ * (Welch, Holm-corrected, 5 %), and do Adam/RMSProp supply most of its update early and SGD late
+ * (the update shares of its alpha.csv over the first and last 10 % of the steps)? Only for a
+ * compare sweep whose reference group is DAO-E. */
+static void claims_table(tables_t *T, const study_t *S) {
+    table_t *t = &T->claims;
+    const column_t cols[] = {{"question", "Question", 'l'}, {"answer", "Answer", 'l'}, {"evidence", "Evidence", 'l'}};
+    table_init(t, cols, 3);
+    T->claims_text[0] = 0;
+    const group_t *d = S->compare_to ? find_group(S, S->compare_to) : NULL;
+    if (is_tune(S) || is_ablation(S) || !d || strcmp(d->optimizer, "daoe") || !S->nw) return;
+    char beats[400] = "", loses[400] = "", ties[400] = "";
+    for (int i = 0; i < S->nw; i++) {
+        const welch_t *w = &S->w[i];
+        const char *other = !strcmp(w->a, d->name) ? w->b : w->a;
+        double diff = !strcmp(w->a, d->name) ? w->diff : -w->diff; /* DAO-E minus the other */
+        double lo = !strcmp(w->a, d->name) ? w->lo : -w->hi, hi = !strcmp(w->a, d->name) ? w->hi : -w->lo;
+        int sig = isfinite(w->p_holm) && w->p_holm < 0.05;
+        cell_t *c = table_row(t, 0);
+        cell_printf(&c[0], "Does DAO-E beat %s?", label(other));
+        if (!isfinite(w->p_holm)) cell_printf(&c[1], "cannot tell (fewer than 2 runs on a side)");
+        else if (sig && diff > 0) cell_printf(&c[1], "yes");
+        else if (sig) cell_printf(&c[1], "no: %s is better", label(other));
+        else cell_printf(&c[1], "not shown: no difference detectable with %d and %d runs", w->na, w->nb);
+        if (isfinite(w->p_holm))
+            cell_printf(&c[2], "DAO-E − %s = %+.2f points, 95 %% CI [%+.2f, %+.2f], Welch p = %.3g, Holm p = %.3g",
+                        label(other), 100 * diff, 100 * lo, 100 * hi, w->p, w->p_holm);
+        char *dst = !isfinite(w->p_holm) ? NULL : sig && diff > 0 ? beats : sig ? loses : ties;
+        if (dst) snprintf(dst + strlen(dst), 400 - strlen(dst), "%s%s", dst[0] ? ", " : "", label(other));
+    }
+    double early[DAOE_K], late[DAOE_K];
+    char we[300], wl[300];
+    int runs = share_window(S, d, 0.0, 0.1, early);
+    share_window(S, d, 0.9, 1.0 + 1e-9, late);
+    double le = 0, ll = 0;
+    int te = runs ? share_words(S, early, we, sizeof we, &le) : -1;
+    int tl = runs ? share_words(S, late, wl, sizeof wl, &ll) : -1;
+    const char *qe = "Early (first 10 % of the steps): which member supplies most of DAO-E's update?";
+    const char *ql = "Late (last 10 % of the steps): which member supplies most of DAO-E's update?";
+    cell_t *c = table_row(t, 0);
+    cell_printf(&c[0], "%s", qe);
+    if (te >= 0) lead_answer(&c[1], te, le), cell_printf(&c[2], "update shares: %s", we);
+    else cell_printf(&c[1], "no trace (alpha.csv) to tell");
+    c = table_row(t, 0);
+    cell_printf(&c[0], "%s", ql);
+    if (tl >= 0) lead_answer(&c[1], tl, ll), cell_printf(&c[2], "update shares: %s", wl);
+    else cell_printf(&c[1], "no trace (alpha.csv) to tell");
+    /* a member leads when it is 5 points ahead of the next */
+    int adaptive_early = te >= 0 && le >= 0.05 &&
+                         (!strcmp(daoe_member_names[te], "adam") || !strcmp(daoe_member_names[te], "rmsprop"));
+    int sgd_late = tl >= 0 && ll >= 0.05 && !strcmp(daoe_member_names[tl], "sgd");
+    c = table_row(t, 0);
+    cell_printf(&c[0], "The paper's pattern: Adam/RMSProp early, SGD late?");
+    if (te >= 0 && tl >= 0)
+        cell_printf(&c[1], "%s", adaptive_early && sgd_late ? "yes" : adaptive_early || sgd_late ? "in part" : "no");
+    else cell_printf(&c[1], "cannot tell");
+    cell_printf(&c[2], "over %d finished DAO-E run(s), mean of each run's shares in the window", runs);
+    /* the paragraph */
+    size_t len = 0, cap = sizeof T->claims_text;
+    char *p = T->claims_text;
+    len += (size_t)snprintf(p + len, cap - len, "At this scale DAO-E ");
+    if (beats[0]) len += (size_t)snprintf(p + len, cap - len, "beats %s", beats);
+    if (loses[0]) len += (size_t)snprintf(p + len, cap - len, "%sis beaten by %s", beats[0] ? "; it " : "", loses);
+    if (ties[0])
+        len += (size_t)snprintf(p + len, cap - len, "%sdoes not differ detectably from %s", beats[0] || loses[0] ? "; it " : "",
+                                ties);
+    if (len < cap)
+        len += (size_t)snprintf(p + len, cap - len, " (final test accuracy, Welch tests Holm-corrected at 5 %%)%s. ",
+                                loses[0] ? ": the baselines named win" : "");
+    if (te >= 0 && tl >= 0 && len < cap)
+        snprintf(p + len, cap - len,
+                 "The largest part of its update comes from %s early%s and from %s late%s, so the paper's pattern "
+                 "(Adam/RMSProp early, SGD late) %s.",
+                 label(daoe_member_names[te]), le < 0.05 ? " (by less than 5 points)" : "", label(daoe_member_names[tl]),
+                 ll < 0.05 ? " (by less than 5 points)" : "",
+                 adaptive_early && sgd_late ? "holds here" : adaptive_early || sgd_late ? "holds only in part here"
+                                                                                      : "does not hold here");
+}
+
 /* tune: per optimizer, the chosen grid point and its arguments */
 static void tuned_table(table_t *t, const study_t *S, int use_best) {
     static char head[64];
@@ -484,11 +612,12 @@ void build_tables(tables_t *T, const study_t *S) {
     T->use_best = tune && !strcmp(select_on(S), "best_val_acc");
     if (tune) tuned_table(&T->tuned, S, T->use_best);
     runs_table(&T->runs, S);
+    claims_table(T, S);
 }
 
 void free_tables(tables_t *T) {
-    table_t *all[] = {&T->acc,   &T->val,  &T->ep_target, &T->sec_target, &T->ips,    &T->welch, &T->mixing,
-                      &T->tuned, &T->runs, &T->boot,      &T->robust,     &T->paired, &T->ttt};
+    table_t *all[] = {&T->acc,  &T->val,  &T->ep_target, &T->sec_target, &T->ips,    &T->welch, &T->mixing,
+                      &T->tuned, &T->runs, &T->boot,     &T->robust,     &T->paired, &T->ttt,   &T->claims};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) table_free(all[i]);
 }
 
@@ -635,6 +764,11 @@ static void comparison_sections(const study_t *S, const tables_t *T, section_t *
 int summary_sections(const study_t *S, const tables_t *T, section_t *sec) {
     int n = 0;
     section_t *x;
+    if (T->claims.nrow) {
+        x = add_section(sec, &n, "claims", "the claims", &T->claims, NULL, 0);
+        title(x, "The paper's two claims at this scale");
+        note(x, "%s Generated from the tables below; the paper's numbers are not used.", T->claims_text);
+    }
     accuracy_sections(S, T, sec, &n);
     if (S->nw) comparison_sections(S, T, sec, &n);
     if (T->mixing.nrow) {
@@ -747,10 +881,24 @@ void write_summaries(const study_t *S) {
     tables_t T;
     build_tables(&T, S);
     char *md = summary_md(S, &T), *tex = summary_tex(S, &T);
-    free_tables(&T);
     tool_write_text(S->dir, "summary.md", md);
     tool_write_text(S->dir, "summary.tex", tex);
     cJSON *j = summary_json(S);
+    if (T.claims.nrow) { /* the claims as the tables answered them: question, answer, evidence */
+        cJSON *cl = cJSON_AddObjectToObject(j, "claims");
+        cJSON *rows = cJSON_AddArrayToObject(cl, "rows");
+        for (int r = 0; r < T.claims.nrow; r++) {
+            cJSON *row = cJSON_CreateObject();
+            const char *keys[] = {"question", "answer", "evidence"};
+            for (int c = 0; c < 3; c++) {
+                const char *txt = T.claims.cells[(size_t)r * T.claims.ncol + c].text;
+                cJSON_AddStringToObject(row, keys[c], txt ? txt : "");
+            }
+            cJSON_AddItemToArray(rows, row);
+        }
+        cJSON_AddStringToObject(cl, "paragraph", T.claims_text);
+    }
+    free_tables(&T);
     tool_write_json(S->dir, "summary.json", j);
     cJSON_Delete(j);
     free(md);

@@ -423,6 +423,15 @@ def test_stats(bindir, work):
         close(c["diff_ci95"][0], r["lo"], f"daoe-{b} diff ci low", rel=1e-7)
         close(c["diff_ci95"][1], r["hi"], f"daoe-{b} diff ci high", rel=1e-7)
         close(c["hedges_g"], r["g"], f"daoe-{b} Hedges g")
+    # the claims, answered from the same tests: yes iff DAO-E is higher with Holm p < 0.05
+    C = {r["question"]: r for r in S.get("claims", {}).get("rows", [])}
+    names = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSProp", "lion": "Lion"}
+    for b, r in refs.items():
+        row = C.get(f"Does DAO-E beat {names[b]}?", {})
+        want = "yes" if holm[b] < 0.05 and r["diff"] > 0 else "no" if holm[b] < 0.05 else "not shown"
+        ok(row.get("answer", "").startswith(want), f"claim vs {b}: {row} (Holm p {holm[b]:.3g}, diff {r['diff']:+.4f})")
+    ok(any(q.startswith("Early") for q in C) and any(q.startswith("Late") for q in C) and
+       S["claims"]["paragraph"].startswith("At this scale DAO-E"), f"claims rows and paragraph: {list(C)}")
     ok(abs(S["paper_reference"]["final_test_acc"] - 0.916) < 1e-12, "paper row")
     md = open(os.path.join(root, "summary.md")).read()
     ok("DAO-E, paper (reported)" in md and "91.60" in md, "paper row in summary.md")

@@ -18,11 +18,12 @@
 #              cpu_conv=im2col: the reference convolutions against a commit from
 #              before the oneDNN engine
 # Environment: CIFAR10_DIR (default ../shared/data/cifar-10-batches-bin),
-# WORK (default build/same_results), THREADS (default 2).
+# WORK (default build/same_results), THREADS (default 2), WIDTH (the battery's network width,
+# default 4; 8 against commits before 79b7cb0, whose BN crashed at width 4 on AVX2 CPUs).
 # Exit status: 0 all identical, 1 a difference (listed), 2 usage or build error.
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
-[ $# -ge 1 ] || { sed -n '2,22p' "$0"; exit 2; }
+[ $# -ge 1 ] || { sed -n '2,23p' "$0"; exit 2; }
 commit=$1; shift
 smoke=0 keep=0 new_flags="" new_sets=()
 while [ $# -gt 0 ]; do
@@ -68,7 +69,7 @@ battery=(
     "daoe-pair|--optimizer daoe --members sgd,adam --meta-every 3 --alpha-ema 0.9"
     "daoe-noaug|--optimizer daoe --no-augment --seed 5"
 )
-common="--data $data --width 4 --train-subset 512 --batch 64 --epochs 2 --val 128 --test-subset 256 --threads $threads --trace-every 1 --quiet"
+common="--data $data --width ${WIDTH:-4} --train-subset 512 --batch 64 --epochs 2 --val 128 --test-subset 256 --threads $threads --trace-every 1 --quiet"
 strip_csv() { cut -d, -f1-8,12- "$1"; }
 strip_cfg() { # strip_cfg FILE OTHER: FILE's settings, without what differs by build or machine and the keys OTHER lacks
     /usr/bin/python3 -c '
