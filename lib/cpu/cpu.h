@@ -52,28 +52,10 @@ static inline cpu_strides_t cpu_strides(daoe_backend *be, int N, int C, int HW) 
     return s;
 }
 
-/* mem.c: memory, transfers, activation layout, parameters */
-void *cpu_alloc(daoe_backend *be, size_t bytes);
-void cpu_free(daoe_backend *be, void *p);
-void cpu_to_device(daoe_backend *be, void *dst, const void *src, size_t bytes);
-void cpu_to_host(daoe_backend *be, void *dst, const void *src, size_t bytes);
-void cpu_sync(daoe_backend *be);
-size_t cpu_act_bytes(daoe_backend *be, size_t count);
-void cpu_act_to_host(daoe_backend *be, const void *act, int n, int c, int h, int w, float *nchw);
-void cpu_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w, const float *nchw);
-void cpu_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv,
-                     int batch);
-void cpu_refresh_weights(daoe_backend *be);
-
-/* load_batch.c */
-void cpu_load_batch(daoe_backend *be, const uint8_t *images, const int32_t *labels, const int32_t *idx, int N,
-                    int augment, uint64_t seed, int epoch, void *x, int32_t *y, float *stats);
-
-/* conv.c */
-void cpu_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y);
-void cpu_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,
-                       int accumulate);
-void cpu_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy, float *dw);
+/* every op of the backend table, cpu_<op> (mem.c: memory, transfers, activation layout,
+ * parameters; load_batch.c; conv.c, the im2col convolutions; bn.c; head.c; fused_update.c;
+ * cpu_backend.c: run_step, describe, destroy), declared from the table's fields (backend.h) */
+DAOE_BACKEND_DECLARE_OPS(cpu)
 
 /* dnnl.c: the same three entries with oneDNN on NHWC (the build has oneDNN) */
 int cpu_dnnl_init(cpu_impl *im, daoe_precision prec, char *err, size_t errlen);
@@ -82,30 +64,8 @@ void cpu_dnnl_describe(cpu_impl *im, struct cJSON *o);
 /* JIT-compiles the primitives of the network's convolutions at this batch (config.json then names them) */
 void cpu_dnnl_prepare(cpu_impl *im, const daoe_conv *convs, int nconv, int batch);
 const char *cpu_dnnl_summary(cpu_impl *im); /* "oneDNN 2.6.3, ISA avx512_core" */
-void cpu_dnnl_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y);
-void cpu_dnnl_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,
-                            int accumulate);
-void cpu_dnnl_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy,
-                              float *dw);
+DAOE_BACKEND_DECLARE_OP(cpu_dnnl, conv_fwd)
+DAOE_BACKEND_DECLARE_OP(cpu_dnnl, conv_bwd_data)
+DAOE_BACKEND_DECLARE_OP(cpu_dnnl, conv_bwd_filter)
 
-/* bn.c */
-void cpu_bn_fwd(daoe_backend *be, int N, int C, int HW, const void *x, const void *res, void *y, const float *gamma,
-                const float *beta, float *running_mean, float *running_var, float *save_mean, float *save_invstd,
-                int training, int relu, float momentum, float eps);
-void cpu_bn_bwd(daoe_backend *be, int N, int C, int HW, const void *dy, const void *y, const void *x,
-                const float *gamma, const float *save_mean, const float *save_invstd, void *dx, void *dres,
-                float *dgamma, float *dbeta, int relu);
-
-/* head.c */
-void cpu_avgpool_fwd(daoe_backend *be, int N, int C, int HW, const void *x, float *y);
-void cpu_avgpool_bwd(daoe_backend *be, int N, int C, int HW, const float *dy, void *dx);
-void cpu_linear_fwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *b,
-                    float *y);
-void cpu_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *dy,
-                    float *dx, float *dW, float *db);
-void cpu_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y, float *dlogits, float *stats);
-
-/* fused_update.c */
-void cpu_opt_step(daoe_backend *be, daoe_opt *opt, int pass);
-void cpu_ctrl_step(daoe_backend *be, daoe_opt *opt, int phase);
 #endif

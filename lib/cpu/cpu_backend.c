@@ -18,12 +18,12 @@
 /* OpenBLAS's own extensions */
 void openblas_set_num_threads(int);
 /* no graphs on the CPU: a step runs as written */
-static void cpu_run_step(daoe_backend *be, int key, void (*fn)(void *), void *ctx) {
+void cpu_run_step(daoe_backend *be, int key, void (*fn)(void *), void *ctx) {
     (void)be; (void)key;
     fn(ctx);
 }
 
-static void cpu_destroy(daoe_backend *be) {
+void cpu_destroy(daoe_backend *be) {
     cpu_impl *im = cpu_impl_of(be);
     free(im->cols);
     free(im->dw);
@@ -34,7 +34,7 @@ static void cpu_destroy(daoe_backend *be) {
 }
 
 /* config.json: the BLAS library, the kernels it runs and who chose them (blas.c) */
-static void cpu_describe(daoe_backend *be, cJSON *o) {
+void cpu_describe(daoe_backend *be, cJSON *o) {
     cpu_impl *im = cpu_impl_of(be);
     cJSON_AddStringToObject(o, "cpu_conv_engine", im->conv == DAOE_CPU_CONV_DNNL ? "dnnl" : "im2col");
     if (im->conv == DAOE_CPU_CONV_DNNL) cpu_dnnl_describe(im, o);

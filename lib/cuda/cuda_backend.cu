@@ -13,7 +13,7 @@ extern "C" {
 #include "daoe/util.h"
 }
 
-static void cuda_destroy(daoe_backend *be) {
+void cuda_destroy(daoe_backend *be) {
     cuda_impl *im = cuda_impl_of(be);
     cuda_drop_graphs(im);
     cuda_conv_destroy_plans(im);
@@ -38,7 +38,7 @@ static void add_version(cJSON *o, const char *name, long v) {
  * how the step runs (graphs, synchronisation, algorithm search), and the
  * convolution algorithms chosen so far (the training batch's: bind_params
  * chose them before config.json is written) */
-static void cuda_describe(daoe_backend *be, cJSON *o) {
+void cuda_describe(daoe_backend *be, cJSON *o) {
     cuda_impl *im = cuda_impl_of(be);
     cudaDeviceProp prop;
     CUDA_CHECK(cudaGetDeviceProperties(&prop, im->device));

@@ -129,56 +129,23 @@ static __device__ __forceinline__ double warp_sum_d(double v) {
     return v;
 }
 
+/* every op of the backend table, cuda_<op> (mem.cu, load_batch.cu, conv.cu, bn.cu, head.cu,
+ * fused_update.cu, graph.cu: run_step; cuda_backend.cu: describe, destroy), declared from the
+ * table's fields (backend.h) */
+DAOE_BACKEND_DECLARE_OPS(cuda)
+
 /* mem.cu */
 void cuda_after_launch(cuda_impl *im, const char *what, const char *file, int line);
-void *cuda_alloc(daoe_backend *be, size_t bytes);
-void cuda_free(daoe_backend *be, void *p);
-void cuda_to_device(daoe_backend *be, void *dst, const void *src, size_t bytes);
-void cuda_to_host(daoe_backend *be, void *dst, const void *src, size_t bytes);
-void cuda_sync(daoe_backend *be);
-size_t cuda_act_bytes(daoe_backend *be, size_t count);
-void cuda_act_to_host(daoe_backend *be, const void *act, int n, int c, int h, int w, float *nchw);
-void cuda_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w, const float *nchw);
-void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv, int batch);
-void cuda_refresh_weights(daoe_backend *be);
 void cuda_krsc_to_oihw(cuda_impl *im, const daoe_conv *cv, const void *src, float *dst); /* for conv.cu */
 
 /* load_batch.cu */
 void cuda_data_init(void);
-void cuda_load_batch(daoe_backend *be, const uint8_t *images, const int32_t *labels, const int32_t *idx, int N,
-                     int augment, uint64_t seed, int epoch, void *x, int32_t *y, float *stats);
 
 /* conv.cu */
-void cuda_conv_fwd(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const float *w, void *y);
-void cuda_conv_bwd_data(daoe_backend *be, const daoe_conv *cv, int N, const void *dy, const float *w, void *dx,
-                        int accumulate);
-void cuda_conv_bwd_filter(daoe_backend *be, const daoe_conv *cv, int N, const void *x, const void *dy, float *dw);
 void cuda_conv_prepare(cuda_impl *im, const daoe_conv *convs, int nconv, int N);
 void cuda_conv_describe(cuda_impl *im, struct cJSON *arr);
 void cuda_conv_destroy_plans(cuda_impl *im);
 
-/* bn.cu */
-void cuda_bn_fwd(daoe_backend *be, int N, int C, int HW, const void *x, const void *res, void *y, const float *gamma,
-                 const float *beta, float *running_mean, float *running_var, float *save_mean, float *save_invstd,
-                 int training, int relu, float momentum, float eps);
-void cuda_bn_bwd(daoe_backend *be, int N, int C, int HW, const void *dy, const void *y, const void *x,
-                 const float *gamma, const float *save_mean, const float *save_invstd, void *dx, void *dres,
-                 float *dgamma, float *dbeta, int relu);
-
-/* head.cu */
-void cuda_avgpool_fwd(daoe_backend *be, int N, int C, int HW, const void *x, float *y);
-void cuda_avgpool_bwd(daoe_backend *be, int N, int C, int HW, const float *dy, void *dx);
-void cuda_linear_fwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *b,
-                     float *y);
-void cuda_linear_bwd(daoe_backend *be, int N, int in, int out, const float *x, const float *W, const float *dy,
-                     float *dx, float *dW, float *db);
-void cuda_xent(daoe_backend *be, int N, int K, const float *logits, const int32_t *y, float *dlogits, float *stats);
-
-/* fused_update.cu */
-void cuda_opt_step(daoe_backend *be, daoe_opt *opt, int pass);
-void cuda_ctrl_step(daoe_backend *be, daoe_opt *opt, int phase);
-
 /* graph.cu */
-void cuda_run_step(daoe_backend *be, int key, void (*fn)(void *ctx), void *ctx);
 void cuda_drop_graphs(cuda_impl *im);
 #endif

@@ -78,36 +78,27 @@ void cuda_act_from_host(daoe_backend *be, void *act, int n, int c, int h, int w,
     free(raw);
 }
 
-/* conv weights: OIHW fp32 (the flat parameters) <-> KRSC in the activation type (cuDNN) */
-template <typename T>
-__global__ void k_oihw_to_krsc(const float *__restrict__ src, T *__restrict__ dst, int cout, int cin, int kk) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, n = (size_t)cout * cin * kk;
+/* conv weights: OIHW fp32 (the flat parameters) <-> KRSC in the activation type (cuDNN). Both
+ * swap the two inner axes, src [outer][a][b] -> dst [outer][b][a] (OIHW -> KRSC: a = cin, b = kh*kw;
+ * back: a = kh*kw, b = cin), a thread per destination element, the type converted by ld/st. */
+template <typename S, typename D>
+__global__ void k_swap_inner(const S *__restrict__ src, D *__restrict__ dst, int outer, int a, int b) {
+    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, n = (size_t)outer * a * b;
     if (i >= n) return;
-    int ci = (int)(i % cin);
-    size_t t = i / cin;
-    int q = (int)(t % kk), o = (int)(t / kk);
-    st(dst, i, src[((size_t)o * cin + ci) * kk + q]);
-}
-
-template <typename T>
-__global__ void k_krsc_to_oihw(const T *__restrict__ src, float *__restrict__ dst, int cout, int cin, int kk) {
-    size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x, n = (size_t)cout * cin * kk;
-    if (i >= n) return;
-    int q = (int)(i % kk);
-    size_t t = i / kk;
-    int ci = (int)(t % cin), o = (int)(t / cin);
-    dst[i] = ld(src, ((size_t)o * kk + q) * cin + ci);
+    int ia = (int)(i % a);
+    size_t t = i / a;
+    int ib = (int)(t % b), o = (int)(t / b);
+    st(dst, i, ld(src, ((size_t)o * a + ia) * b + ib));
 }
 
 void cuda_krsc_to_oihw(cuda_impl *im, const daoe_conv *cv, const void *src, float *dst) {
     size_t n = (size_t)cv->cout * cv->cin * cv->k * cv->k;
+    const int kk = cv->k * cv->k;
     if (im->bf16)
-        k_krsc_to_oihw<<<nblocks(n, TPB), TPB, 0, im->stream>>>((const __nv_bfloat16 *)src, dst, cv->cout, cv->cin,
-                                                                cv->k * cv->k);
+        k_swap_inner<<<nblocks(n, TPB), TPB, 0, im->stream>>>((const __nv_bfloat16 *)src, dst, cv->cout, kk, cv->cin);
     else
-        k_krsc_to_oihw<<<nblocks(n, TPB), TPB, 0, im->stream>>>((const float *)src, dst, cv->cout, cv->cin,
-                                                                cv->k * cv->k);
-    LAUNCH_CHECK(im, "k_krsc_to_oihw");
+        k_swap_inner<<<nblocks(n, TPB), TPB, 0, im->stream>>>((const float *)src, dst, cv->cout, kk, cv->cin);
+    LAUNCH_CHECK(im, "k_swap_inner (KRSC -> OIHW)");
 }
 
 void cuda_bind_params(daoe_backend *be, float *params, float *grads, size_t n, const daoe_conv *convs, int nconv,
@@ -137,13 +128,14 @@ void cuda_refresh_weights(daoe_backend *be) {
     for (int i = 0; i < im->nconv; i++) {
         const daoe_conv *cv = &im->convs[i];
         size_t n = (size_t)cv->cout * cv->cin * cv->k * cv->k;
+        const float *w = im->params + cv->w_off;
         if (im->bf16)
-            k_oihw_to_krsc<<<nblocks(n, TPB), TPB, 0, im->stream>>>(
-                im->params + cv->w_off, (__nv_bfloat16 *)im->wmirror + cv->w_off, cv->cout, cv->cin, cv->k * cv->k);
+            k_swap_inner<<<nblocks(n, TPB), TPB, 0, im->stream>>>(w, (__nv_bfloat16 *)im->wmirror + cv->w_off, cv->cout,
+                                                                  cv->cin, cv->k * cv->k);
         else
-            k_oihw_to_krsc<<<nblocks(n, TPB), TPB, 0, im->stream>>>(im->params + cv->w_off, (float *)im->wmirror + cv->w_off,
-                                                                    cv->cout, cv->cin, cv->k * cv->k);
-        LAUNCH_CHECK(im, "k_oihw_to_krsc");
+            k_swap_inner<<<nblocks(n, TPB), TPB, 0, im->stream>>>(w, (float *)im->wmirror + cv->w_off, cv->cout, cv->cin,
+                                                                  cv->k * cv->k);
+        LAUNCH_CHECK(im, "k_swap_inner (OIHW -> KRSC)");
     }
 }
 

@@ -166,6 +166,11 @@ struct daoe_backend {
     X(be, P, opt_step) X(be, P, ctrl_step) X(be, P, run_step) X(be, P, describe) X(be, P, destroy)
 #define DAOE_BACKEND_SET_OP_(be, P, op) (be)->op = P##_##op;
 #define DAOE_BACKEND_SET_OPS(be, P) DAOE_BACKEND_OPS(DAOE_BACKEND_SET_OP_, be, P)
+/* the declaration of <prefix>_<op> with the type of its field (the signature is written once,
+ * above): a backend's private header declares its functions with DAOE_BACKEND_DECLARE_OPS(prefix) */
+#define DAOE_BACKEND_DECLARE_OP(P, op) __typeof__(*((daoe_backend *)0)->op) P##_##op;
+#define DAOE_BACKEND_DECLARE_OP_(be, P, op) DAOE_BACKEND_DECLARE_OP(P, op)
+#define DAOE_BACKEND_DECLARE_OPS(P) DAOE_BACKEND_OPS(DAOE_BACKEND_DECLARE_OP_, _, P)
 
 /* How the cuDNN convolution algorithms are chosen (--cudnn-search). */
 enum { DAOE_CUDNN_SEARCH_TIMED = 0, DAOE_CUDNN_SEARCH_HEURISTIC = 1 };
