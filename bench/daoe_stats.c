@@ -112,7 +112,7 @@ static void report(const study_t *S) {
     int nfin = 0, ndiv = 0, ninc = 0;
     for (int k = 0; k < S->ng; k++) nfin += S->g[k].nfin, ndiv += S->g[k].ndiv, ninc += S->g[k].ninc;
     fprintf(stderr, "daoe-stats: %s: %d runs in %d groups (%d finished, %d diverged, %d incomplete) -> summary.{json,md,tex}, plotdata/%s\n",
-            S->dir, S->nruns, S->ng, nfin, ndiv, ninc, !is_tune(S) ? "" : tune_unfinished(S, NULL) ? ", tuned.partial.json" : ", tuned.json");
+            S->dir, S->nruns, S->ng, nfin, ndiv, ninc, !is_tune(S) ? "" : tune_left(S, NULL) ? ", tuned.partial.json" : ", tuned.json");
 }
 
 /* --twin-check: our SGD against the PyTorch twin, a line on stderr; the exit status */

@@ -159,9 +159,21 @@ int is_ablation(const study_t *S);
 const group_t *find_group(const study_t *S, const char *name);
 const group_t *tune_winner(const study_t *S, const char *opt, int use_best);
 const char *select_on(const study_t *S);
-/* where group stands in opt's tuning grid (sweep.json's run order, ascending in
- * bench/profiles/tune.json): -1 its lowest point, 1 its highest, 0 inside (or a grid of one) */
+/* where group stands among opt's tuning points (the grid in sweep.json's run order, ascending
+ * in bench/profiles/tune.json, with a point beyond it that has run): -1 the lowest, 1 the
+ * highest, 0 inside (or a grid of one) */
+#define MAXPOINTS 64
 int tune_edge(const study_t *S, const char *opt, const char *group);
+/* the tune profile's point beyond opt's grid on a side (-1 low, 1 high; grid_beyond), its group
+ * name into group; NULL when it names none */
+const cJSON *tune_beyond(const study_t *S, const char *opt, int side, char *group, size_t n);
+/* the side whose point beyond is due: every run of opt's grid has ended, the best point is at
+ * that edge, the profile names a point beyond it, and it has not run; 0: none */
+int tune_extension_due(const study_t *S, const char *opt, int use_best);
+/* the runs the tuning still needs: tune_unfinished's and the points beyond that are due (total: all) */
+int tune_left(const study_t *S, int *total);
+/* opt's choice is final: every run ended and no point beyond is due */
+int tune_settled(const study_t *S, const char *opt, int use_best);
 double mixing_mean(const study_t *S, const group_t *g, int trace, int share, int m, int t);
 int paper_comparable(const study_t *S);
 void setting_words(const study_t *S, char *buf, size_t n);

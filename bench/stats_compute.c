@@ -302,20 +302,65 @@ const group_t *tune_winner(const study_t *S, const char *opt, int use_best) {
     return best;
 }
 
-int tune_edge(const study_t *S, const char *opt, const char *group) {
+/* The point beyond opt's grid on one side (-1 low, 1 high) that the tune profile names
+ * (grid_beyond.<opt>.<low|high>: {"id", "args"}), and its group name; NULL: none named */
+const cJSON *tune_beyond(const study_t *S, const char *opt, int side, char *group, size_t n) {
+    const cJSON *rp = cJSON_GetObjectItemCaseSensitive(S->sweep, "resolved_profile");
+    const cJSON *gb = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(rp, "grid_beyond"), opt);
+    const cJSON *pt = cJSON_GetObjectItemCaseSensitive(gb, side < 0 ? "low" : "high");
+    const char *id = jstr(pt, "id", NULL);
+    if (!id) return NULL;
+    if (group) snprintf(group, n, "%s-%s", opt, id);
+    return pt;
+}
+
+/* opt's points in order: the grid's (sweep.json's run order, each point once, the points
+ * beyond left out), with a point beyond that has run before (low) or after (high) */
+static int tune_points(const study_t *S, const char *opt, const char **names, int max) {
+    char lo[300] = "", hi[300] = "";
+    tune_beyond(S, opt, -1, lo, sizeof lo);
+    tune_beyond(S, opt, 1, hi, sizeof hi);
+    int n = 0;
+    if (lo[0] && find_group(S, lo)) names[n++] = find_group(S, lo)->name;
     const cJSON *runs = cJSON_GetObjectItemCaseSensitive(S->sweep, "runs");
-    const char *first = NULL, *last = NULL;
-    int npoints = 0;
-    for (const cJSON *e = runs ? runs->child : NULL; e; e = e->next) {
-        if (strcmp(jstr(e, "optimizer", ""), opt)) continue;
-        const char *gname = jstr(e, "group", "");
-        if (last && !strcmp(last, gname)) continue; /* the seeds of one point stand together */
-        if (!first) first = gname;
-        last = gname;
-        npoints++;
+    for (const cJSON *e = runs ? runs->child : NULL; e && n < max - 1; e = e->next) {
+        const char *g = jstr(e, "group", "");
+        if (strcmp(jstr(e, "optimizer", ""), opt) || !strcmp(g, lo) || !strcmp(g, hi)) continue;
+        int seen = 0;
+        for (int i = 0; i < n && !seen; i++) seen = !strcmp(names[i], g);
+        if (!seen) names[n++] = g;
     }
-    if (npoints < 2) return 0;
-    return !strcmp(group, first) ? -1 : !strcmp(group, last) ? 1 : 0;
+    if (hi[0] && find_group(S, hi) && n < max) names[n++] = find_group(S, hi)->name;
+    return n;
+}
+
+int tune_edge(const study_t *S, const char *opt, const char *group) {
+    const char *names[MAXPOINTS];
+    int n = tune_points(S, opt, names, MAXPOINTS);
+    if (n < 2) return 0;
+    return !strcmp(group, names[0]) ? -1 : !strcmp(group, names[n - 1]) ? 1 : 0;
+}
+
+int tune_extension_due(const study_t *S, const char *opt, int use_best) {
+    if (tune_unfinished_of(S, opt, NULL)) return 0;
+    const group_t *best = tune_winner(S, opt, use_best);
+    int edge = best ? tune_edge(S, opt, best->name) : 0;
+    char g[300];
+    if (!edge || !tune_beyond(S, opt, edge, g, sizeof g) || find_group(S, g)) return 0;
+    return edge;
+}
+
+int tune_left(const study_t *S, int *total) {
+    int use_best = !strcmp(select_on(S), "best_val_acc"), due = 0, t;
+    for (int k = 0; k < S->ng; k++)
+        if (!k || strcmp(S->g[k - 1].optimizer, S->g[k].optimizer)) due += tune_extension_due(S, S->g[k].optimizer, use_best) != 0;
+    int left = tune_unfinished(S, &t) + due;
+    if (total) *total = t + due;
+    return left;
+}
+
+int tune_settled(const study_t *S, const char *opt, int use_best) {
+    return !tune_unfinished_of(S, opt, NULL) && !tune_extension_due(S, opt, use_best);
 }
 
 const char *select_on(const study_t *S) {

@@ -675,8 +675,9 @@ static void tune_edge_note(const study_t *S, section_t *x) {
                                     tune_unfinished_of(S, g->optimizer, NULL) ? ", so far" : "");
     }
     if (len)
-        note(x, "At an edge of its grid, so the best rate may lie beyond it (extend the grid one point on that side "
-                "when time allows): %s.", list);
+        note(x, "At an edge of its points, so the best rate may lie beyond them: %s. Where the profile names a point "
+                "beyond that edge (grid_beyond) and it has not run, it is due: daoe-sweep runs it, and the tuning is "
+                "complete only after it (one point beyond each side at most).", list);
     else
         note(x, "No optimizer's best point so far is at an edge of its grid.");
 }
@@ -780,7 +781,7 @@ int summary_sections(const study_t *S, const tables_t *T, section_t *sec) {
     if (is_tune(S)) {
         x = add_section(sec, &n, "tuned", "tuned", &T->tuned, NULL, 0);
         title(x, "Tuned values (chosen on the validation split; the test set is not used)");
-        int total, left = tune_unfinished(S, &total);
+        int total, left = tune_left(S, &total);
         if (left)
             note(x, "The tuning is not complete: %d of its %d runs have not ended, so this is the choice so far, written "
                     "to tuned.partial.json (no profile reads it); tuned.json is written when every run has ended. Rule: "
@@ -944,12 +945,15 @@ static cJSON *winners_json(const study_t *S, int use_best) {
         const desc_t *d = use_best ? &best->best_val : &best->val;
         jput(j, "val_acc_mean", d->mean);
         cJSON_AddNumberToObject(j, "n", d->n);
-        /* settled: every run of this optimizer's grid has ended, so its choice is final even while
-         * other optimizers' runs go on (bench/run_twin.py may then use tuned.partial.json) */
+        /* settled: every run of this optimizer's points has ended and no point beyond is due, so its
+         * choice is final even while other optimizers' runs go on (bench/run_twin.py may then use
+         * tuned.partial.json) */
         int left = tune_unfinished_of(S, g->optimizer, NULL);
-        cJSON_AddBoolToObject(j, "settled", left == 0);
+        cJSON_AddBoolToObject(j, "settled", tune_settled(S, g->optimizer, use_best));
         int edge = tune_edge(S, g->optimizer, best->name);
         if (edge) cJSON_AddStringToObject(j, "edge", edge < 0 ? "lowest grid point" : "highest grid point");
+        int due = tune_extension_due(S, g->optimizer, use_best);
+        if (due) cJSON_AddStringToObject(j, "extension_due", due < 0 ? "low" : "high");
         if (left) cJSON_AddNumberToObject(j, "runs_not_ended", left);
         cJSON_AddItemToObject(win, g->optimizer, j);
     }
@@ -973,20 +977,38 @@ void write_tuned(const study_t *S) {
                                        "over seeds, among grid points with at least one finished run and no diverged "
                                        "run; the test set is not used");
     int total, left = tune_unfinished(S, &total);
+    /* the points beyond the grid that are due: daoe-sweep reads this list and runs them */
+    cJSON *ext = cJSON_CreateArray();
+    for (int k = 0; k < S->ng; k++) {
+        const char *opt = S->g[k].optimizer;
+        if (k && !strcmp(S->g[k - 1].optimizer, opt)) continue;
+        int side = tune_extension_due(S, opt, use_best);
+        const cJSON *pt = side ? tune_beyond(S, opt, side, NULL, 0) : NULL;
+        if (!pt) continue;
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "optimizer", opt);
+        cJSON_AddStringToObject(e, "side", side < 0 ? "low" : "high");
+        cJSON_AddStringToObject(e, "id", jstr(pt, "id", ""));
+        cJSON_AddItemToObject(e, "args", cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(pt, "args"), 1));
+        cJSON_AddItemToArray(ext, e);
+    }
+    int due = cJSON_GetArraySize(ext);
+    left = tune_left(S, &total); /* a point beyond that is due is a run the tuning still needs */
     cJSON_AddBoolToObject(o, "complete", left == 0);
     cJSON_AddNumberToObject(o, "runs", total);
     cJSON_AddNumberToObject(o, "runs_not_ended", left);
     cJSON_AddItemToObject(o, "winners", winners_json(S, use_best));
     cJSON_AddItemToObject(o, "grid", grid_json(S, use_best));
+    cJSON_AddItemToObject(o, "extend", ext);
     /* an incomplete tuning names no winners for the profiles (lr_from reads tuned.json):
      * its choice so far goes to tuned.partial.json, and a tuned.json left from before is removed */
     char stale[PATH_MAX];
     snprintf(stale, sizeof stale, "%s/%s", S->dir, left ? "tuned.json" : "tuned.partial.json");
     if (remove(stale) == 0) fprintf(stderr, "daoe-stats: removed %s (the tuning is %scomplete)\n", stale, left ? "not " : "");
     if (left)
-        fprintf(stderr, "daoe-stats: the tuning is not complete (%d of %d runs have not ended): its choice so far is in "
-                        "tuned.partial.json; tuned.json, which profiles read, is written when every run has ended\n",
-                left, total);
+        fprintf(stderr, "daoe-stats: the tuning is not complete (%d of %d runs have not ended%s): its choice so far is "
+                        "in tuned.partial.json; tuned.json, which profiles read, is written when every run has ended\n",
+                left, total, due ? ", points beyond the grid that are due included: daoe-sweep runs them" : "");
     tool_write_json(S->dir, left ? "tuned.partial.json" : "tuned.json", o);
     cJSON_Delete(o);
 }

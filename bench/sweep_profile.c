@@ -11,6 +11,7 @@
 #include "daoe/optimizer_list.h"
 #include "daoe/util.h"
 #include "sweep.h"
+#include <dirent.h>
 #include "tool.h"
 #include <libgen.h>
 #include <limits.h>
@@ -52,7 +53,7 @@ static cJSON *load_profile(const char *path, const char *base_override, int dept
     }
     cJSON *b = load_profile(bpath, NULL, depth + 1);
     /* the base's own identity does not carry over */
-    const char *drop[] = {"name", "description", "settings", "grid", "compare_to", "kind", "twin", NULL};
+    const char *drop[] = {"name", "description", "settings", "grid", "grid_beyond", "compare_to", "kind", "twin", NULL};
     for (int i = 0; drop[i]; i++) cJSON_DeleteItemFromObjectCaseSensitive(b, drop[i]);
     cJSON_DeleteItemFromObjectCaseSensitive(p, "base");
     merge_into(b, p);
@@ -64,12 +65,12 @@ static cJSON *load_profile(const char *path, const char *base_override, int dept
 static void check_keys(const cJSON *P, const char *path) {
     static const char *known_keys[] = {"name", "description", "notes", "base", "kind", "train", "optimizers", "seeds",
                                        "optimizer_args", "settings", "grid", "lr_from", "compare_to", "target_acc",
-                                       "jobs", "select_on", "runs_per_gpu", "twin", NULL};
+                                       "jobs", "select_on", "runs_per_gpu", "twin", "grid_beyond", NULL};
     for (const cJSON *e = P->child; e; e = e->next) {
         int ok = e->string[0] == '_';
         for (int k = 0; known_keys[k] && !ok; k++) ok = !strcmp(e->string, known_keys[k]);
         if (!ok) tool_die("%s: unknown profile key \"%s\" (known: name description notes base kind train optimizers seeds "
-                          "optimizer_args settings grid lr_from compare_to target_acc jobs select_on runs_per_gpu twin)", path, e->string);
+                          "optimizer_args settings grid lr_from compare_to target_acc jobs select_on runs_per_gpu twin grid_beyond)", path, e->string);
     }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(P, "runs_per_gpu");
     if (v && (!cJSON_IsNumber(v) || v->valuedouble < 1 || v->valuedouble > 64 || v->valuedouble != (double)v->valueint))
@@ -232,12 +233,70 @@ static int grid_settings(const cJSON *grid, setting_t *out, int max, cJSON *keep
     return n;
 }
 
-/* The grid's points, the "settings" list, or one unnamed setting. */
+/* A point beyond the grid (grid_beyond.<opt>.<low|high>: {"id", "args"}) runs only when daoe-stats
+ * says it is due (the tuning's tuned.partial.json, "extend": every run of opt's grid has ended and
+ * its best point is at that edge), or when it has run before (a folder of it exists): the rule is
+ * daoe-stats' (tune_extension_due), the sweep only follows it. */
+static int beyond_settings(sweep_t *S, setting_t *out, int n, int max) {
+    const cJSON *gb = cJSON_GetObjectItemCaseSensitive(S->profile, "grid_beyond");
+    if (!gb) return n;
+    if (!cJSON_IsObject(gb)) tool_die("\"grid_beyond\" must be an object: optimizer -> {low, high}");
+    char p[PATH_MAX];
+    snprintf(p, sizeof p, "%s/tuned.partial.json", S->o->results);
+    cJSON *partial = tool_read_json(p, TOOL_JSON_QUIET);
+    const cJSON *ext = cJSON_GetObjectItemCaseSensitive(partial, "extend");
+    for (const cJSON *g = gb->child; g; g = g->next) {
+        if (!daoe_optimizer_find(g->string)) tool_die("grid_beyond: unknown optimizer '%s'", g->string);
+        for (const cJSON *pt = g->child; pt; pt = pt->next) {
+            const char *id = jstr(pt, "id", NULL);
+            const cJSON *args = cJSON_GetObjectItemCaseSensitive(pt, "args");
+            if ((strcmp(pt->string, "low") && strcmp(pt->string, "high")) || !id || !cJSON_IsArray(args))
+                tool_die("grid_beyond.%s.%s: a side is \"low\" or \"high\" with {\"id\", \"args\"}", g->string,
+                         pt->string);
+            int due = 0;
+            for (const cJSON *e = cJSON_IsArray(ext) ? ext->child : NULL; e && !due; e = e->next)
+                due = !strcmp(jstr(e, "optimizer", ""), g->string) && !strcmp(jstr(e, "id", ""), id);
+            /* a folder <results>/<opt>-<id>-s<seed> means it ran (or runs) */
+            int ran = 0;
+            DIR *d = opendir(S->o->results);
+            char prefix[300];
+            snprintf(prefix, sizeof prefix, "%s-%s-s", g->string, id);
+            for (struct dirent *de; d && !ran && (de = readdir(d));) ran = !strncmp(de->d_name, prefix, strlen(prefix));
+            if (d) closedir(d);
+            if (!due && !ran) continue;
+            if (n >= max) tool_die("grid: too many points");
+            cJSON *opt = cJSON_CreateArray();
+            cJSON_AddItemToArray(opt, cJSON_CreateString(g->string));
+            cJSON_AddItemToArray(S->keep, opt);
+            /* after the optimizer's grid points (low beyond before them), so that it runs next */
+            int at = n;
+            for (int k = 0; k < n; k++)
+                if (out[k].optimizers && !strcmp(cJSON_GetArrayItem(out[k].optimizers, 0)->valuestring, g->string)) {
+                    if (!strcmp(pt->string, "low")) { at = k; break; }
+                    at = k + 1;
+                }
+            memmove(&out[at + 1], &out[at], sizeof out[0] * (size_t)(n - at));
+            snprintf(out[at].id, sizeof out[at].id, "%s", id);
+            out[at].optimizers = opt;
+            out[at].args = args;
+            out[at].fw = NULL;
+            n++;
+            if (due && !ran)
+                fprintf(stderr, "daoe-sweep: %s's best point is at its %s edge: the point beyond it (%s) is due\n",
+                        g->string, pt->string, id);
+        }
+    }
+    cJSON_Delete(partial);
+    return n;
+}
+
+/* The grid's points (with the points beyond it that are due), the "settings" list, or one
+ * unnamed setting. */
 static int collect_settings(sweep_t *S, setting_t *set) {
     const cJSON *grid = cJSON_GetObjectItemCaseSensitive(S->profile, "grid");
     const cJSON *settings = cJSON_GetObjectItemCaseSensitive(S->profile, "settings");
     S->keep = cJSON_CreateArray();
-    if (grid) return grid_settings(grid, set, MAXSETTINGS, S->keep);
+    if (grid) return beyond_settings(S, set, grid_settings(grid, set, MAXSETTINGS, S->keep), MAXSETTINGS);
     if (!settings) {
         memset(&set[0], 0, sizeof set[0]);
         return 1;
