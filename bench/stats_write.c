@@ -205,36 +205,34 @@ static const column_t DESC_COLS[D_NCOL] = {
 static const int DESC_MD_NOCOUNTS[] = {D_GROUP, D_N, D_MEAN, D_SD, D_CI, D_MIN, D_MAX};
 static const int DESC_TEX[] = {D_GROUP, D_N, D_DIV, D_MEAN, D_SD, D_CI, D_MIN, D_MAX};
 
+/* a row's statistics columns (n to max) from d */
+static void desc_cells(cell_t *c, const desc_t *d, double scale, int dec) {
+    cell_printf(&c[D_N], "%d", d->n);
+    cell_num(&c[D_MEAN], d->mean * scale, dec);
+    cell_num(&c[D_SD], d->sd * scale, dec);
+    cell_interval(&c[D_CI], d->lo * scale, d->hi * scale, dec);
+    cell_num(&c[D_MIN], d->min * scale, dec);
+    cell_num(&c[D_MAX], d->max * scale, dec);
+}
+
 static void desc_table(table_t *t, const study_t *S, size_t off, double scale, int dec, int paper_row) {
     table_init(t, DESC_COLS, D_NCOL);
     for (int k = 0; k < S->ng; k++) {
         const group_t *g = &S->g[k];
-        const desc_t *d = (const desc_t *)((const char *)g + off);
         cell_t *c = table_row(t, 0);
         cell_printf(&c[D_GROUP], "%s", label(g->name));
         cell_printf(&c[D_RUNS], "%d", g->nruns);
         cell_printf(&c[D_FIN], "%d", g->nfin);
         cell_printf(&c[D_DIV], "%d", g->ndiv);
         cell_printf(&c[D_INC], "%d", g->ninc);
-        cell_printf(&c[D_N], "%d", d->n);
-        cell_num(&c[D_MEAN], d->mean * scale, dec);
-        cell_num(&c[D_SD], d->sd * scale, dec);
-        cell_interval(&c[D_CI], d->lo * scale, d->hi * scale, dec);
-        cell_num(&c[D_MIN], d->min * scale, dec);
-        cell_num(&c[D_MAX], d->max * scale, dec);
+        desc_cells(c, (const desc_t *)((const char *)g + off), scale, dec);
     }
     if (paper_row && S->twin.n) {
-        const desc_t *d = &S->twin.test;
         cell_t *c = table_row(t, 1);
         cell_printf(&c[D_GROUP], "%s (torch %s)", TWIN_LABEL, S->twin.torch);
         cell_printf(&c[D_RUNS], "%d", S->twin.n);
         cell_printf(&c[D_FIN], "%d", S->twin.n);
-        cell_printf(&c[D_N], "%d", d->n);
-        cell_num(&c[D_MEAN], d->mean * scale, dec);
-        cell_num(&c[D_SD], d->sd * scale, dec);
-        cell_interval(&c[D_CI], d->lo * scale, d->hi * scale, dec);
-        cell_num(&c[D_MIN], d->min * scale, dec);
-        cell_num(&c[D_MAX], d->max * scale, dec);
+        desc_cells(c, &S->twin.test, scale, dec);
     }
     if (paper_row) {
         cell_t *c = table_row(t, 1);
