@@ -14,6 +14,7 @@
 #include "daoe/util.h"
 #include <cjson/cJSON.h>
 #include <stddef.h>
+#include <string.h>
 
 #define PAPER_ACC 0.916
 #define PAPER_LABEL "DAO-E, paper (reported)"
@@ -164,6 +165,10 @@ const char *select_on(const study_t *S);
  * highest, 0 inside (or a grid of one) */
 #define MAXPOINTS 64
 int tune_edge(const study_t *S, const char *opt, const char *group);
+/* group k is its optimizer's first (groups are sorted by optimizer): a loop over optimizers */
+static inline int first_of_optimizer(const study_t *S, int k) {
+    return !k || strcmp(S->g[k - 1].optimizer, S->g[k].optimizer) != 0;
+}
 /* the tune profile's point beyond opt's grid on a side (-1 low, 1 high; grid_beyond), its group
  * name into group; NULL when it names none */
 const cJSON *tune_beyond(const study_t *S, const char *opt, int side, char *group, size_t n);

@@ -353,7 +353,7 @@ int tune_extension_due(const study_t *S, const char *opt, int use_best) {
 int tune_left(const study_t *S, int *total) {
     int use_best = !strcmp(select_on(S), "best_val_acc"), due = 0, t;
     for (int k = 0; k < S->ng; k++)
-        if (!k || strcmp(S->g[k - 1].optimizer, S->g[k].optimizer)) due += tune_extension_due(S, S->g[k].optimizer, use_best) != 0;
+        if (first_of_optimizer(S, k)) due += tune_extension_due(S, S->g[k].optimizer, use_best) != 0;
     int left = tune_unfinished(S, &t) + due;
     if (total) *total = t + due;
     return left;

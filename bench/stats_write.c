@@ -664,7 +664,7 @@ static void tune_edge_note(const study_t *S, section_t *x) {
     size_t len = 0;
     for (int k = 0; k < S->ng; k++) {
         const group_t *g = &S->g[k];
-        if (k && !strcmp(S->g[k - 1].optimizer, g->optimizer)) continue;
+        if (!first_of_optimizer(S, k)) continue;
         const group_t *best = tune_winner(S, g->optimizer, use_best);
         int edge = best ? tune_edge(S, g->optimizer, best->name) : 0;
         if (edge && len < sizeof list)
@@ -979,7 +979,7 @@ void write_tuned(const study_t *S) {
     cJSON *ext = cJSON_CreateArray();
     for (int k = 0; k < S->ng; k++) {
         const char *opt = S->g[k].optimizer;
-        if (k && !strcmp(S->g[k - 1].optimizer, opt)) continue;
+        if (!first_of_optimizer(S, k)) continue;
         int side = tune_extension_due(S, opt, use_best);
         const cJSON *pt = side ? tune_beyond(S, opt, side, NULL, 0) : NULL;
         if (!pt) continue;

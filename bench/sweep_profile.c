@@ -245,6 +245,8 @@ static int beyond_settings(sweep_t *S, setting_t *out, int n, int max) {
     snprintf(p, sizeof p, "%s/tuned.partial.json", S->o->results);
     cJSON *partial = tool_read_json(p, TOOL_JSON_QUIET);
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(partial, "extend");
+    struct dirent **names = NULL; /* the results folder, read once */
+    int nnames = scandir(S->o->results, &names, NULL, NULL);
     for (const cJSON *g = gb->child; g; g = g->next) {
         if (!daoe_optimizer_find(g->string)) tool_die("grid_beyond: unknown optimizer '%s'", g->string);
         for (const cJSON *pt = g->child; pt; pt = pt->next) {
@@ -257,12 +259,10 @@ static int beyond_settings(sweep_t *S, setting_t *out, int n, int max) {
             for (const cJSON *e = cJSON_IsArray(ext) ? ext->child : NULL; e && !due; e = e->next)
                 due = !strcmp(jstr(e, "optimizer", ""), g->string) && !strcmp(jstr(e, "id", ""), id);
             /* a folder <results>/<opt>-<id>-s<seed> means it ran (or runs) */
-            int ran = 0;
-            DIR *d = opendir(S->o->results);
             char prefix[300];
             snprintf(prefix, sizeof prefix, "%s-%s-s", g->string, id);
-            for (struct dirent *de; d && !ran && (de = readdir(d));) ran = !strncmp(de->d_name, prefix, strlen(prefix));
-            if (d) closedir(d);
+            int ran = 0;
+            for (int f = 0; f < nnames && !ran; f++) ran = !strncmp(names[f]->d_name, prefix, strlen(prefix));
             if (!due && !ran) continue;
             if (n >= max) tool_die("grid: too many points");
             cJSON *opt = cJSON_CreateArray();
@@ -286,6 +286,8 @@ static int beyond_settings(sweep_t *S, setting_t *out, int n, int max) {
                         g->string, pt->string, id);
         }
     }
+    for (int f = 0; f < nnames; f++) free(names[f]);
+    free(names);
     cJSON_Delete(partial);
     return n;
 }
