@@ -85,7 +85,7 @@ def hours(s):
 
 
 def minutes(s):
-    return f"{s / 60:.0f} min"
+    return f"{s:.0f} s" if s < 120 else f"{s / 60:.0f} min"
 
 
 def main(argv):
