@@ -10,6 +10,7 @@
  * disk, a run's preparation, command line and log, and how an ended run settles. */
 #define _GNU_SOURCE
 #include "daoe/run_folder.h"
+#include "daoe/train.h"
 #include "daoe/util.h"
 #include "sweep.h"
 #include "tool.h"
@@ -279,6 +280,13 @@ void sweep_settle(sweep_run_t *r, int rc, const char *why) {
         sweep_last_log_line(r, line, sizeof line);
         if (info.problem[0]) snprintf(r->message, sizeof r->message, "%.100s: damaged: %.1600s", why, info.problem);
         else snprintf(r->message, sizeof r->message, "%.100s: %.400s", why, line);
+        /* an end it claimed that did not check out must not pass for a finished run next time
+         * (committed results keep no weights, so a later probe would take it as one) */
+        if ((rc == DAOE_EXIT_OK || rc == DAOE_EXIT_DIVERGED) && daoe_run_reject_end(r->dir) == 1) {
+            size_t len = strlen(r->message);
+            snprintf(r->message + len, sizeof r->message - len,
+                     " (its " DAOE_RUN_SUMMARY " is now " DAOE_RUN_REJECTED ": the next sweep runs it again)");
+        }
     }
 }
 

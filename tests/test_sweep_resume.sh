@@ -111,9 +111,14 @@ out=$("$B/daoe-sweep" "$P" --data "$D" -j 1 --only sgd --train "$F" --results "$
 rc=$?
 [ $rc != 0 ] && echo "$out" | grep -q "sgd-s0  FAILED exit 0: damaged: .*final.safetensors" &&
     ok "exit 0 without final weights: failed, said why" || bad "exit 0 without final weights: exit $rc: $out"
-# (the folder it left is then a finished run whose weights were not kept: the next sweep keeps it,
-# so the sound end is shown in a folder of its own)
-out=$(FAKE_WEIGHTS=1 "$B/daoe-sweep" "$P" --data "$D" -j 1 --only sgd --train "$F" --results "$W/fake2" 2>&1)
+# the end it claimed is set aside (summary.rejected.json), so that the next sweep, where a missing
+# final.safetensors would mean "not kept", does not take the folder as a finished run: it runs it again
+[ ! -f "$W/fake/sgd-s0/summary.json" ] && [ -f "$W/fake/sgd-s0/summary.rejected.json" ] &&
+    echo "$out" | grep -q "summary.rejected.json: the next sweep runs it again" &&
+    ok "the claimed end set aside, said so" || bad "the claimed end not set aside: $(ls "$W/fake/sgd-s0"): $out"
+out=$("$B/daoe-sweep" "$P" --data "$D" --dry-run --only sgd --train "$F" --results "$W/fake" 2>&1)
+echo "$out" | grep -q "1 to run, 0 finished" && ok "the next sweep runs it again" || bad "the next sweep: $out"
+out=$(FAKE_WEIGHTS=1 "$B/daoe-sweep" "$P" --data "$D" -j 1 --only sgd --train "$F" --results "$W/fake" 2>&1)
 rc=$?
 [ $rc = 0 ] && echo "$out" | grep -q "sgd-s0  finished" && ok "exit 0 with a sound end: finished" ||
     bad "exit 0 with a sound end: exit $rc: $out"

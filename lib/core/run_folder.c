@@ -151,9 +151,18 @@ daoe_run_state daoe_run_probe(const char *dir, const daoe_run_query *q, daoe_run
 }
 
 void daoe_run_clear(const char *dir) {
-    const char *files[] = {DAOE_RUN_SUMMARY, DAOE_RUN_EPOCHS, DAOE_RUN_ALPHA, DAOE_RUN_FINAL, DAOE_RUN_CHECKPOINT};
+    const char *files[] = {DAOE_RUN_SUMMARY, DAOE_RUN_EPOCHS, DAOE_RUN_ALPHA, DAOE_RUN_FINAL, DAOE_RUN_CHECKPOINT,
+                           DAOE_RUN_REJECTED};
     char p[2300];
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) unlink(daoe_run_path(p, sizeof p, dir, files[i]));
+}
+
+int daoe_run_reject_end(const char *dir) {
+    char from[2300], to[2300];
+    daoe_run_path(from, sizeof from, dir, DAOE_RUN_SUMMARY);
+    daoe_run_path(to, sizeof to, dir, DAOE_RUN_REJECTED);
+    if (!daoe_file_exists(from)) return 0;
+    return rename(from, to) == 0 ? 1 : -1;
 }
 
 /* ------------------------------------------------------------------ the settings */

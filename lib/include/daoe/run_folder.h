@@ -77,8 +77,14 @@ daoe_run_state daoe_run_probe(const char *dir, const daoe_run_query *q, daoe_run
 /* data rows of dir/epochs.csv (0 when missing) */
 int daoe_run_epochs_done(const char *dir);
 /* A run that starts over leaves no earlier result: summary.json, epochs.csv, alpha.csv,
- * final.safetensors and checkpoint.safetensors go. */
+ * final.safetensors, checkpoint.safetensors and a rejected summary go. */
 void daoe_run_clear(const char *dir);
+/* An end the trainer claimed (summary.json) that did not check out after it exited (FAILED: e.g.
+ * exit 0 without final.safetensors): summary.json becomes DAOE_RUN_REJECTED, so that no later
+ * probe, where a missing final.safetensors means "not kept", takes the folder as ended; it is
+ * resumed or run again. 1 when there was a summary.json to move, 0 when none, -1 on error. */
+#define DAOE_RUN_REJECTED "summary.rejected.json"
+int daoe_run_reject_end(const char *dir);
 
 /* ------------------------------------------------------------------ the settings */
 /* The settings that define the run's result (what a checkpoint must match to resume): config.json's
