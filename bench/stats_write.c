@@ -290,7 +290,9 @@ static void mixing_table(table_t *t, const study_t *S) {
 }
 
 /* DAO-E's mean update share per member over the traced steps in [lo, hi) of the run's length
- * (fractions of its last traced step), averaged over its finished runs; 0 when no run has a trace */
+ * (fractions of its last traced step), averaged over its finished runs that traced a step there
+ * (their number is returned; none: NaN shares). A sparse trace can leave a window empty (trace
+ * every 10 of 16 steps: steps 1 and 10, the first at 0.1 of the last); such a run is not counted. */
 static int share_window(const study_t *S, const group_t *g, double lo, double hi, double share[DAOE_K]) {
     int runs = 0;
     for (int m = 0; m < DAOE_K; m++) share[m] = 0;
@@ -299,13 +301,14 @@ static int share_window(const study_t *S, const group_t *g, double lo, double hi
         load_trace(r);
         if (r->tr.n < 2) continue;
         double last = r->tr.step[r->tr.n - 1], sum[DAOE_K] = {0};
-        int n[DAOE_K] = {0};
+        int n[DAOE_K] = {0}, any = 0;
         for (int k = 0; k < r->tr.n; k++) {
             double f = r->tr.step[k] / last;
             if (f < lo || f >= hi) continue;
             for (int m = 0; m < DAOE_K; m++)
-                if (isfinite(r->tr.share[m][k])) sum[m] += r->tr.share[m][k], n[m]++;
+                if (isfinite(r->tr.share[m][k])) sum[m] += r->tr.share[m][k], n[m]++, any = 1;
         }
+        if (!any) continue;
         for (int m = 0; m < DAOE_K; m++) share[m] += n[m] ? sum[m] / n[m] : 0;
         runs++;
     }
@@ -370,21 +373,24 @@ static void claims_table(tables_t *T, const study_t *S) {
     }
     double early[DAOE_K], late[DAOE_K];
     char we[300], wl[300];
-    int runs = share_window(S, d, 0.0, 0.1, early);
-    share_window(S, d, 0.9, 1.0 + 1e-9, late);
+    int runs = share_window(S, d, 0.0, 0.1, early), runs_late = share_window(S, d, 0.9, 1.0 + 1e-9, late);
+    memcpy(T->claims_share[0], early, sizeof early);
+    memcpy(T->claims_share[1], late, sizeof late);
+    T->claims_share_runs[0] = runs;
+    T->claims_share_runs[1] = runs_late;
     double le = 0, ll = 0;
     int te = runs ? share_words(S, early, we, sizeof we, &le) : -1;
-    int tl = runs ? share_words(S, late, wl, sizeof wl, &ll) : -1;
+    int tl = runs_late ? share_words(S, late, wl, sizeof wl, &ll) : -1;
     const char *qe = "Early (first 10 % of the steps): which member supplies most of DAO-E's update?";
     const char *ql = "Late (last 10 % of the steps): which member supplies most of DAO-E's update?";
     cell_t *c = table_row(t, 0);
     cell_printf(&c[0], "%s", qe);
     if (te >= 0) lead_answer(&c[1], te, le), cell_printf(&c[2], "update shares: %s", we);
-    else cell_printf(&c[1], "no trace (alpha.csv) to tell");
+    else cell_printf(&c[1], "cannot tell: no finished DAO-E run traced a step in this window (alpha.csv)");
     c = table_row(t, 0);
     cell_printf(&c[0], "%s", ql);
     if (tl >= 0) lead_answer(&c[1], tl, ll), cell_printf(&c[2], "update shares: %s", wl);
-    else cell_printf(&c[1], "no trace (alpha.csv) to tell");
+    else cell_printf(&c[1], "cannot tell: no finished DAO-E run traced a step in this window (alpha.csv)");
     /* a member leads when it is 5 points ahead of the next */
     int adaptive_early = te >= 0 && le >= 0.05 &&
                          (!strcmp(daoe_member_names[te], "adam") || !strcmp(daoe_member_names[te], "rmsprop"));
@@ -394,7 +400,10 @@ static void claims_table(tables_t *T, const study_t *S) {
     if (te >= 0 && tl >= 0)
         cell_printf(&c[1], "%s", adaptive_early && sgd_late ? "yes" : adaptive_early || sgd_late ? "in part" : "no");
     else cell_printf(&c[1], "cannot tell");
-    cell_printf(&c[2], "over %d finished DAO-E run(s), mean of each run's shares in the window", runs);
+    if (runs == runs_late)
+        cell_printf(&c[2], "over %d finished DAO-E run(s), mean of each run's shares in the window", runs);
+    else cell_printf(&c[2], "mean of each run's shares in the window, over %d finished DAO-E run(s) early, %d late", runs,
+                     runs_late);
     /* the paragraph */
     size_t len = 0, cap = sizeof T->claims_text;
     char *p = T->claims_text;
@@ -415,6 +424,12 @@ static void claims_table(tables_t *T, const study_t *S) {
                  ll < 0.05 ? " (by less than 5 points)" : "",
                  adaptive_early && sgd_late ? "holds here" : adaptive_early || sgd_late ? "holds only in part here"
                                                                                       : "does not hold here");
+    else if (len < cap)
+        snprintf(p + len, cap - len,
+                 "Whether Adam/RMSProp supply most of its update early and SGD late cannot be told: no finished "
+                 "DAO-E run traced a step in the %s.",
+                 te < 0 && tl < 0 ? "first or the last 10 % of its steps" : te < 0 ? "first 10 % of its steps"
+                                                                               : "last 10 % of its steps");
 }
 
 /* tune: per optimizer, the chosen grid point and its arguments */
@@ -896,6 +911,19 @@ void write_summaries(const study_t *S) {
             cJSON_AddItemToArray(rows, row);
         }
         cJSON_AddStringToObject(cl, "paragraph", T.claims_text);
+        /* the update shares behind the mixture claim, unrounded (null: no run traced a step there) */
+        cJSON *us = cJSON_AddObjectToObject(cl, "update_shares");
+        const char *win[] = {"first_10_percent", "last_10_percent"};
+        for (int w = 0; w < 2; w++) {
+            cJSON *o = cJSON_AddObjectToObject(us, win[w]);
+            cJSON_AddNumberToObject(o, "runs", T.claims_share_runs[w]);
+            for (int m = 0; m < DAOE_K; m++) {
+                if (!((S->members >> m) & 1u)) continue;
+                if (T.claims_share_runs[w] && isfinite(T.claims_share[w][m]))
+                    cJSON_AddNumberToObject(o, daoe_member_names[m], T.claims_share[w][m]);
+                else cJSON_AddNullToObject(o, daoe_member_names[m]);
+            }
+        }
     }
     free_tables(&T);
     tool_write_json(S->dir, "summary.json", j);

@@ -14,6 +14,7 @@ BIN holds daoe-sweep, daoe-stats and daoe-train. Exit 0 pass, 1 fail, 77 skip.
 The statistics are recomputed here independently (numpy/scipy, Holm by hand)
 from the same raw numbers the C code reads.
 """
+import csv
 import json
 import math
 import os
@@ -432,6 +433,51 @@ def test_stats(bindir, work):
         ok(row.get("answer", "").startswith(want), f"claim vs {b}: {row} (Holm p {holm[b]:.3g}, diff {r['diff']:+.4f})")
     ok(any(q.startswith("Early") for q in C) and any(q.startswith("Late") for q in C) and
        S["claims"]["paragraph"].startswith("At this scale DAO-E"), f"claims rows and paragraph: {list(C)}")
+    # the update shares of the mixture claim: each finished DAO-E run's mean share over its traced steps
+    # in the first (last) 10 % of its last traced step, then the mean over runs, from alpha.csv
+    def window_shares(lo, hi):
+        per_run = []
+        for n, r in raw.items():
+            if r["group"] != "daoe" or r["status"] != "finished":
+                continue
+            rows = list(csv.DictReader(open(os.path.join(root, n, "alpha.csv"))))
+            last = float(rows[-1]["step"])
+            sel = [x for x in rows if lo <= float(x["step"]) / last < hi]
+            if sel:
+                per_run.append([sum(float(x[f"share_{m}"]) for x in sel) / len(sel) for m in MEMBERS])
+        return [sum(v[i] for v in per_run) / len(per_run) for i in range(len(MEMBERS))], len(per_run)
+    labels = {"sgd": "SGD", "adam": "Adam", "rmsprop": "RMSProp", "lion": "Lion"}
+    US = S["claims"].get("update_shares", {})
+    for q, key, lo, hi in (("Early", "first_10_percent", 0.0, 0.1), ("Late", "last_10_percent", 0.9, 1.0 + 1e-9)):
+        sh, nr = window_shares(lo, hi)
+        want = "update shares: " + ", ".join(f"{labels[m]} {100 * v:.0f} %" for m, v in zip(MEMBERS, sh))
+        row = next((r for k, r in C.items() if k.startswith(q)), {})
+        got = US.get(key, {})
+        ok(nr == 5 and row.get("evidence") == want and got.get("runs") == nr and
+           all(abs(got.get(m, -1) - v) < 1e-9 for m, v in zip(MEMBERS, sh)),
+           f"{q} shares: {row.get('evidence')}, {got} (want {want}, {dict(zip(MEMBERS, sh))}, {nr} runs)")
+    # a trace too sparse for the first 10 % (steps 1 and 10 only: 1/10 is not < 0.1): said, not 0 %
+    sparse = os.path.join(work, "sparse")
+    shutil.rmtree(sparse, ignore_errors=True)
+    shutil.copytree(root, sparse)
+    for n, r in raw.items():
+        if r["group"] == "daoe" and os.path.isdir(os.path.join(sparse, n)):
+            f = os.path.join(sparse, n, "alpha.csv")
+            rows = open(f).read().splitlines()
+            keep = [rows[0]] + [x for x in rows[1:] if x.split(",")[0] in ("1", "10")]
+            if len(keep) < 3:  # the synthetic trace has steps 1, 6, 11, ...: make the step-10 row from step 11's
+                keep.append("10" + next(x for x in rows[1:] if x.split(",")[0] == "11")[2:])
+            open(f, "w").write("\n".join(keep) + "\n")
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), sparse])
+    Sp = json.load(open(os.path.join(sparse, "summary.json")))
+    Cp = {r["question"]: r for r in Sp.get("claims", {}).get("rows", [])}
+    early = next((r for k, r in Cp.items() if k.startswith("Early")), {})
+    late = next((r for k, r in Cp.items() if k.startswith("Late")), {})
+    ok(rc == 0 and early.get("answer", "").startswith("cannot tell: no finished DAO-E run traced a step") and
+       Sp["claims"]["update_shares"]["first_10_percent"] == {"runs": 0, **{m: None for m in MEMBERS}} and
+       late.get("evidence", "").startswith("update shares:") and
+       "cannot be told: no finished DAO-E run traced a step in the first 10 % of its steps" in Sp["claims"]["paragraph"],
+       f"sparse trace: early {early}, late {late}, paragraph {Sp['claims']['paragraph']}")
     ok(abs(S["paper_reference"]["final_test_acc"] - 0.916) < 1e-12, "paper row")
     md = open(os.path.join(root, "summary.md")).read()
     ok("DAO-E, paper (reported)" in md and "91.60" in md, "paper row in summary.md")
