@@ -6,8 +6,9 @@ measured: one Markdown list for REPRODUCE.md's <profile>-progress section (make 
 
 PART names a part of the family (tuning, table); RESULTS_DIR holds its run folders. A run's
 machine time is the sum of its epochs.csv `seconds` column (training and evaluation of every
-epoch, across resumes; the time lost to a kill since the last checkpoint is not counted), so
-a run under way counts what it has done. The machine is config.json's `machine.device`
+epoch, across resumes; the time lost to a kill since the last checkpoint is not counted; an
+epoch's `train_seconds` where larger: runs of trainers before 2026-12-07 recorded only the
+resumed part of an epoch stopped inside), so a run under way counts what it has done. The machine is config.json's `machine.device`
 (CPU, threads, convolution engine, ISA). --left PART=N: N runs of PART still to run (daoe-sweep
 --dry-run's count; PART twin: the twin's); they are estimated at the median machine time of
 the finished runs of the same part, else of all parts. --twin DIR: the PyTorch twin's runs (torch-*.json, wall_seconds).
@@ -41,7 +42,9 @@ def run_seconds(d):
     except OSError:
         return None
     try:
-        secs = [float(r["seconds"]) for r in rows]
+        # an epoch stopped inside and resumed recorded only its resumed part in seconds before the
+        # trainer of this commit's day (its train_seconds kept the whole): the larger of the two
+        secs = [max(float(r["seconds"]), float(r.get("train_seconds") or 0)) for r in rows]
         evals = [r.get("test_acc", "nan").strip().lower() not in ("nan", "") for r in rows]
     except (KeyError, ValueError, TypeError, AttributeError):
         return None

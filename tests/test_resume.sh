@@ -95,6 +95,21 @@ if [ $rc = 3 ] && [ $rc2 = 3 ] && grep -q "already ended: diverged" "$W/div.err"
 then ok "--resume of a diverged run: exit 3, 'already ended: diverged', nothing rewritten"
 else bad "--resume of a diverged run: exit $rc then $rc2: $(cat "$W/div.err")"; fi
 
+# time across a stop: the epoch stopped inside (SIGTERM at step 15, the 7th of epoch 2's 8) counts
+# the seconds trained before the stop (seconds >= train_seconds), and summary.json's wall_seconds
+# spans both sessions (>= the sum of the epochs' seconds)
+d="$W/timed"
+DAOE_TEST_KILL=step@15:15 "$T" --out "$d" $C --optimizer $opt 2> /dev/null
+rc=0
+"$T" --out "$d" $C --optimizer $opt --resume 2> /dev/null || rc=$?
+times=$(awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) c[$i] = i; next}
+    {s += $c["seconds"]; if ($c["seconds"] + 1e-6 < $c["train_seconds"]) bad = bad " epoch " $1 ": " $c["seconds"] " < " $c["train_seconds"]}
+    END {printf "%.6f%s", s, bad}' "$d/epochs.csv")
+wall=$(sed -n 's/.*"wall_seconds":[[:space:]]*\([0-9.eE+-]*\).*/\1/p' "$d/summary.json")
+if [ $rc = 0 ] && [ -n "$wall" ] && [ "${times#* }" = "$times" ] && awk -v w="$wall" -v s="$times" 'BEGIN {exit !(w + 1e-6 >= s)}'
+then ok "time across a stop: every epoch's seconds >= its training seconds; wall $wall s >= the epochs' $times s"
+else bad "time across a stop: exit $rc, wall '$wall', epochs' seconds $times"; fi
+
 # a checkpoint with bad bytes is refused by name, never trusted
 d="$W/damaged"
 DAOE_TEST_KILL=step@12 "$T" --out "$d" $C --optimizer $opt 2> /dev/null

@@ -43,6 +43,7 @@ typedef struct {
     long div_step;
     int tty;
     double t_run0, last_ckpt, eval_secs_est;
+    double wall_before; /* a resumed run's seconds before this session (its epochs' and the epoch under way's) */
     char err[2048];
 } trainer;
 
@@ -131,6 +132,8 @@ static int resume(trainer *tr, int *start_over) {
         return DAOE_EXIT_ERROR;
     }
     tr->start_epoch = tr->lg.nrows;
+    tr->wall_before = tr->lg.epoch_seconds;
+    for (int e = 0; e < tr->lg.nrows; e++) tr->wall_before += tr->lg.rows[(size_t)e * DAOE_NCOL + DAOE_COL_SECONDS];
     if (!cfg->quiet)
         fprintf(stderr, "daoe-train: resuming %s at epoch %d step %d (step %ld of the run)\n", cfg->out,
                 tr->start_epoch + 1, tr->lg.epoch_step, tr->lg.t);
@@ -297,11 +300,18 @@ static int log_epoch(trainer *tr, int e, const daoe_epoch_sums *es, double t_ep0
     return 0;
 }
 
+/* The run's wall seconds over all its sessions: this one's and, resumed, those before it (each
+ * finished epoch's seconds and the trained part of the epoch under way at the checkpoint; what a
+ * kill lost after the last checkpoint was trained again, so it is not counted twice). */
+static double run_wall(const trainer *tr) {
+    return tr->wall_before + daoe_now() - tr->t_run0;
+}
+
 /* A stop signal came: checkpoint, summary.json "interrupted", exit 4. */
 static int interrupted(trainer *tr, const daoe_epoch_sums *es, double secs) {
     int rc = save_checkpoint(tr, tr->stop_step, es, secs);
     if (rc) return rc;
-    rc = daoe_run_write_summary(&tr->rf, &tr->lg, DAOE_STATUS_INTERRUPTED, 0, daoe_now() - tr->t_run0,
+    rc = daoe_run_write_summary(&tr->rf, &tr->lg, DAOE_STATUS_INTERRUPTED, 0, run_wall(tr),
                                 tr->s->be->desc, tr->err, sizeof tr->err);
     if (rc) return rc;
     fprintf(stderr, "daoe-train: interrupted by signal %d at step %ld: checkpoint written; the same command with "
@@ -325,7 +335,8 @@ static int run_epoch(trainer *tr, int e) {
     double tr_secs = prev_secs + train_epoch(tr, e, s0, &es);
     if (tr->diverged) return 0;
     if (tr->stop_sig) return interrupted(tr, &es, tr_secs);
-    int rc = log_epoch(tr, e, &es, t_ep0, tr_secs);
+    /* an epoch resumed inside counts the seconds trained before the stop too */
+    int rc = log_epoch(tr, e, &es, t_ep0 - prev_secs, tr_secs);
     if (rc) return rc;
     int last = e + 1 == tr->cfg->epochs;
     if (!last && daoe_now() - tr->last_ckpt >= 60.0 * tr->cfg->checkpoint_minutes) {
@@ -352,7 +363,7 @@ static int finish(trainer *tr) {
     }
     if (wr) return wr;
     wr = daoe_run_write_summary(&tr->rf, &tr->lg, tr->diverged ? DAOE_STATUS_DIVERGED : DAOE_STATUS_FINISHED,
-                                tr->diverged ? tr->div_step : 0, daoe_now() - tr->t_run0, tr->s->be->desc, tr->err,
+                                tr->diverged ? tr->div_step : 0, run_wall(tr), tr->s->be->desc, tr->err,
                                 sizeof tr->err);
     if (wr) return wr;
     unlink(daoe_run_path(path, sizeof path, cfg->out, DAOE_RUN_CHECKPOINT));
