@@ -161,8 +161,7 @@ int daoe_run_reject_end(const char *dir) {
     char from[2300], to[2300];
     daoe_run_path(from, sizeof from, dir, DAOE_RUN_SUMMARY);
     daoe_run_path(to, sizeof to, dir, DAOE_RUN_REJECTED);
-    if (!daoe_file_exists(from)) return 0;
-    return rename(from, to) == 0 ? 1 : -1;
+    return rename(from, to) == 0 ? 1 : errno == ENOENT ? 0 : -1;
 }
 
 /* ------------------------------------------------------------------ the settings */

@@ -23,6 +23,7 @@
 #define DAOE_RUN_INIT "init.safetensors"           /* --save-init */
 #define DAOE_RUN_SWEEP_RECORD "sweep_run.json"     /* daoe-sweep's: the arguments that define the result */
 #define DAOE_RUN_TRAIN_LOG "train.log"             /* daoe-sweep's: the trainer's output */
+#define DAOE_RUN_REJECTED "summary.rejected.json"  /* daoe-sweep's: a claimed end that did not check out */
 
 /* summary.json's "status" */
 #define DAOE_STATUS_FINISHED "finished"
@@ -83,7 +84,6 @@ void daoe_run_clear(const char *dir);
  * exit 0 without final.safetensors): summary.json becomes DAOE_RUN_REJECTED, so that no later
  * probe, where a missing final.safetensors means "not kept", takes the folder as ended; it is
  * resumed or run again. 1 when there was a summary.json to move, 0 when none, -1 on error. */
-#define DAOE_RUN_REJECTED "summary.rejected.json"
 int daoe_run_reject_end(const char *dir);
 
 /* ------------------------------------------------------------------ the settings */
