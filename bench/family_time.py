@@ -8,8 +8,10 @@ PART names a part of the family (tuning, table); RESULTS_DIR holds its run folde
 machine time is the sum of its epochs.csv `seconds` column (training and evaluation of every
 epoch, across resumes; the time lost to a kill since the last checkpoint is not counted; an
 epoch's `train_seconds` where larger: runs of trainers before 2026-12-07 recorded only the
-resumed part of an epoch stopped inside), so a run under way counts what it has done. The machine is config.json's `machine.device`
-(CPU, threads, convolution engine, ISA). --left PART=N: N runs of PART still to run (daoe-sweep
+resumed part of an epoch stopped inside), so a run under way counts what it has done, times the share
+of the machine it held: config.json's `threads` over `machine.cores` (two 1-thread runs side by side
+on a 2-core machine, daoe-sweep -j 2, count half their seconds each; 0 threads or an unknown count:
+the whole machine). The machine is config.json's `machine.device` (CPU, threads, convolution engine, ISA). --left PART=N: N runs of PART still to run (daoe-sweep
 --dry-run's count; PART twin: the twin's); they are estimated at the median machine time of
 the finished runs of the same part, else of all parts. --twin DIR: the PyTorch twin's runs (torch-*.json, wall_seconds).
 Prints nothing but the list; exit 2 on a bad command line."""
@@ -54,6 +56,15 @@ def run_seconds(d):
     return sum(secs), sum(quickest[e] for e in evals)
 
 
+def machine_share(cfg):
+    """the share of its machine a run held: its threads over the machine's cores (at most 1), else 1"""
+    try:
+        threads, cores = int(cfg.get("threads") or 0), int((cfg.get("machine") or {}).get("cores") or 0)
+    except (TypeError, ValueError, AttributeError):
+        return 1.0
+    return min(threads, cores) / cores if threads > 0 and cores > 0 else 1.0
+
+
 def part_runs(results):
     """(finished seconds list, seconds of runs under way, {device: seconds}) of RESULTS' run folders"""
     done, quick, under_way, devices = [], [], 0.0, {}
@@ -66,14 +77,15 @@ def part_runs(results):
         t = run_seconds(d)
         if t is None:
             continue
-        s = t[0]
         summary = load_json(os.path.join(d, "summary.json")) or {}
         cfg = load_json(os.path.join(d, "config.json")) or {}
+        share = machine_share(cfg)
+        s = t[0] * share
         dev = (cfg.get("machine") or {}).get("device") or summary.get("device") or "unknown machine"
         devices[dev] = devices.get(dev, 0.0) + s
         if summary.get("status") in ("finished", "diverged"):
             done.append(s)
-            quick.append(t[1])
+            quick.append(t[1] * share)
         else:
             under_way += s
     return done, quick, under_way, devices

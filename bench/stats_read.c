@@ -98,16 +98,26 @@ static int member_fields(csv_field *f, double **alpha, double **share) {
     return 2 * DAOE_K;
 }
 
-/* epochs.csv: the columns daoe-stats uses; returns whether it was read */
+/* epochs.csv: the columns daoe-stats uses; returns whether it was read. An epoch's seconds
+ * is the larger of `seconds` and `train_seconds`: trainers before 479fbd4 recorded in `seconds`
+ * only the resumed part of an epoch stopped inside (`train_seconds` kept the whole), and in
+ * summary.json's wall_seconds only the last resume's part; bench/family_time.py reads it alike. */
 static int read_epochs(stats_run_t *r) {
     epochs_t *e = &r->ep;
-    csv_field f[4 + 2 * DAOE_K] = {
-        {"test_acc", &e->test}, {"val_acc", &e->val}, {"train_loss", &e->loss}, {"seconds", &e->sec}};
-    int nf = 4 + member_fields(f + 4, e->alpha, e->share);
+    double *train_sec = NULL;
+    csv_field f[5 + 2 * DAOE_K] = {{"test_acc", &e->test},
+                                   {"val_acc", &e->val},
+                                   {"train_loss", &e->loss},
+                                   {"seconds", &e->sec},
+                                   {"train_seconds", &train_sec}};
+    int nf = 5 + member_fields(f + 5, e->alpha, e->share);
     char p[2300];
     snprintf(p, sizeof p, "%s/epochs.csv", r->dir);
     int n = read_csv(p, f, nf);
     e->n = n > 0 ? n : 0;
+    for (int i = 0; i < e->n; i++)
+        if (isfinite(train_sec[i]) && !(e->sec[i] >= train_sec[i])) e->sec[i] = train_sec[i];
+    free(train_sec);
     return n >= 0;
 }
 
@@ -220,6 +230,10 @@ static int load_run(const char *dir, const char *name, stats_run_t *r) {
     int has_summary = read_summary(r);
     /* without a summary (killed early), the epochs written so far */
     if (read_epochs(r) && !has_summary) r->epochs_completed = r->ep.n;
+    /* a wall time below its epochs' sum: a trainer before 479fbd4 that lost the stopped parts */
+    double epochs_sec = 0;
+    for (int i = 0; i < r->ep.n; i++) epochs_sec += isfinite(r->ep.sec[i]) ? r->ep.sec[i] : 0;
+    if (isfinite(r->wall) && r->wall < epochs_sec) r->wall = epochs_sec;
     return 0;
 }
 

@@ -824,7 +824,20 @@ static void md_header(daoe_strbuf *b, const study_t *S) {
         int same = 1;
         for (int i = 1; i < S->nruns; i++) same &= !strcmp(S->runs[i].software, S->runs[0].software);
         daoe_sb_printf(b, "Software: %s%s.  \n", S->runs[0].software, same ? "" : " (NOTE: not every run used this build)");
-        if (S->runs[0].device[0]) daoe_sb_printf(b, "Device: %s.  \n", S->runs[0].device);
+        /* every device the runs name, with its count (threads are part of it: bits differ by them) */
+        int ndev = 0;
+        for (int i = 0; i < S->nruns; i++) {
+            const char *d = S->runs[i].device;
+            int first = d[0] != 0, count = 0;
+            for (int j = 0; j < S->nruns; j++) {
+                if (j < i && !strcmp(S->runs[j].device, d)) first = 0;
+                count += !strcmp(S->runs[j].device, d);
+            }
+            if (!first) continue;
+            daoe_sb_printf(b, "%s%s", ndev++ ? "; " : "Device: ", d);
+            if (count < S->nruns) daoe_sb_printf(b, " (%d run%s)", count, count == 1 ? "" : "s");
+        }
+        if (ndev) daoe_sb_printf(b, ".  \n");
     }
     double tot = 0;
     int n = 0;

@@ -313,8 +313,8 @@ int sweep_begin(sweep_t *S) {
         if (S->runs[i].state == ST_STALE && S->runs[i].selected)
             fprintf(stderr, "daoe-sweep: stale: %s %s; delete the folder or pass --rerun-stale\n", S->runs[i].dir,
                     S->runs[i].message);
-    fprintf(stderr, "daoe-sweep: %s: %d runs, %d to run, %d finished, %d diverged (kept); -j %d, %d threads each\n",
-            S->name, S->nruns, S->ntodo, S->nfin, S->ndiv, S->jobs, S->threads_per_job);
+    fprintf(stderr, "daoe-sweep: %s: %d runs, %d to run, %d finished, %d diverged (kept); -j %d, %d thread%s each\n",
+            S->name, S->nruns, S->ntodo, S->nfin, S->ndiv, S->jobs, S->threads_per_job, S->threads_per_job == 1 ? "" : "s");
     if (S->ntodo == 0) {
         char sj[2300];
         snprintf(sj, sizeof sj, "%s/sweep.json", o->results);

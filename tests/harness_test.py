@@ -52,18 +52,20 @@ MEMBERS = ["sgd", "adam", "rmsprop", "lion"]
 
 
 def write_run(root, name, opt, seed, final, curve, secs, status="finished", width=16, epochs=5,
-              group=None, setting="", setting_args=None, members=None, data_seed=None):
+              group=None, setting="", setting_args=None, members=None, data_seed=None, device="", train_secs=None):
+    """train_secs: epochs.csv's train_seconds (default 0.8 of each epoch's seconds)"""
     d = os.path.join(root, name)
     os.makedirs(d, exist_ok=True)
     members = members or (MEMBERS if opt == "daoe" else [{"adamw": "adam"}.get(opt, opt)])
     cfg = {"optimizer": opt, "seed": seed, "epochs": epochs, "width": width, "batch": 128, "train_subset": 2560,
            "val": 500, "test_subset": 2000, "backend": "cpu", "members": members, "steps_per_epoch": 20,
-           "machine": {"hostname": "synthetic", "cpu": "test cpu", "cores": 2, "device": ""}}
+           "machine": {"hostname": "synthetic", "cpu": "test cpu", "cores": 2, "device": device}}
     json.dump(cfg, open(os.path.join(d, "config.json"), "w"))
     rows = []
-    for e, (acc, loss, s) in enumerate(zip(curve["test"], curve["loss"], secs)):
+    train_secs = train_secs or [s * 0.8 for s in secs]
+    for e, (acc, loss, s, ts) in enumerate(zip(curve["test"], curve["loss"], secs, train_secs)):
         al = [0.25, 0.25, 0.25, 0.25] if opt == "daoe" else [1.0 if m == members[0] else 0.0 for m in MEMBERS]
-        rows.append([e + 1, loss, 0.5, 1.0, curve["val"][e], 1.1, acc, 0.1, s, s * 0.8, 300.0] + al + al)
+        rows.append([e + 1, loss, 0.5, 1.0, curve["val"][e], 1.1, acc, 0.1, s, ts, 300.0] + al + al)
     with open(os.path.join(d, "epochs.csv"), "w") as f:
         f.write(EPOCH_COLS + "\n")
         for r in rows:
@@ -93,16 +95,20 @@ def write_run(root, name, opt, seed, final, curve, secs, status="finished", widt
             "final_test_acc": final["test"] if status == "finished" else None,
             "final_val_acc": final["val"] if status == "finished" else None,
             "best_val_acc": max(curve["val"]), "images_per_second": final["ips"], "train_seconds": sum(secs) * 0.8,
-            "wall_seconds": final["wall"], "backend": "cpu", "device": ""}
+            "wall_seconds": final["wall"], "backend": "cpu", "device": device}
     if status == "diverged":
         summ["diverged_at_step"] = 37
     json.dump(summ, open(os.path.join(d, "summary.json"), "w"))
 
 
 def make_synthetic(root, rng, groups, seeds=(0, 1, 2), epochs=5, width=16, sweep_json=True, degrade=None,
-                   diverge=(), incomplete=(), kind="compare", compare_to="daoe", target=0.3, other_data=()):
+                   diverge=(), incomplete=(), kind="compare", compare_to="daoe", target=0.3, other_data=(),
+                   stopped=(), device_of=None):
     """groups: {name: (optimizer, mean_acc, sd_acc, setting, setting_args)}; returns the raw numbers.
-    other_data: groups whose runs see other batches than the same seed of the other groups."""
+    other_data: groups whose runs see other batches than the same seed of the other groups.
+    stopped: runs whose epoch 2 was stopped inside and resumed by a trainer before 479fbd4, which
+    recorded only the resumed part in epochs.csv's seconds and in wall_seconds (train_seconds kept
+    the whole epoch's training); raw's secs and wall are the whole. device_of: run name -> device."""
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
     raw = {}
@@ -119,13 +125,22 @@ def make_synthetic(root, rng, groups, seeds=(0, 1, 2), epochs=5, width=16, sweep
             secs = [float(40 + rng.normal(0, 3)) for _ in range(epochs)]
             final = {"test": acc, "val": val[-1], "ips": float(300 + rng.normal(0, 10)),
                      "wall": float(sum(secs) + 2)}
+            rec_secs, train_secs = secs, None
+            if name in stopped:  # 3/4 of epoch 2's training before the stop; its seconds hold the rest
+                train_secs = [s * 0.8 for s in secs]
+                rec_secs = list(secs)
+                rec_secs[1] = secs[1] * 0.25
+                secs = list(secs)
+                secs[1] = train_secs[1]
+                final["wall"] = float(sum(rec_secs) + 2)
             status = "diverged" if name in diverge else "incomplete" if name in incomplete else "finished"
             # half of the groups carry sweep_run.json, the others are grouped by folder name
-            write_run(root, name, opt, s, final, {"test": test, "val": val, "loss": loss}, secs, status=status,
+            write_run(root, name, opt, s, final, {"test": test, "val": val, "loss": loss}, rec_secs, status=status,
                       width=width, epochs=epochs, group=g if (gi % 2 == 0) else None, setting=setting,
-                      setting_args=sargs, data_seed=s + 1000 if g in other_data else None)
+                      setting_args=sargs, data_seed=s + 1000 if g in other_data else None,
+                      device=device_of(name) if device_of else "", train_secs=train_secs)
             raw[name] = dict(group=g, status=status, test=acc, val=val[-1], best=max(val), curve=test, secs=secs,
-                             ips=final["ips"], wall=final["wall"], loss=loss, valcurve=val)
+                             ips=final["ips"], wall=max(final["wall"], sum(secs)), loss=loss, valcurve=val)
     if sweep_json:
         json.dump({"profile": os.path.basename(root), "kind": kind, "compare_to": compare_to, "target_acc": target,
                    "runs": [{"group": g} for g in groups]}, open(os.path.join(root, "sweep.json"), "w"))
@@ -380,7 +395,8 @@ def test_stats(bindir, work):
               "rmsprop": ("rmsprop", 0.35, 0.02, "", []), "lion": ("lion", 0.38, 0.01, "", []),
               "daoe": ("daoe", 0.43, 0.02, "", [])}
     raw = make_synthetic(root, rng, groups, seeds=(0, 1, 2, 3, 4), diverge=("rmsprop-s4",),
-                         incomplete=("lion-s3",), target=0.30, other_data=("lion",))
+                         incomplete=("lion-s3",), target=0.30, other_data=("lion",), stopped=("sgd-s1", "daoe-s3"),
+                         device_of=lambda n: "cpu: test, 1 thread" if n.startswith("daoe") else "cpu: test, 2 threads")
     rc, out, err = run([os.path.join(bindir, "daoe-stats"), root])
     if not ok(rc == 0, f"daoe-stats exit {rc}: {err}"):
         return 1
@@ -482,6 +498,10 @@ def test_stats(bindir, work):
     md = open(os.path.join(root, "summary.md")).read()
     ok("DAO-E, paper (reported)" in md and "91.60" in md, "paper row in summary.md")
     ok("rmsprop-s4 | 4 | diverged" in md, "diverged run listed in summary.md")
+    ok("Device: cpu: test, 2 threads (20 runs); cpu: test, 1 thread (5 runs).  \n" in md,
+       "every device named with its count in summary.md")
+    tot = sum(r["wall"] for r in raw.values() if r["status"] != "incomplete")
+    ok(f"Run time: {tot / 60:.1f} min in all" in md, f"run time with the stopped runs' whole epochs: {tot / 60:.1f} min")
     tex = open(os.path.join(root, "summary.tex")).read()
     ok("\\toprule" in tex and "91.60" in tex and "–" not in tex, "summary.tex")
     check_robust(S, raw, groups, samples, root)

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """bench/family_time.py on synthetic run folders: machine time per part (epochs.csv's seconds
-summed, runs under way included), the per-machine split, the median pace, the estimate of the
+summed times the run's share of the machine, threads over cores; runs under way included), the per-machine split, the median pace, the estimate of the
 runs left (at the median of their own part, else of all parts; the twin's at the twin's) and
 the quick-epoch pace; bad command lines exit 2.
 usage: test_family_time.py SOURCE_DIR WORK_DIR"""
@@ -23,7 +23,7 @@ def check(cond, what):
         fails.append(what)
 
 
-def run_folder(part, name, secs, evals, status, device):
+def run_folder(part, name, secs, evals, status, device, threads=None, cores=None):
     d = os.path.join(work, part, name)
     os.makedirs(d)
     with open(os.path.join(d, "epochs.csv"), "w") as f:
@@ -31,7 +31,12 @@ def run_folder(part, name, secs, evals, status, device):
         for i, (s, e) in enumerate(zip(secs, evals), 1):
             f.write(f"{i},1.0,{'0.5' if e else 'nan'},{s}\n")
     with open(os.path.join(d, "config.json"), "w") as f:
-        json.dump({"machine": {"device": device}}, f)
+        cfg = {"machine": {"device": device}}
+        if threads is not None:
+            cfg["threads"] = threads
+        if cores is not None:
+            cfg["machine"]["cores"] = cores
+        json.dump(cfg, f)
     if status:
         with open(os.path.join(d, "summary.json"), "w") as f:
             json.dump({"status": status}, f)
@@ -40,9 +45,11 @@ def run_folder(part, name, secs, evals, status, device):
 A, B = "cpu: machine A", "cpu: machine B"
 # tuning: 3 ended runs (600 + 860 s on A, 2520 s on B), one under way (300 s, A): 4280 s
 run_folder("tune", "a", [100, 200, 100, 200], [0, 1, 0, 1], "finished", A)     # 600; quick 600
-run_folder("tune", "b", [130, 200, 330, 200], [0, 1, 0, 1], "finished", A)     # 860; quick 660
-run_folder("tune", "c", [600, 700, 400, 420, 400], [0, 1, 0, 1, 0], "diverged", B)  # 2520; quick 400*3+420*2 = 2040
-run_folder("tune", "d", [300], [0], None, A)                                   # under way
+# b: 1 thread of a 2-core machine (daoe-sweep -j 2): half its seconds, 1720 -> 860; quick 1320 -> 660
+run_folder("tune", "b", [260, 400, 660, 400], [0, 1, 0, 1], "finished", A, threads=1, cores=2)
+# c: 4 threads (all) of a 4-core machine: the whole machine
+run_folder("tune", "c", [600, 700, 400, 420, 400], [0, 1, 0, 1, 0], "diverged", B, threads=4, cores=4)  # 2520; quick 400*3+420*2 = 2040
+run_folder("tune", "d", [300], [0], None, A, threads=0, cores=2)               # under way; 0 threads: all
 os.makedirs(os.path.join(work, "tune", "figures"))                             # not a run folder
 # table: nothing ended
 os.makedirs(os.path.join(work, "table"))
