@@ -3,7 +3,7 @@
 #   1. build-san/: library, programs and tests with ASan + UBSan (gcc), then
 #      `ctest -LE slow` in it (bar gpu_pack): any sanitizer report aborts its test;
 #   2. build-fuzz/: clang-14 with libFuzzer, then each fuzz target for
-#      FUZZ_SECONDS (default 50) from the committed corpus, printing its
+#      FUZZ_SECONDS (default 50; JOBS targets at a time) from the committed corpus, printing its
 #      execution count. A crash fails the stage; the input is left in
 #      build-fuzz/crashes/<target>/ (copy it to tests/fuzz/crashers/<target>/
 #      once fixed, so that fuzz_replay_<target> keeps checking it).
@@ -23,6 +23,8 @@ say() { echo "sanitize_fuzz: $* ($(( $(date +%s) - t0 )) s)"; }
 
 pkgs="cmake make gcc clang-14 libclang-rt-14-dev libomp-14-dev libopenblas-openmp-dev libdnnl-dev librandom123-dev libcjson-dev
       libssl-dev libgsl-dev python3 python3-numpy python3-scipy python3-torch"
+# --packages: print the list and exit (.ci/run installs it with the project's in one apt-get)
+if [ "${1:-}" = --packages ]; then echo $pkgs; exit 0; fi
 missing=$(for p in $pkgs; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' || echo "$p"; done | tr '\n' ' ')
 if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
@@ -53,31 +55,35 @@ CC=clang-14 cmake -S . -B "$FUZZ_BUILD" -DCMAKE_BUILD_TYPE=Release -DDAOE_CUDA=O
 cmake --build "$FUZZ_BUILD" -j"$JOBS" --target $(for t in $FUZZ_TARGETS; do echo "fuzz_$t"; done)
 say "fuzz build done"
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1
-fail=0
-for t in $FUZZ_TARGETS; do
-    work="$FUZZ_BUILD/corpus/$t" crashes="$FUZZ_BUILD/crashes/$t"
+# one target per core at a time (libFuzzer runs one process, one thread, per target)
+fuzz_one() {
+    local t=$1 work="$FUZZ_BUILD/corpus/$1" crashes="$FUZZ_BUILD/crashes/$1" extra="" asan=$ASAN_OPTIONS rc=0
     mkdir -p "$work" "$crashes"
-    extra=""
     # daoe-sweep leaves a rejected profile's memory to exit() (see fuzz_profile.c)
-    [ "$t" = profile ] && extra="-detect_leaks=0"
+    [ "$t" = profile ] && { extra="-detect_leaks=0"; asan=$ASAN_OPTIONS:detect_leaks=0; }
     [ -f "tests/fuzz/$t.dict" ] && extra="$extra -dict=tests/fuzz/$t.dict"
-    asan=$ASAN_OPTIONS; [ "$t" = profile ] && asan=$ASAN_OPTIONS:detect_leaks=0
-    log="$FUZZ_BUILD/fuzz_$t.log"
-    rc=0
+    local log="$FUZZ_BUILD/fuzz_$t.log"
     # new inputs go to build-fuzz/corpus/<t>; the committed corpus is only read
     ASAN_OPTIONS=$asan "$FUZZ_BUILD/fuzz/fuzz_$t" -max_total_time="$FUZZ_SECONDS" -max_len=4096 -timeout=10 -rss_limit_mb=4096 \
         -print_final_stats=1 -artifact_prefix="$crashes/" $extra "$work" "tests/fuzz/corpus/$t" >"$log" 2>&1 || rc=$?
-    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1)
+    local execs cov
+    # (|| true: a log without them, e.g. a target that died at once, must still reach the report below)
+    execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1) || true
+    cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1) || true
     if [ $rc -ne 0 ]; then
-        fail=1
-        echo "sanitize_fuzz: fuzz_$t FAILED after ${execs:-?} executions (exit $rc); input in $crashes/; end of $log:" >&2
-        grep -E 'ERROR|SUMMARY|runtime error|==[0-9]+==' "$log" | head -20 >&2 || true
-        tail -5 "$log" >&2
-    else
-        say "fuzz_$t: ${execs:-?} executions in ${FUZZ_SECONDS} s, ${cov:-cov: ?}, no crash"
+        { echo "sanitize_fuzz: fuzz_$t FAILED after ${execs:-?} executions (exit $rc); input in $crashes/; end of $log:"
+          grep -E 'ERROR|SUMMARY|runtime error|==[0-9]+==' "$log" | head -20 || true
+          tail -5 "$log"; } >&2
+        return 1
     fi
+    say "fuzz_$t: ${execs:-?} executions in ${FUZZ_SECONDS} s, ${cov:-cov: ?}, no crash"
+}
+fail=0 pids=()
+for t in $FUZZ_TARGETS; do
+    if [ ${#pids[@]} -ge "$JOBS" ]; then wait "${pids[0]}" || fail=1; pids=("${pids[@]:1}"); fi
+    fuzz_one "$t" & pids+=($!)
 done
+for p in "${pids[@]}"; do wait "$p" || fail=1; done
 [ $fail = 0 ] || exit 1
 
 # ---- 3. valgrind memcheck on one short training run (VALGRIND=1; needs CIFAR10_DIR).
