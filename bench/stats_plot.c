@@ -7,7 +7,9 @@
  * names, what the bands are). Groups without a finished run are left out.
  * Accuracies in percent. Bands (figure_band): the bootstrap interval of the
  * mean with at least BAND_MIN_BOOT runs, else the runs' min-max (the mean
- * where one run gives none), clipped to what the metric can be. */
+ * where one run gives none), clipped to what the metric can be. The accuracy
+ * drawn is the test set's, but a tuning's (kind "tune") is the validation
+ * accuracy it selects on: its figures never show the test set (meta.gp's acc). */
 #define _GNU_SOURCE
 #include "daoe/optimizer_list.h"
 #include "daoe/util.h"
@@ -19,6 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* the final accuracy the figures draw: validation for a tuning, else test */
+static int plot_val(const study_t *S) { return is_tune(S); }
+static size_t acc_off(const study_t *S) {
+    return plot_val(S) ? offsetof(stats_run_t, val_acc) : offsetof(stats_run_t, test_acc);
+}
+static double run_acc(const study_t *S, int i) { return plot_val(S) ? S->runs[i].val_acc : S->runs[i].test_acc; }
 
 /* a group's band of a per-run field of stats_run_t (at off, times scale): mean, lo, hi; the kinds drawn so far in *kinds */
 static void run_band(const study_t *S, const group_t *g, size_t off, double scale, double hi_clip, double *m,
@@ -35,9 +44,9 @@ static void run_band(const study_t *S, const group_t *g, size_t off, double scal
 
 /* ------------------------------------------------------------------ one row per group */
 static void final_row(daoe_strbuf *b, int idx, const study_t *S, const group_t *g, int *kinds) {
-    const desc_t *d = &g->test;
+    const desc_t *d = plot_val(S) ? &g->val : &g->test;
     double m, lo, hi;
-    run_band(S, g, offsetof(stats_run_t, test_acc), 100, 100, &m, &lo, &hi, kinds);
+    run_band(S, g, acc_off(S), 100, 100, &m, &lo, &hi, kinds);
     daoe_sb_printf(b, "%d\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%d\n", idx, g->name, d->n, m,
                    isfinite(d->sd) ? 100 * d->sd : 0.0, lo, hi, 100 * d->min, 100 * d->max, g->ndiv);
 }
@@ -258,10 +267,14 @@ static void write_meta(const study_t *S, const plotted_t *P) {
     const group_t *rg = find_group(S, ref);
     double rm = NAN, rl = NAN, rh = NAN;
     int kinds = 0;
-    if (rg) run_band(S, rg, offsetof(stats_run_t, test_acc), 100, 100, &rm, &rl, &rh, &kinds);
+    if (rg) run_band(S, rg, acc_off(S), 100, 100, &rm, &rl, &rh, &kinds);
     daoe_sb_printf(&m, "ref_mean = %.4f\nref_lo = %.4f\nref_hi = %.4f\n", isfinite(rm) ? rm : 0.0,
                    isfinite(rl) ? rl : 0.0, isfinite(rh) ? rh : 0.0);
     daoe_sb_printf(&m, "band_note = \"%s\"\n", band_words(P->kinds));
+    /* the accuracy drawn: final.tsv, profile.tsv and ref_* hold it; its column in curves_*.tsv and runs.tsv */
+    daoe_sb_printf(&m, "acc = \"%s\"\nacc_word = \"%s\"\nacc_curve_col = %d\nacc_run_col = %d\n",
+                   plot_val(S) ? "val" : "test", plot_val(S) ? "validation" : "test", plot_val(S) ? 9 : 3,
+                   plot_val(S) ? 5 : 4);
     daoe_sb_printf(&m, "compare_to = \"%s\"\npaper_acc = %.1f\npaper_comparable = %d\ntarget = %.4f\n", ref,
                    100 * PAPER_ACC, paper_comparable(S), 100 * S->target);
     meta_names(&m, S);
@@ -270,7 +283,7 @@ static void write_meta(const study_t *S, const plotted_t *P) {
 }
 
 /* Performance profiles: for every threshold tau, the fraction of a group's
- * runs whose final test accuracy is at least tau; finished and diverged runs
+ * runs whose final accuracy (acc_off's) is at least tau; finished and diverged runs
  * count (a diverged run is below every threshold), unfinished ones do not.
  * One row per threshold at which a fraction changes (every final accuracy),
  * framed by one below and one above, for gnuplot's fsteps. */
@@ -279,7 +292,7 @@ static void write_profiles(const study_t *S) {
     int nt = 0;
     for (int k = 0; k < S->ng; k++)
         for (int i = 0; i < S->g[k].nfin; i++)
-            if (isfinite(S->runs[S->g[k].fin[i]].test_acc)) t[nt++] = 100 * S->runs[S->g[k].fin[i]].test_acc;
+            if (isfinite(run_acc(S, S->g[k].fin[i]))) t[nt++] = 100 * run_acc(S, S->g[k].fin[i]);
     if (!nt) {
         free(t);
         return;
@@ -301,7 +314,7 @@ static void write_profiles(const study_t *S) {
             const group_t *g = &S->g[k];
             if (!g->nfin) continue;
             int above = 0;
-            for (int i = 0; i < g->nfin; i++) above += 100 * S->runs[g->fin[i]].test_acc >= t[j];
+            for (int i = 0; i < g->nfin; i++) above += 100 * run_acc(S, g->fin[i]) >= t[j];
             daoe_sb_printf(&b, "\t%.6f", (double)above / (g->nfin + g->ndiv));
         }
         daoe_sb_printf(&b, "\n");

@@ -11,6 +11,9 @@ system("mkdir -p '".out."'")
 
 # The optimizers, their display names and the ensemble members come from meta.gp
 # (daoe-stats writes them from the one list in lib/core/optimizer_list.c).
+# the accuracy drawn (meta.gp: the test set's, a tuning's validation accuracy); plotdata written
+# before daoe-stats said so is the test set's
+if (!exists("acc")) { acc = "test"; acc_word = "test"; acc_curve_col = 3; acc_run_col = 4 }
 if (!exists("optimizers")) { print "common.gp: ".pd."/meta.gp has no optimizer names: rerun daoe-stats on ".dir; exit status 1 }
 oidx(g) = sum [i=1:words(optimizers)] (word(optimizers, i) eq g ? i : 0)
 gidx(g) = sum [i=1:words(groups)] (word(groups, i) eq g ? i : 0)
@@ -36,3 +39,6 @@ set encoding utf8
 set grid lc rgb "#dddddd"
 set border lc rgb "#444444"
 set key noenhanced
+# epochs without an evaluation (eval_every > 1) are "nan" in plotdata: skipped, and the curves
+# connect the evaluated epochs (a nan the scripts compute, 1/0, still breaks a line)
+set datafile missing "nan"

@@ -663,16 +663,23 @@ def test_figures(bindir, work, src):
         return 77
     rng = np.random.default_rng(3)
     cmp_dir = os.path.join(work, "fig-compare")
-    make_synthetic(cmp_dir, rng, {"sgd": ("sgd", 0.42, 0.01, "", []), "adam": ("adam", 0.40, 0.02, "", []),
-                                  "daoe": ("daoe", 0.43, 0.01, "", [])}, seeds=(0, 1))
     abl_dir = os.path.join(work, "fig-ablation")
     make_synthetic(abl_dir, rng, {"daoe-full": ("daoe", 0.43, 0.01, "full", []),
                                   "daoe-fixed": ("daoe", 0.41, 0.01, "fixed", ["--controller", "fixed"]),
                                   "daoe-no-x_mean": ("daoe", 0.43, 0.01, "no-x_mean", [])},
                    seeds=(0, 1, 2), kind="ablation", compare_to="daoe-full")
+    # a tuning: its figures draw the validation accuracy it selects on, never the test set's
+    tune_dir = os.path.join(work, "fig-tune")
+    raws = {cmp_dir: make_synthetic(cmp_dir, rng, {"sgd": ("sgd", 0.42, 0.01, "", []),
+                                                   "adam": ("adam", 0.40, 0.02, "", []),
+                                                   "daoe": ("daoe", 0.43, 0.01, "", [])}, seeds=(0, 1)),
+            tune_dir: make_synthetic(tune_dir, rng, {"sgd-lr0.1": ("sgd", 0.42, 0.01, "", ["--lr", "0.1"]),
+                                                     "sgd-lr0.3": ("sgd", 0.45, 0.01, "", ["--lr", "0.3"])},
+                                     seeds=(100, 101), kind="tune", compare_to=None)}
     expect = {cmp_dir: ["test_accuracy", "train_loss", "alpha", "share", "final_accuracy", "throughput",
                         "performance_profile"],
-              abl_dir: ["test_accuracy", "alpha", "final_accuracy", "ablation", "performance_profile"]}
+              abl_dir: ["test_accuracy", "alpha", "final_accuracy", "ablation", "performance_profile"],
+              tune_dir: ["val_accuracy", "train_loss", "final_accuracy", "performance_profile"]}
     for d, names in expect.items():
         rc, out, err = run([os.path.join(bindir, "daoe-stats"), d])
         ok(rc == 0, f"daoe-stats {d}: {err}")
@@ -690,6 +697,26 @@ def test_figures(bindir, work, src):
         # fewer than 5 runs per group: the bands are min-max, and the key says so
         meta = open(os.path.join(d, "plotdata", "meta.gp")).read()
         ok('band_note = "band: min-max of the runs (fewer than 5)"' in meta, f"{d}: band note: {meta}")
+        if d not in raws:
+            continue
+        # the accuracy drawn: a group's mean in final.tsv and each run's point in runs.tsv are the test
+        # accuracy, a tuning's the validation accuracy (and its test accuracy is drawn nowhere)
+        key, other = ("val", "test") if d == tune_dir else ("test", "val")
+        ok(f'acc = "{key}"' in meta, f"{d}: meta.gp names the accuracy drawn ({key}): {meta}")
+        ok(os.path.exists(os.path.join(d, "figures", "test_accuracy.svg")) == (d != tune_dir),
+           f"{d}: test_accuracy figure only outside a tuning")
+        rows = [l.split("\t") for l in open(os.path.join(d, "plotdata", "final.tsv")) if not l.startswith("#")]
+        for row in rows:
+            xs = [r[key] for r in raws[d].values() if r["group"] == row[1]]
+            want, wrong = 100 * sum(xs) / len(xs), 100 * sum(
+                r[other] for r in raws[d].values() if r["group"] == row[1]) / len(xs)
+            ok(abs(float(row[3]) - want) < 1e-3 and abs(want - wrong) > 1e-3,
+               f"{d}: final.tsv {row[1]} mean {row[3]} is the {key} accuracy {want:.4f} (the {other}'s: {wrong:.4f})")
+        pts = [l.split("\t") for l in open(os.path.join(d, "plotdata", "runs.tsv")) if not l.startswith("#")]
+        col = 4 if key == "test" else 5  # acc_run_col, 1-based like gnuplot's
+        ok(f"acc_run_col = {col}" in meta and len(pts) == len(raws[d]) and all(
+            abs(float(p[col - 1]) - 100 * raws[d][f"{p[1]}-s{p[2]}"][key]) < 1e-3 for p in pts),
+           f"{d}: runs.tsv column {col} is each run's {key} accuracy")
     return 0
 
 
