@@ -272,6 +272,9 @@ void write_report(study_t *S);
 
 /* stats_plot.c */
 void write_plotdata(study_t *S);
+/* the accuracy the figures draw: a tuning's (kind "tune") validation accuracy, which it selects on,
+ * else the test set's; the one place both the figures' data and the report's captions ask */
+int figures_draw_val(const study_t *S);
 
 /* stats_check.c */
 typedef struct {

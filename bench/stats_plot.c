@@ -22,12 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the final accuracy the figures draw: validation for a tuning, else test */
-static int plot_val(const study_t *S) { return is_tune(S); }
+int figures_draw_val(const study_t *S) { return is_tune(S); }
+/* where in stats_run_t the final accuracy drawn lies, and run i's */
 static size_t acc_off(const study_t *S) {
-    return plot_val(S) ? offsetof(stats_run_t, val_acc) : offsetof(stats_run_t, test_acc);
+    return figures_draw_val(S) ? offsetof(stats_run_t, val_acc) : offsetof(stats_run_t, test_acc);
 }
-static double run_acc(const study_t *S, int i) { return plot_val(S) ? S->runs[i].val_acc : S->runs[i].test_acc; }
+static double run_acc(const study_t *S, int i) { return *(const double *)((const char *)&S->runs[i] + acc_off(S)); }
 
 /* a group's band of a per-run field of stats_run_t (at off, times scale): mean, lo, hi; the kinds drawn so far in *kinds */
 static void run_band(const study_t *S, const group_t *g, size_t off, double scale, double hi_clip, double *m,
@@ -44,7 +44,7 @@ static void run_band(const study_t *S, const group_t *g, size_t off, double scal
 
 /* ------------------------------------------------------------------ one row per group */
 static void final_row(daoe_strbuf *b, int idx, const study_t *S, const group_t *g, int *kinds) {
-    const desc_t *d = plot_val(S) ? &g->val : &g->test;
+    const desc_t *d = figures_draw_val(S) ? &g->val : &g->test;
     double m, lo, hi;
     run_band(S, g, acc_off(S), 100, 100, &m, &lo, &hi, kinds);
     daoe_sb_printf(b, "%d\t%s\t%d\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%.4f\t%d\n", idx, g->name, d->n, m,
@@ -272,9 +272,9 @@ static void write_meta(const study_t *S, const plotted_t *P) {
                    isfinite(rl) ? rl : 0.0, isfinite(rh) ? rh : 0.0);
     daoe_sb_printf(&m, "band_note = \"%s\"\n", band_words(P->kinds));
     /* the accuracy drawn: final.tsv, profile.tsv and ref_* hold it; its column in curves_*.tsv and runs.tsv */
+    const int val = figures_draw_val(S);
     daoe_sb_printf(&m, "acc = \"%s\"\nacc_word = \"%s\"\nacc_curve_col = %d\nacc_run_col = %d\n",
-                   plot_val(S) ? "val" : "test", plot_val(S) ? "validation" : "test", plot_val(S) ? 9 : 3,
-                   plot_val(S) ? 5 : 4);
+                   val ? "val" : "test", val ? "validation" : "test", val ? 9 : 3, val ? 5 : 4);
     daoe_sb_printf(&m, "compare_to = \"%s\"\npaper_acc = %.1f\npaper_comparable = %d\ntarget = %.4f\n", ref,
                    100 * PAPER_ACC, paper_comparable(S), 100 * S->target);
     meta_names(&m, S);

@@ -127,24 +127,22 @@ static int has_alpha_traces(study_t *S) {
 }
 
 static void figures_section(daoe_strbuf *b, study_t *S) {
-    /* a tuning's figures draw the validation accuracy it selects on, never the test set's (stats_plot.c) */
-    const int val = is_tune(S);
+    /* a tuning's figures draw the validation accuracy it selects on, never the test set's */
+    const int val = figures_draw_val(S);
+    const char *w = val ? "validation" : "test";
+    char curves[400], final[200], profile[400];
+    snprintf(curves, sizeof curves, "%s accuracy per epoch%s: the mean over seeds and a band (the legend says which: "
+             "the bootstrap 95 %% interval of the mean with 5 or more runs, else the runs' min-max).",
+             val ? "Validation" : "Test", val ? " (what the tuning selects on; the test set is not drawn)" : "");
+    snprintf(final, sizeof final, "Final %s accuracy: the mean with the same band, and every seed.", w);
+    snprintf(profile, sizeof profile, "Performance profiles: for every threshold, the fraction of a group's runs whose "
+             "final %s accuracy is at least that threshold (diverged runs count as below every threshold). A curve "
+             "further right is better.", w);
     const figure_t figs[] = {
-        {val ? "val_accuracy" : "test_accuracy",
-         val ? "Validation accuracy per epoch (what the tuning selects on; the test set is not drawn): the mean over "
-               "seeds and a band (the legend says which: the bootstrap 95 % interval of the mean with 5 or more "
-               "runs, else the runs' min-max)."
-             : "Test accuracy per epoch: the mean over seeds and a band (the legend says which: the "
-               "bootstrap 95 % interval of the mean with 5 or more runs, else the runs' min-max)."},
+        {val ? "val_accuracy" : "test_accuracy", curves},
         {"train_loss", "Training loss per epoch, the same way."},
-        {"final_accuracy", val ? "Final validation accuracy: the mean with the same band, and every seed."
-                               : "Final test accuracy: the mean with the same band, and every seed."},
-        {"performance_profile", val ? "Performance profiles: for every threshold, the fraction of a group's runs whose "
-                                      "final validation accuracy is at least that threshold (diverged runs count as "
-                                      "below every threshold). A curve further right is better."
-                                    : "Performance profiles: for every threshold, the fraction of a group's runs whose "
-                                      "final test accuracy is at least that threshold (diverged runs count as below "
-                                      "every threshold). A curve further right is better."},
+        {"final_accuracy", final},
+        {"performance_profile", profile},
         {"alpha", "DAO-E's mixing weights alpha over training (stacked; mean over seeds at each traced step)."},
         {"share", "Each member's share of the applied update, alpha_i |d_i| / sum_j alpha_j |d_j| (stacked): "
                   "alpha is not the share (SPEC 3.1)."},
