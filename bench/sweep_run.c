@@ -300,6 +300,19 @@ static void finish(sweep_run_t *r, int wstatus) {
 }
 
 /* ------------------------------------------------------------------ the schedule */
+/* Does sweep.json list other runs than this plan? (A point beyond the grid that was planned
+ * but whose folder is gone: daoe-stats counts the runs sweep.json lists, so a stale list would
+ * keep that point "not ended" and never due again.) */
+static int plan_differs(const sweep_t *S, const char *sj) {
+    cJSON *old = tool_read_json(sj, TOOL_JSON_QUIET);
+    const cJSON *runs = cJSON_GetObjectItemCaseSensitive(old, "runs");
+    int differs = !cJSON_IsArray(runs) || cJSON_GetArraySize(runs) != S->nruns;
+    for (int i = 0; !differs && i < S->nruns; i++)
+        differs = strcmp(jstr(cJSON_GetArrayItem(runs, i), "id", ""), S->runs[i].id) != 0;
+    cJSON_Delete(old);
+    return differs;
+}
+
 /* The results folder, the start time, the stale runs and a summary line; the
  * number of runs to run (none: sweep.json is written if missing). */
 int sweep_begin(sweep_t *S) {
@@ -318,7 +331,7 @@ int sweep_begin(sweep_t *S) {
     if (S->ntodo == 0) {
         char sj[2300];
         snprintf(sj, sizeof sj, "%s/sweep.json", o->results);
-        if (!daoe_file_exists(sj)) write_sweep_json(S, 1);
+        if (!daoe_file_exists(sj) || plan_differs(S, sj)) write_sweep_json(S, 1);
         fprintf(stderr, "daoe-sweep: nothing to run\n");
     }
     return S->ntodo;

@@ -933,6 +933,20 @@ def test_sweep(bindir, work, src, data):
         {"optimizer": "sgd", "side": side, "id": beyond[side]["id"], "args": beyond[side]["args"]}] and
        part["winners"]["sgd"]["settled"] is False and part["winners"]["sgd"].get("extension_due") == side,
        f"the point beyond the {side} edge is due: {err} {part.get('extend')} {part.get('winners')}")
+    # the point beyond planned (sweep.json lists it) but its folder gone, as when a run folder
+    # that had just begun is moved aside: daoe-stats counts it as not ended, so it is not due;
+    # the next sweep (nothing to run) must list its plan again so that it becomes due again
+    sj_p = os.path.join(T, "sweep.json")
+    sj = json.load(open(sj_p))
+    sj["runs"].append(dict(sj["runs"][0], id=f"sgd-{beyond[side]['id']}-s100", status="pending"))
+    json.dump(sj, open(sj_p, "w"))
+    rc, out, err = run([stats, T])
+    ok(json.load(open(part_p))["extend"] == [], f"a planned point beyond is not due while listed: {err}")
+    rc, out, err = run([sweep, tprof, "--results", T, "-j", "2", "--threads", "2"], env=env)
+    ok(rc == 0 and "nothing to run" in err, f"nothing to run: {err}")
+    rc, out, err = run([stats, T])
+    ok(len(json.load(open(part_p))["extend"]) == 1,
+       f"sweep.json relisted without the gone point: it is due again: {err} {json.load(open(sj_p))['runs']}")
     rc, rows, txt = dry(sweep, tprof, "--results", T)
     ok(rc == 0 and [k for k, v in rows.items() if v[0] == "run"] == [f"sgd-{beyond[side]['id']}-s100"],
        f"the sweep runs the point beyond, and only it: {rows}")
