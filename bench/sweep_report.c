@@ -105,6 +105,7 @@ static cJSON *invocation_json(const sweep_t *S, int final) {
     gethostname(host, sizeof host - 1);
     cJSON_AddStringToObject(me, "host", host);
     cJSON_AddNumberToObject(me, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddNumberToObject(me, "cores_usable", daoe_cpus_usable());
     cJSON_AddNumberToObject(me, "gpus", S->ngpu);
     cJSON_AddStringToObject(me, "engine", S->o->engine ? S->o->engine : "local");
     if (S->slurm_job[0]) cJSON_AddStringToObject(me, "slurm_job", S->slurm_job);

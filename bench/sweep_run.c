@@ -138,8 +138,7 @@ void sweep_plan_jobs(sweep_t *S) {
     const cJSON *rpg = cJSON_GetObjectItemCaseSensitive(S->profile, "runs_per_gpu");
     int runs_per_gpu = cJSON_IsNumber(rpg) ? rpg->valueint : 1; /* checked with the profile */
     if (!jobs) jobs = S->ngpu > 0 ? S->ngpu * runs_per_gpu : 1;
-    int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    int threads = o->threads ? o->threads : cores;
+    int threads = o->threads ? o->threads : daoe_cpus_usable(); /* a cpuset's CPUs, not the node's */
     S->jobs = jobs;
     S->threads_per_job = threads / jobs > 0 ? threads / jobs : 1;
     if (cuda && S->ngpu == 0 && !o->dry_run)

@@ -859,6 +859,14 @@ def test_sweep(bindir, work, src, data):
     json.dump({"name": "tiny", "train": TINY, "optimizers": ["sgd", "daoe"], "seeds": [0, 1], "compare_to": "daoe"},
               open(prof, "w"))
     R = os.path.join(res, "tiny")
+    # threads per run come from the CPUs this process may use (a Slurm cpuset, taskset), not
+    # from every CPU online: with 1 CPU allowed, 1 thread, never oversubscribed
+    if shutil.which("taskset") and len(os.sched_getaffinity(0)) >= 2:
+        rc, out, err = run(["taskset", "-c", str(min(os.sched_getaffinity(0))), sweep, "--dry-run", prof,
+                            "--results", R], env=env)
+        ok(rc == 0 and "# jobs 1, threads per job 1\n" in out, f"taskset -c 0: one thread per job: {out}{err}")
+        rc, out, err = run([sweep, "--dry-run", prof, "--results", R], env=env)
+        ok(f"# jobs 1, threads per job {len(os.sched_getaffinity(0))}\n" in out, f"every allowed CPU: {out}{err}")
     rc, rows, txt = dry(sweep, prof, "--results", R)
     ok(rc == 0 and list(rows) == ["sgd-s0", "daoe-s0", "sgd-s1", "daoe-s1"] and
        all(v[0] == "run" for v in rows.values()), f"expansion (seed-major ids): {rows}")

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <openssl/evp.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,19 @@ double daoe_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+int daoe_cpus_usable(void) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = online > 0 ? (int)online : 1;
+    size_t size = CPU_ALLOC_SIZE(n > 1024 ? n : 1024);
+    cpu_set_t *set = CPU_ALLOC(n > 1024 ? n : 1024);
+    if (set && sched_getaffinity(0, size, set) == 0) {
+        int c = CPU_COUNT_S(size, set);
+        if (c > 0) n = c;
+    }
+    if (set) CPU_FREE(set);
+    return n;
 }
 
 void daoe_errf(char *err, size_t errlen, const char *fmt, ...) {

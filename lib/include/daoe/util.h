@@ -14,6 +14,9 @@ void *daoe_xmalloc(size_t bytes);
 void *daoe_xcalloc(size_t n, size_t size);
 char *daoe_xstrdup(const char *s);
 double daoe_now(void); /* seconds, monotonic */
+/* The CPUs this process may run on (its affinity mask: taskset, a Slurm allocation's cpuset,
+ * docker --cpuset-cpus), not every CPU the machine has online; at least 1. */
+int daoe_cpus_usable(void);
 void daoe_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Atomic, checked write: data goes to "<path>.tmp.<pid>" (every write
