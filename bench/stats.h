@@ -246,6 +246,7 @@ typedef struct {
     table_t claims;                          /* the paper's two claims answered (a compare sweep with DAO-E) */
     char claims_text[1600];                  /* the same in a paragraph */
     double claims_share[2][DAOE_K];          /* DAO-E's mean update shares, first and last 10 % of the steps */
+    int claims_runs[2];                      /* the runs planned (sweep.json), the runs ended */
     int claims_share_runs[2];                /* the finished DAO-E runs that traced a step in each window */
     int use_best;                            /* tune: chosen on the best, not the final, validation accuracy */
 } tables_t;

@@ -447,8 +447,33 @@ def test_stats(bindir, work):
         row = C.get(f"Does DAO-E beat {names[b]}?", {})
         want = "yes" if holm[b] < 0.05 and r["diff"] > 0 else "no" if holm[b] < 0.05 else "not shown"
         ok(row.get("answer", "").startswith(want), f"claim vs {b}: {row} (Holm p {holm[b]:.3g}, diff {r['diff']:+.4f})")
+    # lion-s3 has not ended: 24 of the 25 runs planned, so the answers are provisional, and say so
     ok(any(q.startswith("Early") for q in C) and any(q.startswith("Late") for q in C) and
-       S["claims"]["paragraph"].startswith("At this scale DAO-E"), f"claims rows and paragraph: {list(C)}")
+       S["claims"]["paragraph"].startswith("Provisional: 24 of the 25 runs planned have ended") and
+       "At this scale DAO-E" in S["claims"]["paragraph"] and S["claims"]["provisional"] is True and
+       (S["claims"]["runs_planned"], S["claims"]["runs_ended"]) == (25, 24),
+       f"claims rows and paragraph: {list(C)} {S['claims']['paragraph']}")
+    # every planned run ended (the unended one gone from the folder and the plan, which lists groups
+    # only here: the runs planned are then the folders): not provisional
+    whole = os.path.join(work, "whole")
+    shutil.rmtree(whole, ignore_errors=True)
+    shutil.copytree(root, whole)
+    shutil.rmtree(os.path.join(whole, "lion-s3"))
+    sj = json.load(open(os.path.join(whole, "sweep.json")))
+    sj["runs"] = [r for r in sj["runs"] if r.get("id") != "lion-s3"]
+    json.dump(sj, open(os.path.join(whole, "sweep.json"), "w"))
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), whole])
+    Sw = json.load(open(os.path.join(whole, "summary.json")))["claims"]
+    ok(rc == 0 and Sw["paragraph"].startswith("At this scale DAO-E") and Sw["provisional"] is False and
+       (Sw["runs_planned"], Sw["runs_ended"]) == (24, 24), f"a complete table: {Sw['paragraph']} {err}")
+    banner = "Not complete: 24 of the 25 runs planned (sweep.json) have ended"
+    ok(f"**{banner}; every number below is from those.**" in open(os.path.join(root, "summary.md")).read() and
+       "Not complete" not in open(os.path.join(whole, "summary.md")).read(), "summary.md says the table is not complete")
+    for d in (root, whole):
+        rc, out, err = run([os.path.join(bindir, "daoe-stats"), "--report", d])
+        html = open(os.path.join(d, "report.html")).read()
+        ok(rc == 0 and (f'<p id="incomplete"><strong>{banner}' in html) == (d == root) and
+           ('id="incomplete"' in html) == (d == root), f"report.html of {d} says whether it is complete: {err}")
     # the update shares of the mixture claim: each finished DAO-E run's mean share over its traced steps
     # in the first (last) 10 % of its last traced step, then the mean over runs, from alpha.csv
     def window_shares(lo, hi):
