@@ -722,7 +722,12 @@ static void accuracy_sections(const study_t *S, const tables_t *T, section_t *se
         const twin_t *tw = &S->twin;
         const welch_t *w = &tw->vs;
         char cmp[400] = "there is no SGD group to compare it with.";
-        if (w->na)
+        if (w->na && !(w->na >= 2 && w->nb >= 2 && isfinite(w->p)))
+            snprintf(cmp, sizeof cmp,
+                     "our SGD minus the twin: %+.2f points (n = %d, %d): not tested yet (a Welch test needs at least 2 "
+                     "runs on each side).",
+                     100 * w->diff, w->na, w->nb);
+        else if (w->na)
             snprintf(cmp, sizeof cmp,
                      "our SGD minus the twin: %+.2f points (95 %% CI [%+.2f, %+.2f]), Welch t = %.2f, df = %.1f, "
                      "p = %.3g (n = %d, %d)%s",
