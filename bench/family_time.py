@@ -136,10 +136,10 @@ def main(argv):
             die(f"--left {k}: no such part")
 
     all_done, all_quick, total, devices, lines = [], [], 0.0, {}, []
-    per_part = {}
+    per_part, per_part_quick = {}, {}
     for k, d in parts:
         done, quick, under_way, dev = part_runs(d)
-        per_part[k] = done
+        per_part[k], per_part_quick[k] = done, quick
         all_quick += quick
         all_done += done
         spent = sum(done) + under_way
@@ -181,10 +181,17 @@ def main(argv):
         if says:
             lines.append(f"- left: {', '.join(says)}: about {hours(est)} more at the pace measured so far "
                          "(runs under way counted whole; the pace includes whatever else the machine ran)")
-            if all_quick:
-                runs = sum(n for k, n in left.items() if k != "twin")
-                lines.append(f"  - with every epoch as quick as its run's quickest (median {minutes(statistics.median(all_quick))}"
-                             f" a run: roughly the pace of an otherwise idle machine): about {hours(runs * statistics.median(all_quick))}"
+            # by the same runs as the pace above: the part's own, else all parts'
+            qest, qmed = 0.0, []
+            for k, n in left.items():
+                q = per_part_quick.get(k) or all_quick
+                if k != "twin" and n and q:
+                    qest += n * statistics.median(q)
+                    m = minutes(statistics.median(q))
+                    qmed += [m] if m not in qmed else []
+            if qmed:
+                lines.append(f"  - with every epoch as quick as its run's quickest (median {', '.join(qmed)}"
+                             f" a run: roughly the pace of an otherwise idle machine): about {hours(qest)}"
                              " for the runs of our trainer left")
         else:
             lines.append("- left: nothing")
