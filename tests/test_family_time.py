@@ -79,6 +79,16 @@ check(bool(m) and m.group(1) == "1.9", f"left: 6660 s = 1.9 h ({m.group(1) if m 
 check("median 11 min a run: roughly the pace of an otherwise idle machine): about 1.1 h" in out,
       "quick-epoch pace: median 660 s, 6 runs = 1.1 h")
 
+# a part with runs of its own (another machine, quicker): its runs left are timed by them, the
+# idle pace too, not by the other part's (the table on a Zen 4 after a tuning on a Zen 3)
+run_folder("table2", "s", [150, 150], [0, 0], "finished", "cpu: machine C", threads=1, cores=1)  # 300; quick 300
+r = subprocess.run([sys.executable, tool, "--left", "table2=4", f"tune={work}/tune", f"table2={work}/table2"],
+                   capture_output=True, text=True)
+print(r.stdout)
+check("- left: 4 table2 runs at 5 min: about 0.3 h" in r.stdout and
+      "median 5 min a run: roughly the pace of an otherwise idle machine): about 0.3 h" in r.stdout,
+      "a part's own pace, measured and idle: 4 x 300 s = 0.3 h (not the tuning's 630 s)")
+
 for bad in (["tune"], ["--left", "x=2", f"tune={work}/tune"], ["--left", "tune=two", f"tune={work}/tune"], []):
     r = subprocess.run([sys.executable, tool] + bad, capture_output=True, text=True)
     check(r.returncode == 2 and "family_time:" in r.stderr, f"refused with exit 2: {bad}")
