@@ -246,7 +246,6 @@ typedef struct {
     table_t claims;                          /* the paper's two claims answered (a compare sweep with DAO-E) */
     char claims_text[1600];                  /* the same in a paragraph */
     double claims_share[2][DAOE_K];          /* DAO-E's mean update shares, first and last 10 % of the steps */
-    int claims_runs[2];                      /* the runs planned (sweep.json), the runs ended */
     int claims_share_runs[2];                /* the finished DAO-E runs that traced a step in each window */
     int use_best;                            /* tune: chosen on the best, not the final, validation accuracy */
 } tables_t;
@@ -270,6 +269,8 @@ void write_tuned(const study_t *S);
 
 /* stats_report.c: DIR/report.html (the figures: the SVGs in DIR/figures, beside it) */
 void write_report(study_t *S);
+/* "Not complete: N of the M runs planned ..." into out when some have not ended (returns 1), else 0 */
+int incomplete_words(const study_t *S, char *out, size_t n);
 
 /* stats_plot.c */
 void write_plotdata(study_t *S);

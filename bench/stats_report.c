@@ -206,11 +206,8 @@ void write_report(study_t *S) {
         daoe_sb_printf(&b, "</a>");
     }
     daoe_sb_printf(&b, "<a href=\"#files\">Files</a></nav>\n");
-    int planned, left = tune_unfinished(S, &planned);
-    if (left > 0)
-        daoe_sb_printf(&b, "<p id=\"incomplete\"><strong>Not complete: %d of the %d runs planned (sweep.json) have ended; "
-                           "every number and figure below is from those.</strong></p>\n",
-                       planned - left, planned);
+    char inc[200];
+    if (incomplete_words(S, inc, sizeof inc)) daoe_sb_printf(&b, "<p id=\"incomplete\"><strong>%s</strong></p>\n", inc);
     setting_section(&b, S);
     figures_section(&b, S);
     daoe_sb_printf(&b, "<h2 id=\"tables\">Tables</h2>\n");
