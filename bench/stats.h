@@ -41,7 +41,7 @@ typedef struct {
     double test_acc, val_acc, best_val_acc, ips, wall, diverged_at;
     int epochs_planned, epochs_completed, steps_per_epoch;
     int width, batch, train_subset, val, test_subset;
-    char backend[16], device[256], cpu[256], software[600];
+    char backend[16], device[512], cpu[256], software[600];
     int cores;
     double ep_target, sec_target;/* NAN if not reached */
     double ep_to[MAX_TARGETS];   /* epochs to each of study_t's targets (NAN: missed) */

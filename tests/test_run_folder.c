@@ -4,11 +4,13 @@
  * kind of damage with its message, the exit-status rule the sweep engines
  * settle by, daoe-stats' results-only reading; the checkpoint's log read back
  * exactly; daoe_run_clear; ntrain; and the settings fingerprint pinned to
- * what the build before the module wrote (runs started then must resume).
+ * what the build before the module wrote (runs started then must resume); config.json's machine
+ * record against /proc/cpuinfo read by grep.
  * usage: test_run_folder WORKDIR */
 #include "daoe/run_folder.h"
 #include "daoe/train.h"
 #include "testutil.h"
+#include <cjson/cJSON.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -308,6 +310,65 @@ static void ntrain(void) {
           "ntrain of a subset: %d", daoe_config_ntrain(&c));
 }
 
+/* the first line of a shell pipeline's output, "" if none */
+static void shell_line(const char *cmd, char *out, size_t n) {
+    out[0] = 0;
+    FILE *p = popen(cmd, "r");
+    if (!p) return;
+    if (!fgets(out, (int)n, p)) out[0] = 0;
+    out[strcspn(out, "\n")] = 0;
+    pclose(p);
+}
+
+/* config.json's machine record names the CPU as /proc/cpuinfo does (read here by grep, not by
+ * the library's parser): the model name, x86's family and model numbers (a bare "AMD EPYC" under
+ * KVM told two EPYC generations apart only through the device line), the vector extensions, and
+ * the CPUs the process may use. */
+static void machine_record(void) {
+    make_run("machine", NULL, 1, 0, 0, NULL);
+    char p[2300], err[1024];
+    char *text = daoe_read_file(daoe_run_path(p, sizeof p, dir_of("machine"), DAOE_RUN_CONFIG), NULL, err, sizeof err);
+    CHECK(text != NULL, "machine: %s", err);
+    cJSON *o = text ? cJSON_Parse(text) : NULL;
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "machine");
+    const char *cpu = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "cpu"));
+    const char *simd = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "cpu_simd"));
+    const char *device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(m, "device"));
+    CHECK(cpu && simd && device, "machine: cpu, cpu_simd or device missing from config.json");
+    char model[256], family[64], number[64], want[400];
+    shell_line("grep -m1 '^model name' /proc/cpuinfo | sed 's/^[^:]*: *//'", model, sizeof model);
+    shell_line("grep -m1 '^cpu family' /proc/cpuinfo | sed 's/^[^:]*: *//'", family, sizeof family);
+    shell_line("grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | sed 's/^[^:]*: *//'", number, sizeof number);
+    if (family[0] && number[0]) snprintf(want, sizeof want, "%s (family %s model %s)", model, family, number);
+    else snprintf(want, sizeof want, "%s", model[0] ? model : "unknown CPU");
+    if (cpu && device) {
+        CHECK(!strcmp(cpu, want), "machine.cpu '%s', /proc/cpuinfo says '%s'", cpu, want);
+        char dev[500];
+        snprintf(dev, sizeof dev, "cpu: %s, 1 threads,", want);
+        CHECK(!strncmp(device, dev, strlen(dev)), "machine.device '%s' does not begin '%s'", device, dev);
+    }
+    if (family[0]) {
+        const cJSON *f = cJSON_GetObjectItemCaseSensitive(m, "cpu_family");
+        CHECK(cJSON_IsNumber(f) && f->valueint == atoi(family), "machine.cpu_family: want %s", family);
+    }
+    static const char *ext[] = {"avx2", "avx512f", "avx512_bf16", "amx_tile"};
+    for (size_t i = 0; simd && i < sizeof ext / sizeof *ext; i++) {
+        char cmd[200], has[8];
+        snprintf(cmd, sizeof cmd, "grep -m1 '^flags' /proc/cpuinfo | grep -cw %s", ext[i]);
+        shell_line(cmd, has, sizeof has);
+        char padded[200];
+        snprintf(padded, sizeof padded, " %s ", simd);
+        char word[40];
+        snprintf(word, sizeof word, " %s ", ext[i]);
+        CHECK((strstr(padded, word) != NULL) == (atoi(has) > 0), "machine.cpu_simd '%s': %s %s in /proc/cpuinfo's flags",
+              simd, ext[i], atoi(has) > 0 ? "is" : "is not");
+    }
+    const cJSON *u = cJSON_GetObjectItemCaseSensitive(m, "cores_usable");
+    CHECK(cJSON_IsNumber(u) && u->valueint == daoe_cpus_usable(), "machine.cores_usable: want %d", daoe_cpus_usable());
+    cJSON_Delete(o);
+    free(text);
+}
+
 int main(int argc, char **argv) {
     snprintf(g_root, sizeof g_root, "%s", argc > 1 ? argv[1] : "t_run_folder");
     char err[1024];
@@ -335,6 +396,7 @@ int main(int argc, char **argv) {
     fingerprint();
     switches();
     ntrain();
+    machine_record();
     daoe_session_free(g_s);
     return test_result("test_run_folder");
 }

@@ -122,22 +122,14 @@ static void machine_json(cJSON *o, daoe_backend *be) {
         snprintf(k, sizeof k, "%s %s %s", u.sysname, u.release, u.machine);
         cJSON_AddStringToObject(m, "kernel", k);
     }
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[512];
-        while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "model name", 10)) {
-                char *c = strchr(line, ':');
-                if (c) {
-                    c += 2;
-                    c[strcspn(c, "\n")] = 0;
-                    cJSON_AddStringToObject(m, "cpu", c);
-                }
-                break;
-            }
-        fclose(f);
-    }
+    daoe_cpu_info ci;
+    daoe_cpu_describe(&ci);
+    cJSON_AddStringToObject(m, "cpu", ci.label);
+    if (ci.family >= 0) cJSON_AddNumberToObject(m, "cpu_family", ci.family);
+    if (ci.model_number >= 0) cJSON_AddNumberToObject(m, "cpu_model", ci.model_number);
+    cJSON_AddStringToObject(m, "cpu_simd", ci.simd);
     cJSON_AddNumberToObject(m, "cores", (double)sysconf(_SC_NPROCESSORS_ONLN));
+    cJSON_AddNumberToObject(m, "cores_usable", (double)daoe_cpus_usable());
     cJSON_AddStringToObject(m, "device", be->desc);
 }
 

@@ -61,6 +61,53 @@ int daoe_cpus_usable(void) {
     return n;
 }
 
+void daoe_cpu_describe(daoe_cpu_info *ci) {
+    snprintf(ci->model, sizeof ci->model, "unknown CPU");
+    ci->family = ci->model_number = -1;
+    ci->simd[0] = 0;
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        char line[8192]; /* a "flags" line runs to about 1,500 characters */
+        int have_model = 0, have_flags = 0;
+        while ((!have_model || !have_flags || ci->family < 0 || ci->model_number < 0) && fgets(line, sizeof line, f)) {
+            char *colon = strchr(line, ':');
+            if (!colon) {
+                if (line[0] == '\n') break; /* the end of the first processor's block */
+                continue;
+            }
+            size_t klen = (size_t)(colon - line);
+            while (klen && (line[klen - 1] == ' ' || line[klen - 1] == '\t')) klen--;
+            char *v = colon + 1 + (colon[1] == ' ');
+            v[strcspn(v, "\n")] = 0;
+            if (klen == 10 && !strncmp(line, "model name", 10) && !have_model) {
+                snprintf(ci->model, sizeof ci->model, "%s", v);
+                have_model = 1;
+            } else if (klen == 10 && !strncmp(line, "cpu family", 10) && ci->family < 0)
+                ci->family = atoi(v);
+            else if (klen == 5 && !strncmp(line, "model", 5) && ci->model_number < 0)
+                ci->model_number = atoi(v);
+            else if (klen == 5 && !strncmp(line, "flags", 5) && !have_flags) {
+                static const char *want[] = {"sse4_2",      "avx",         "avx2",     "fma",     "avx512f",
+                                             "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16"};
+                have_flags = 1;
+                for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+                    size_t n = strlen(want[i]);
+                    for (const char *q = v; (q = strstr(q, want[i])) != NULL; q += n)
+                        if ((q == v || q[-1] == ' ') && (q[n] == ' ' || q[n] == 0)) {
+                            size_t used = strlen(ci->simd);
+                            snprintf(ci->simd + used, sizeof ci->simd - used, "%s%s", used ? " " : "", want[i]);
+                            break;
+                        }
+                }
+            }
+        }
+        fclose(f);
+    }
+    if (ci->family >= 0 && ci->model_number >= 0)
+        snprintf(ci->label, sizeof ci->label, "%s (family %d model %d)", ci->model, ci->family, ci->model_number);
+    else snprintf(ci->label, sizeof ci->label, "%s", ci->model);
+}
+
 void daoe_errf(char *err, size_t errlen, const char *fmt, ...) {
     if (!err || !errlen) return;
     va_list ap;

@@ -72,18 +72,9 @@ daoe_backend *daoe_cpu_backend_create(const daoe_backend_options *o, char *err, 
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
     im->threads = threads;
-    char model[128] = "unknown CPU";
-    FILE *f = fopen("/proc/cpuinfo", "r");
-    if (f) {
-        char line[256];
-        while (fgets(line, sizeof line, f))
-            if (!strncmp(line, "model name", 10) && strchr(line, ':')) {
-                snprintf(model, sizeof model, "%s", strchr(line, ':') + 2);
-                model[strcspn(model, "\n")] = 0;
-                break;
-            }
-        fclose(f);
-    }
+    daoe_cpu_info ci;
+    daoe_cpu_describe(&ci);
+    const char *model = ci.label;
     if (conv == DAOE_CPU_CONV_DNNL)
         snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, convolutions %s, OpenBLAS %s", model, threads,
                  cpu_dnnl_summary(im), daoe_blas_get_info()->config);

@@ -57,7 +57,7 @@ typedef struct {
 struct cJSON;
 typedef struct daoe_backend daoe_backend;
 struct daoe_backend {
-    char desc[256];          /* device description for config.json / benchmarks */
+    char desc[512];          /* device description for config.json / benchmarks */
     void *impl;
 
     /* ---- memory */

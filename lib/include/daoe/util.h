@@ -17,6 +17,18 @@ double daoe_now(void); /* seconds, monotonic */
 /* The CPUs this process may run on (its affinity mask: taskset, a Slurm allocation's cpuset,
  * docker --cpuset-cpus), not every CPU the machine has online; at least 1. */
 int daoe_cpus_usable(void);
+/* What /proc/cpuinfo says of this CPU, read in one place for config.json's machine record and
+ * the cpu backend's device line. Under a hypervisor the model name can be as bare as "AMD EPYC"
+ * (KVM, seen 2026-12-08 on two different EPYC generations), so the label adds x86's family and
+ * model numbers, and simd lists the vector extensions that decide which kernels oneDNN and
+ * OpenBLAS pick. Fields /proc/cpuinfo lacks stay "unknown CPU", -1 and "". */
+typedef struct {
+    char model[128];   /* "model name" */
+    int family, model_number; /* "cpu family" and "model" (x86) */
+    char simd[160];    /* those of sse4_2 avx avx2 fma avx512f avx512_vnni avx512_bf16 avx512_fp16 amx_tile amx_bf16 present */
+    char label[192];   /* model, then " (family F model M)" where both are known */
+} daoe_cpu_info;
+void daoe_cpu_describe(daoe_cpu_info *ci);
 void daoe_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 /* Atomic, checked write: data goes to "<path>.tmp.<pid>" (every write
