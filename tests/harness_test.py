@@ -20,6 +20,7 @@ import math
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 
@@ -459,9 +460,16 @@ def test_stats(bindir, work):
     # lion-s3 has not ended: 24 of the 25 runs planned, so the answers are provisional, and say so
     ok(any(q.startswith("Early") for q in C) and any(q.startswith("Late") for q in C) and
        S["claims"]["paragraph"].startswith("Provisional: 24 of the 25 runs planned have ended") and
-       "At this scale DAO-E" in S["claims"]["paragraph"] and S["claims"]["provisional"] is True and
+       "At this scale, in final test accuracy" in S["claims"]["paragraph"] and S["claims"]["provisional"] is True and
        (S["claims"]["runs_planned"], S["claims"]["runs_ended"]) == (25, 24),
        f"claims rows and paragraph: {list(C)} {S['claims']['paragraph']}")
+    # the paragraph reads without the tables: DAO-E's mean, and each baseline's mean and difference
+    para = S["claims"]["paragraph"]
+    ok(f"DAO-E ({100 * statistics.mean(samples['daoe']):.2f} % mean over "
+       f"{len(samples['daoe'])} runs)" in para, f"DAO-E's mean in the paragraph: {para}")
+    for b, r in refs.items():
+        want = f"{names[b]} ({100 * statistics.mean(samples[b]):.2f} %: {100 * r['diff']:+.2f} points, Holm p = "
+        ok(want in para, f"the paragraph names {b} as '{want}...': {para}")
     # every planned run ended (the unended one gone from the folder and the plan, which lists groups
     # only here: the runs planned are then the folders): not provisional
     whole = os.path.join(work, "whole")
@@ -473,7 +481,7 @@ def test_stats(bindir, work):
     json.dump(sj, open(os.path.join(whole, "sweep.json"), "w"))
     rc, out, err = run([os.path.join(bindir, "daoe-stats"), whole])
     Sw = json.load(open(os.path.join(whole, "summary.json")))["claims"]
-    ok(rc == 0 and Sw["paragraph"].startswith("At this scale DAO-E") and Sw["provisional"] is False and
+    ok(rc == 0 and Sw["paragraph"].startswith("At this scale, in final test accuracy") and Sw["provisional"] is False and
        (Sw["runs_planned"], Sw["runs_ended"]) == (24, 24), f"a complete table: {Sw['paragraph']} {err}")
     banner = "Not complete: 24 of the 25 runs planned (sweep.json) have ended"
     ok(f"**{banner}; every number below is from those.**" in open(os.path.join(root, "summary.md")).read() and
