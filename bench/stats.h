@@ -244,7 +244,7 @@ typedef struct {
     table_t welch, mixing, tuned, runs;
     table_t boot, robust, paired, ttt;       /* the robust statistics (not in a tune sweep) */
     table_t claims;                          /* the paper's two claims answered (a compare sweep with DAO-E) */
-    char claims_text[1600];                  /* the same in a paragraph */
+    char claims_text[3000];                  /* the same in a paragraph */
     double claims_share[2][DAOE_K];          /* DAO-E's mean update shares, first and last 10 % of the steps */
     int claims_share_runs[2];                /* the finished DAO-E runs that traced a step in each window */
     int use_best;                            /* tune: chosen on the best, not the final, validation accuracy */

@@ -470,6 +470,42 @@ def test_stats(bindir, work):
     for b, r in refs.items():
         want = f"{names[b]} ({100 * statistics.mean(samples[b]):.2f} %: {100 * r['diff']:+.2f} points, Holm p = "
         ok(want in para, f"the paragraph names {b} as '{want}...': {para}")
+    # where the paired test by seed and Welch's disagree at 5 % (Holm), the paragraph says so, and only there
+    disagree = []
+    for b, r in refs.items():
+        P = comps[("daoe", b)]["paired"]
+        wsig, psig = holm[b] < 0.05, P["p_holm"] < 0.05
+        named = f"{names[b]} ({100 * P['mean_diff']:+.2f} points over {P['n']} seeds, Holm p = " in para
+        if wsig != psig or (wsig and (P["mean_diff"] > 0) != (r["diff"] > 0)):
+            disagree.append(b)
+        ok(named == (b in disagree), f"paired vs Welch for {b}: Welch Holm p {holm[b]:.3g}, paired Holm p "
+                                     f"{P['p_holm']:.3g}, named {named}: {para}")
+    ok(bool(disagree) == ("The paired test by seed" in para), f"the paired sentence iff a disagreement: {para}")
+    print(f"  paired vs Welch disagree for: {disagree or 'none'}")
+    # a disagreement made on purpose: DAO-E's seeds ordered against SGD's, so the two groups' means stand
+    # apart (Welch p about 0.013) while the per-seed differences (1.8, 1.2, 0.8, 0.4, -0.2 points) scatter
+    # (paired p about 0.08)
+    pv = os.path.join(work, "paired_vs_welch")
+    shutil.rmtree(pv, ignore_errors=True)
+    os.makedirs(pv)
+    accs = {"sgd": [0.840, 0.842, 0.844, 0.846, 0.848], "daoe": [0.858, 0.854, 0.852, 0.850, 0.846]}
+    for g, a in accs.items():
+        for sd_, acc in enumerate(a):
+            curve = {"test": [acc * 0.5, acc * 0.8, acc], "val": [acc * 0.5, acc * 0.8, acc], "loss": [2.0, 1.0, 0.5]}
+            write_run(pv, f"{g}-s{sd_}", g, sd_, {"test": acc, "val": acc, "ips": 300.0, "wall": 92.0}, curve,
+                      [30.0, 30.0, 30.0], epochs=3, group=g)
+    json.dump({"profile": "pv", "kind": "compare", "compare_to": "daoe", "target_acc": 0.3,
+               "runs": [{"group": "sgd"}, {"group": "daoe"}]}, open(os.path.join(pv, "sweep.json"), "w"))
+    rc, out, err = run([os.path.join(bindir, "daoe-stats"), pv])
+    Sv = json.load(open(os.path.join(pv, "summary.json")))
+    cv = Sv["comparisons"][0]
+    from scipy import stats
+    pa, pb = np.array(accs["daoe"]), np.array(accs["sgd"])
+    tt = stats.ttest_rel(pa, pb)
+    ok(rc == 0 and cv["p_holm"] < 0.05 and abs(cv["paired"]["p"] - tt.pvalue) < 1e-9 and tt.pvalue > 0.05 and
+       "beats SGD (84.40 %: +0.80 points" in Sv["claims"]["paragraph"] and
+       "does not confirm the difference from SGD (+0.80 points over 5 seeds, Holm p = 0.079)" in Sv["claims"]["paragraph"],
+       f"Welch yes, paired no: Welch Holm p {cv['p_holm']:.3g}, paired p {tt.pvalue:.3g}: {Sv['claims']['paragraph']} {err}")
     # every planned run ended (the unended one gone from the folder and the plan, which lists groups
     # only here: the runs planned are then the folders): not provisional
     whole = os.path.join(work, "whole")
