@@ -341,6 +341,17 @@ static void lead_answer(cell_t *c, int top, double lead) {
     else cell_printf(c, "none clearly: %s by %.1f points", label(daoe_member_names[top]), 100 * lead);
 }
 
+/* appends to a comma-separated list in buf (cap bytes, NUL-terminated) */
+static void list_add(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void list_add(char *buf, size_t cap, const char *fmt, ...) {
+    size_t used = strlen(buf);
+    if (used && used + 2 < cap) memcpy(buf + used, ", ", 3), used += 2;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + used, cap - used, fmt, ap);
+    va_end(ap);
+}
+
 /* The paper's two claims at this scale, from the numbers above: does DAO-E beat each baseline
  * (Welch, Holm-corrected, 5 %), and do Adam/RMSProp supply most of its update early and SGD late
  * (the update shares of its alpha.csv over the first and last 10 % of the steps)? Only for a
@@ -358,9 +369,10 @@ static void claims_table(tables_t *T, const study_t *S) {
     char unconfirmed[600] = "", paired_only[600] = "";
     for (int i = 0; i < S->nw; i++) {
         const welch_t *w = &S->w[i];
-        const char *other = !strcmp(w->a, d->name) ? w->b : w->a;
-        double diff = !strcmp(w->a, d->name) ? w->diff : -w->diff; /* DAO-E minus the other */
-        double lo = !strcmp(w->a, d->name) ? w->lo : -w->hi, hi = !strcmp(w->a, d->name) ? w->hi : -w->lo;
+        int d_left = !strcmp(w->a, d->name); /* differences below are DAO-E minus the other */
+        const char *other = d_left ? w->b : w->a;
+        double diff = d_left ? w->diff : -w->diff;
+        double lo = d_left ? w->lo : -w->hi, hi = d_left ? w->hi : -w->lo;
         int sig = isfinite(w->p_holm) && w->p_holm < 0.05;
         cell_t *c = table_row(t, 0);
         cell_printf(&c[0], "Does DAO-E beat %s?", label(other));
@@ -375,16 +387,16 @@ static void claims_table(tables_t *T, const study_t *S) {
         char *dst = !isfinite(w->p_holm) ? NULL : sig && diff > 0 ? beats : sig ? loses : ties;
         const group_t *og = find_group(S, other);
         if (dst)
-            snprintf(dst + strlen(dst), 600 - strlen(dst), "%s%s (%.2f %%: %+.2f points, Holm p = %.2g)", dst[0] ? ", " : "",
-                     label(other), og ? 100 * og->test.mean : NAN, 100 * diff, w->p_holm);
+            list_add(dst, sizeof beats, "%s (%.2f %%: %+.2f points, Holm p = %.2g)", label(other),
+                     og ? 100 * og->test.mean : NAN, 100 * diff, w->p_holm);
         const paired_t *pr = &w->pr;
         if (dst && pr->n >= 2 && isfinite(pr->p_holm)) {
-            double pdiff = !strcmp(w->a, d->name) ? pr->mean : -pr->mean;
+            double pdiff = d_left ? pr->mean : -pr->mean;
             int psig = pr->p_holm < 0.05, same = psig == sig && (!sig || (pdiff > 0) == (diff > 0));
             char *pd = same ? NULL : sig ? unconfirmed : paired_only;
             if (pd)
-                snprintf(pd + strlen(pd), 600 - strlen(pd), "%s%s (%+.2f points over %d seeds, Holm p = %.2g)",
-                         pd[0] ? ", " : "", label(other), 100 * pdiff, pr->n, pr->p_holm);
+                list_add(pd, sizeof unconfirmed, "%s (%+.2f points over %d seeds, Holm p = %.2g)", label(other),
+                         100 * pdiff, pr->n, pr->p_holm);
         }
     }
     double early[DAOE_K], late[DAOE_K];

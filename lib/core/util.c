@@ -90,14 +90,13 @@ void daoe_cpu_describe(daoe_cpu_info *ci) {
                 static const char *want[] = {"sse4_2",      "avx",         "avx2",     "fma",     "avx512f",
                                              "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16"};
                 have_flags = 1;
+                char padded[sizeof line + 2], word[24]; /* " flag " matches whole words only */
+                snprintf(padded, sizeof padded, " %s ", v);
                 for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
-                    size_t n = strlen(want[i]);
-                    for (const char *q = v; (q = strstr(q, want[i])) != NULL; q += n)
-                        if ((q == v || q[-1] == ' ') && (q[n] == ' ' || q[n] == 0)) {
-                            size_t used = strlen(ci->simd);
-                            snprintf(ci->simd + used, sizeof ci->simd - used, "%s%s", used ? " " : "", want[i]);
-                            break;
-                        }
+                    snprintf(word, sizeof word, " %s ", want[i]);
+                    if (!strstr(padded, word)) continue;
+                    size_t used = strlen(ci->simd);
+                    snprintf(ci->simd + used, sizeof ci->simd - used, "%s%s", used ? " " : "", want[i]);
                 }
             }
         }

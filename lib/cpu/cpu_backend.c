@@ -74,12 +74,11 @@ daoe_backend *daoe_cpu_backend_create(const daoe_backend_options *o, char *err, 
     im->threads = threads;
     daoe_cpu_info ci;
     daoe_cpu_describe(&ci);
-    const char *model = ci.label;
     if (conv == DAOE_CPU_CONV_DNNL)
-        snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, convolutions %s, OpenBLAS %s", model, threads,
+        snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, convolutions %s, OpenBLAS %s", ci.label, threads,
                  cpu_dnnl_summary(im), daoe_blas_get_info()->config);
     else
-        snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, convolutions im2col + OpenBLAS %s", model, threads,
+        snprintf(be->desc, sizeof be->desc, "cpu: %s, %d threads, convolutions im2col + OpenBLAS %s", ci.label, threads,
                  daoe_blas_get_info()->config);
     be->impl = im;
     DAOE_BACKEND_SET_OPS(be, cpu);
